@@ -1,0 +1,22 @@
+//! `metalroute`: the node agent and its command-line interface.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// metalroute: routes a bare-metal Kubernetes node with the kernel, announcing LoadBalancer IPs
+/// over its own BGP and BFD speaker.
+#[derive(Parser, Debug)]
+#[command(name = "metalroute", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The subcommands; each lives in its own module under `cmd/`.
+#[derive(Subcommand, Debug)]
+enum Command {}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {}
+}

@@ -1,0 +1,4 @@
+//! metalroute's BGP-4 speaker and BFD: wire codecs, sans-IO protocol state machines driven by an
+//! injected clock, and the thin tokio transport that owns the sockets.
+
+pub mod bfd;
