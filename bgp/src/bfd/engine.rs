@@ -1,0 +1,890 @@
+//! The sans-IO BFD engine: many sessions, one timer heap, no sockets and no clock of its own
+//! (quinn-proto style). The transport feeds it received datagrams (`handle_control`,
+//! `handle_echo`) and wake-ups (`handle_timeout`), and drains what it decided (`poll_transmit`,
+//! `poll_event`) until `poll_timeout` says when to call again.
+//!
+//! Timers: every session keeps its own deadlines (transmit, detection, echo transmit, echo
+//! detection); the engine keeps ONE binary heap of (earliest deadline, session) entries with lazy
+//! invalidation — an entry is live only if it still equals the session's `scheduled` deadline and
+//! the session slot's generation. A received packet pushes a later detection deadline without
+//! touching the heap; the old, earlier entry fires, finds nothing due and re-arms. Transmits and
+//! events go through queues whose buffers are reused, so the steady state allocates nothing.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use super::packet::{
+    verify_auth, ControlPacket, Diagnostic, EchoPacket, PacketBuf, State, PORT_ECHO,
+    PORT_MULTI_HOP, PORT_SINGLE_HOP,
+};
+use super::params::{Entropy, SessionParams};
+use super::session::{jittered, receive_transition, HopMode, RxAction, Session, SessionKey};
+use super::Error;
+
+/// Handle of a session inside one engine (slot index and generation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId {
+    index: u32,
+    generation: u32,
+}
+
+impl SessionId {
+    /// The slot index (dense, reused after removal): handy for per-session tables in transports.
+    pub fn index(self) -> usize {
+        self.index as usize
+    }
+}
+
+/// What kind of datagram a [`Transmit`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransmitKind {
+    /// A control packet, to UDP 3784 (single-hop) or 4784 (multihop).
+    Control,
+    /// One of our echo packets, to UDP 3785.
+    Echo,
+}
+
+/// A datagram to send, from the session's own socket.
+#[derive(Debug, Clone, Copy)]
+pub struct Transmit {
+    /// The session sending it (its socket has the session's source port and TTL 255).
+    pub session: SessionId,
+    /// Control or echo.
+    pub kind: TransmitKind,
+    /// Our source address.
+    pub src: IpAddr,
+    /// Destination address and port.
+    pub dst: SocketAddr,
+    /// The bytes.
+    pub payload: PacketBuf,
+}
+
+/// A session changed state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// The session's key.
+    pub key: SessionKey,
+    /// Its id in the engine.
+    pub id: SessionId,
+    /// Previous state.
+    pub from: State,
+    /// New state.
+    pub to: State,
+    /// Our diagnostic for the change.
+    pub diagnostic: Diagnostic,
+    /// The peer told us it is administratively down (RFC 5882 §3.2: not a path failure).
+    pub peer_admin_down: bool,
+}
+
+impl Event {
+    /// The session became Up.
+    pub fn is_up(&self) -> bool {
+        self.to == State::Up && self.from != State::Up
+    }
+    /// The session left Up because the path failed (detection time or echo expired, or the peer
+    /// signalled Down) — not because either side was administratively shut. This is what should
+    /// take a BGP session down (RFC 5882 §3.2, RFC 9384 Cease subcode 10).
+    pub fn is_failure(&self) -> bool {
+        self.from == State::Up
+            && self.to != State::Up
+            && self.to != State::AdminDown
+            && !self.peer_admin_down
+    }
+}
+
+/// A read-only view of a session, for status and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionStatus {
+    /// Key.
+    pub key: SessionKey,
+    /// Id.
+    pub id: SessionId,
+    /// Local state.
+    pub state: State,
+    /// Peer's last reported state.
+    pub remote_state: State,
+    /// Our discriminator.
+    pub local_discriminator: u32,
+    /// Peer's discriminator (0 = not learnt).
+    pub remote_discriminator: u32,
+    /// Our diagnostic.
+    pub local_diagnostic: Diagnostic,
+    /// Peer's last diagnostic.
+    pub remote_diagnostic: Diagnostic,
+    /// Desired Min TX we advertise.
+    pub desired_min_tx: Duration,
+    /// Required Min RX we advertise.
+    pub required_min_rx: Duration,
+    /// Required Min Echo RX we advertise.
+    pub required_min_echo_rx: Duration,
+    /// Transmit interval in effect (before jitter); `None` if the peer wants no packets.
+    pub tx_interval: Option<Duration>,
+    /// Detection time in effect.
+    pub detection_time: Duration,
+    /// Peer's Desired Min TX.
+    pub remote_desired_min_tx: Duration,
+    /// Peer's Required Min RX.
+    pub remote_min_rx: Duration,
+    /// Peer's Required Min Echo RX.
+    pub remote_min_echo_rx: Duration,
+    /// Peer's Detect Mult.
+    pub remote_detect_mult: u8,
+    /// A Poll sequence is in progress.
+    pub polling: bool,
+    /// Echo packets are flowing.
+    pub echo_active: bool,
+    /// Since when the session is Up.
+    pub up_since: Option<Instant>,
+    /// Control packets accepted.
+    pub rx_packets: u64,
+    /// Control packets sent.
+    pub tx_packets: u64,
+    /// Own echo packets returned.
+    pub echo_rx_packets: u64,
+    /// Echo packets sent.
+    pub echo_tx_packets: u64,
+    /// Round trip of the last returned echo.
+    pub last_echo_rtt: Option<Duration>,
+    /// The session's parameters.
+    pub params: SessionParams,
+}
+
+/// Where a received datagram came from, as the transport saw it.
+#[derive(Debug, Clone)]
+pub struct RxMeta<'a> {
+    /// VRF of the receiving socket (`None` = default).
+    pub vrf: Option<&'a str>,
+    /// Source address and port.
+    pub src: SocketAddr,
+    /// Destination address (from IP_PKTINFO / IPV6_PKTINFO).
+    pub dst: IpAddr,
+    /// TTL / hop limit of the packet.
+    pub ttl: u8,
+    /// Which port it arrived on: single-hop (3784) or multihop (4784).
+    pub hop: HopMode,
+}
+
+/// What to do with a received echo datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EchoVerdict {
+    /// One of our own echoes came back and was counted.
+    Returned,
+    /// Someone else's echo: send it back where it came from (we loop the peer's echoes).
+    Reflect,
+}
+
+#[derive(Debug)]
+struct Slot {
+    generation: u32,
+    session: Option<Session>,
+}
+
+/// The engine: all sessions of one transport (any number of VRFs), one timer heap.
+pub struct Engine {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    by_key: HashMap<SessionKey, SessionId>,
+    by_disc: HashMap<u32, SessionId>,
+    heap: BinaryHeap<Reverse<(Instant, SessionId)>>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    rng: Box<dyn Entropy>,
+    epoch: Instant,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("sessions", &self.by_key.len())
+            .field("heap", &self.heap.len())
+            .finish()
+    }
+}
+
+impl Engine {
+    /// A new engine; `now` is the epoch for echo timestamps; `rng` gives discriminators, initial
+    /// authentication sequence numbers and jitter.
+    pub fn new(rng: Box<dyn Entropy>, now: Instant) -> Self {
+        Self {
+            slots: Vec::new(),
+            free: Vec::new(),
+            by_key: HashMap::new(),
+            by_disc: HashMap::new(),
+            heap: BinaryHeap::new(),
+            transmits: VecDeque::with_capacity(64),
+            events: VecDeque::with_capacity(16),
+            rng,
+            epoch: now,
+        }
+    }
+
+    /// Number of sessions.
+    pub fn len(&self) -> usize {
+        self.by_key.len()
+    }
+
+    /// No sessions.
+    pub fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+
+    /// Adds a session in state Down; it starts sending (unless passive) at the slow 1 s rate.
+    pub fn add(
+        &mut self,
+        now: Instant,
+        key: SessionKey,
+        params: SessionParams,
+    ) -> Result<SessionId, Error> {
+        if self.by_key.contains_key(&key) {
+            return Err(Error::SessionExists(key));
+        }
+        if key.peer.is_ipv4() != key.local.is_ipv4() {
+            return Err(Error::Key {
+                key,
+                reason: "peer and local address must be of the same family",
+            });
+        }
+        if key.peer.is_unspecified() || key.local.is_unspecified() || key.peer == key.local {
+            return Err(Error::Key {
+                key,
+                reason: "peer and local address must be distinct unicast addresses",
+            });
+        }
+        let disc = loop {
+            let d = self.rng.next_u32();
+            if d != 0 && !self.by_disc.contains_key(&d) {
+                break d;
+            }
+        };
+        let seq = self.rng.next_u32();
+        let index = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(Slot {
+                    generation: 0,
+                    session: None,
+                });
+                // More than 4 billion sessions cannot be allocated in memory first.
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let slot = &mut self.slots[index as usize];
+        let id = SessionId {
+            index,
+            generation: slot.generation,
+        };
+        let mut s = Session::new(key.clone(), params, disc, seq, now);
+        if !s.params.passive_mode {
+            // First packet soon, jittered, so many sessions added together spread out.
+            let r = self.rng.next_u32();
+            s.tx_due = Some(now + jittered(Duration::from_millis(10), 1, r));
+        }
+        slot.session = Some(s);
+        self.by_key.insert(key, id);
+        self.by_disc.insert(disc, id);
+        self.reschedule(id);
+        Ok(id)
+    }
+
+    /// Changes a session's parameters. When the session is Up, the change goes through a Poll
+    /// sequence (§6.8.3): a faster transmit interval and a slower receive interval apply at once,
+    /// the others when the peer answers with Final — so timers change without a flap.
+    pub fn set_params(
+        &mut self,
+        now: Instant,
+        key: &SessionKey,
+        params: SessionParams,
+    ) -> Result<(), Error> {
+        let id = self.id(key)?;
+        let Some(s) = self.session_mut(id) else {
+            return Err(Error::NoSuchSession(key.clone()));
+        };
+        if s.params.auth != params.auth {
+            s.rcv_auth_seq = None;
+        }
+        s.params = params;
+        self.update_advertised(now, id);
+        if let Some(s) = self.session_mut(id) {
+            if !s.echo_active() {
+                s.echo_tx_due = None;
+                s.echo_detect_due = None;
+            }
+            if s.params.passive_mode && s.remote_disc == 0 {
+                s.tx_due = None;
+            } else if s.tx_due.is_none() {
+                s.tx_due = Some(now);
+            }
+        }
+        self.reschedule(id);
+        Ok(())
+    }
+
+    /// Sets or clears administrative down (§6.8.16). Going down sends AdminDown at once.
+    pub fn set_admin_down(
+        &mut self,
+        now: Instant,
+        key: &SessionKey,
+        down: bool,
+    ) -> Result<(), Error> {
+        let id = self.id(key)?;
+        let Some(s) = self.session_mut(id) else {
+            return Err(Error::NoSuchSession(key.clone()));
+        };
+        match (down, s.state) {
+            (true, State::AdminDown) | (false, State::Down | State::Init | State::Up) => {}
+            (true, _) => {
+                self.transition(
+                    now,
+                    id,
+                    State::AdminDown,
+                    Diagnostic::AdministrativelyDown,
+                    false,
+                );
+                self.send_control(id, false);
+            }
+            (false, State::AdminDown) => {
+                self.transition(now, id, State::Down, Diagnostic::NoDiagnostic, false);
+            }
+        }
+        self.reschedule(id);
+        Ok(())
+    }
+
+    /// Removes a session. A final AdminDown packet is queued so the peer does not see a failure
+    /// (RFC 5882 §3.2); no event is emitted for the removal itself.
+    pub fn remove(&mut self, key: &SessionKey) -> Result<(), Error> {
+        let id = self.id(key)?;
+        let Some(mut s) = self.slots[id.index()].session.take() else {
+            return Err(Error::NoSuchSession(key.clone()));
+        };
+        if s.remote_disc != 0 {
+            s.state = State::AdminDown;
+            s.local_diag = Diagnostic::AdministrativelyDown;
+            s.poll = None;
+            let pkt = s.control_packet(false);
+            let mut payload = PacketBuf::default();
+            encode(&mut s, &pkt, &mut payload);
+            self.transmits.push_back(Transmit {
+                session: id,
+                kind: TransmitKind::Control,
+                src: s.key.local,
+                dst: control_dst(&s.key),
+                payload,
+            });
+        }
+        self.by_key.remove(key);
+        self.by_disc.remove(&s.local_disc);
+        let slot = &mut self.slots[id.index()];
+        slot.generation = slot.generation.wrapping_add(1);
+        self.free.push(id.index);
+        Ok(())
+    }
+
+    /// The id of a session.
+    pub fn id(&self, key: &SessionKey) -> Result<SessionId, Error> {
+        self.by_key
+            .get(key)
+            .copied()
+            .ok_or_else(|| Error::NoSuchSession(key.clone()))
+    }
+
+    /// The key of a session id (None if removed).
+    pub fn key(&self, id: SessionId) -> Option<&SessionKey> {
+        self.session(id).map(|s| &s.key)
+    }
+
+    /// Status of one session.
+    pub fn status(&self, key: &SessionKey) -> Option<SessionStatus> {
+        let id = self.by_key.get(key)?;
+        self.session(*id).map(|s| status_of(*id, s))
+    }
+
+    /// Status of every session.
+    pub fn sessions(&self) -> Vec<SessionStatus> {
+        let mut v: Vec<_> = self
+            .by_key
+            .values()
+            .filter_map(|id| self.session(*id).map(|s| status_of(*id, s)))
+            .collect();
+        v.sort_by(|a, b| a.key.cmp(&b.key));
+        v
+    }
+
+    fn session(&self, id: SessionId) -> Option<&Session> {
+        let slot = self.slots.get(id.index())?;
+        if slot.generation != id.generation {
+            return None;
+        }
+        slot.session.as_ref()
+    }
+
+    fn session_mut(&mut self, id: SessionId) -> Option<&mut Session> {
+        let slot = self.slots.get_mut(id.index())?;
+        if slot.generation != id.generation {
+            return None;
+        }
+        slot.session.as_mut()
+    }
+
+    /// Processes a received control datagram: stateless checks, session lookup, TTL rules
+    /// (RFC 5881 §5, RFC 5883 §5), authentication, then the §6.8.6 procedure. An `Err` means the
+    /// packet was discarded and says why.
+    pub fn handle_control(
+        &mut self,
+        now: Instant,
+        rx: &RxMeta<'_>,
+        data: &[u8],
+    ) -> Result<(), Error> {
+        let pkt = ControlPacket::decode(data)?;
+        let id = if pkt.your_discriminator != 0 {
+            *self
+                .by_disc
+                .get(&pkt.your_discriminator)
+                .ok_or(Error::UnknownDiscriminator(pkt.your_discriminator))?
+        } else {
+            // Rare path (session bring-up): building the lookup key allocates the VRF name.
+            let key = SessionKey {
+                vrf: rx.vrf.map(str::to_owned),
+                peer: rx.src.ip(),
+                local: rx.dst,
+                hop: rx.hop,
+            };
+            *self.by_key.get(&key).ok_or(Error::NoSessionForPeer {
+                peer: rx.src,
+                local: rx.dst,
+            })?
+        };
+        let Some(s) = self.session_mut(id) else {
+            return Err(Error::UnknownDiscriminator(pkt.your_discriminator));
+        };
+        if s.key.peer != rx.src.ip()
+            || s.key.local != rx.dst
+            || s.key.hop != rx.hop
+            || s.key.vrf.as_deref() != rx.vrf
+        {
+            return Err(Error::WrongSession { peer: rx.src });
+        }
+        let min_ttl = match s.key.hop {
+            HopMode::SingleHop => 255,
+            HopMode::MultiHop => s.params.minimum_ttl,
+        };
+        if rx.ttl < min_ttl {
+            return Err(Error::Ttl {
+                peer: rx.src,
+                ttl: rx.ttl,
+                min: min_ttl,
+            });
+        }
+        match (&s.params.auth, &pkt.auth) {
+            (None, None) => {}
+            (None, Some(_)) => {
+                return Err(Error::AuthMismatch(
+                    "A bit set but no authentication configured",
+                ))
+            }
+            (Some(key), _) => {
+                verify_auth(&pkt, data, key)?;
+                if let Some(sec) = &pkt.auth {
+                    s.accept_sequence(sec)?;
+                }
+            }
+        }
+
+        // The packet is valid for this session: record the peer's variables (§6.8.6).
+        s.rx_packets += 1;
+        s.remote_disc = pkt.my_discriminator;
+        s.remote_state = pkt.state;
+        s.remote_diag = pkt.diag;
+        s.remote_demand = pkt.demand;
+        s.remote_detect_mult = pkt.detect_mult;
+        s.remote_desired_min_tx = pkt.desired_min_tx;
+        let old_interval = s.tx_interval();
+        s.remote_min_rx = pkt.required_min_rx;
+        s.remote_min_echo_rx = pkt.required_min_echo_rx;
+        if pkt.final_ {
+            if let Some(snap) = s.poll.take() {
+                // §6.8.3: the peer has seen at least the values advertised when the poll started.
+                s.act_tx = snap.tx.min(s.adv.tx);
+                s.act_rx = snap.rx.max(s.adv.rx);
+                if s.adv != snap {
+                    s.poll = Some(s.adv);
+                    self.send_control(id, false);
+                }
+            }
+        }
+        let Some(s) = self.session_mut(id) else {
+            return Ok(());
+        };
+        // Transmit interval may have shrunk: bring the next packet forward (§6.8.7).
+        let new_interval = s.tx_interval();
+        if let (Some(new), Some(due)) = (new_interval, s.tx_due) {
+            if old_interval.is_none_or(|old| new < old) && due > now + new {
+                s.tx_due = Some(now + new);
+            }
+        }
+        if s.tx_due.is_none() && s.periodic_allowed() {
+            s.tx_due = Some(now);
+        }
+        if s.state != State::AdminDown {
+            s.detect_due = Some(now + s.detection_time());
+        }
+        let echo_was_active = s.echo_active();
+
+        let changed = match receive_transition(s.state, pkt.state) {
+            RxAction::Discard => {
+                self.reschedule(id);
+                return Err(Error::AdminDown);
+            }
+            RxAction::Stay => false,
+            RxAction::Goto(to, diag) => {
+                let peer_admin_down = pkt.state == State::AdminDown;
+                self.transition(now, id, to, diag, peer_admin_down);
+                true
+            }
+        };
+        let Some(s) = self.session_mut(id) else {
+            return Ok(());
+        };
+        if s.echo_active() && !echo_was_active {
+            s.echo_tx_due = Some(now);
+        } else if !s.echo_active() {
+            s.echo_tx_due = None;
+            s.echo_detect_due = None;
+        }
+        if pkt.poll {
+            // §6.8.6: answer a Poll with Final at once, whatever the transmit timer says.
+            self.send_control(id, true);
+        } else if changed {
+            self.send_control(id, false);
+        }
+        self.reschedule(id);
+        Ok(())
+    }
+
+    /// Processes a datagram received on the echo port: our own echoes count as returned (and
+    /// reset echo detection); anything else is the peer's echo, to be reflected.
+    pub fn handle_echo(&mut self, now: Instant, data: &[u8]) -> EchoVerdict {
+        let Ok(echo) = EchoPacket::decode(data) else {
+            return EchoVerdict::Reflect;
+        };
+        let Some(&id) = self.by_disc.get(&echo.discriminator) else {
+            return EchoVerdict::Reflect;
+        };
+        let epoch = self.epoch;
+        let Some(s) = self.session_mut(id) else {
+            return EchoVerdict::Reflect;
+        };
+        if !s.echo_active() {
+            return EchoVerdict::Returned;
+        }
+        s.echo_rx_packets += 1;
+        let sent = epoch + Duration::from_nanos(echo.timestamp_ns);
+        s.last_echo_rtt = now.checked_duration_since(sent);
+        s.echo_detect_due =
+            Some(now + s.echo_tx_interval() * u32::from(s.params.detect_multiplier.get()));
+        self.reschedule(id);
+        EchoVerdict::Returned
+    }
+
+    /// Runs every timer due at `now`: detection expiry, echo detection expiry, periodic control
+    /// and echo transmission.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(Reverse((deadline, id))) = self.heap.peek().copied() {
+            if deadline > now {
+                break;
+            }
+            self.heap.pop();
+            match self.session_mut(id) {
+                Some(s) if s.scheduled == Some(deadline) => s.scheduled = None,
+                _ => continue, // stale entry
+            }
+            self.run_timers(now, id);
+            self.reschedule(id);
+        }
+    }
+
+    /// When `handle_timeout` should next be called.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        while let Some(Reverse((deadline, id))) = self.heap.peek().copied() {
+            match self.session(id) {
+                Some(s) if s.scheduled == Some(deadline) => return Some(deadline),
+                _ => {
+                    self.heap.pop();
+                }
+            }
+        }
+        None
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next state change.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    fn run_timers(&mut self, now: Instant, id: SessionId) {
+        let Some(s) = self.session_mut(id) else {
+            return;
+        };
+        if s.detect_due.is_some_and(|d| d <= now) {
+            s.detect_due = None;
+            // §6.8.1 / §6.8.4: forget the peer; Init/Up go Down with diagnostic 1.
+            s.remote_disc = 0;
+            s.remote_state = State::Down;
+            s.remote_demand = false;
+            s.remote_min_echo_rx = Duration::ZERO;
+            s.rcv_auth_seq = None;
+            if matches!(s.state, State::Init | State::Up) {
+                self.transition(
+                    now,
+                    id,
+                    State::Down,
+                    Diagnostic::ControlDetectionTimeExpired,
+                    false,
+                );
+                self.send_control(id, false);
+            }
+        }
+        let Some(s) = self.session_mut(id) else {
+            return;
+        };
+        if s.echo_detect_due.is_some_and(|d| d <= now) {
+            s.echo_detect_due = None;
+            if s.state == State::Up {
+                self.transition(now, id, State::Down, Diagnostic::EchoFunctionFailed, false);
+                self.send_control(id, false);
+            }
+        }
+        let Some(s) = self.session_mut(id) else {
+            return;
+        };
+        if s.tx_due.is_some_and(|d| d <= now) {
+            s.tx_due = None;
+            if s.periodic_allowed() {
+                if let Some(interval) = s.tx_interval() {
+                    let mult = s.adv.mult;
+                    let r = self.rng.next_u32();
+                    self.send_control(id, false);
+                    if let Some(s) = self.session_mut(id) {
+                        s.tx_due = Some(now + jittered(interval, mult, r));
+                    }
+                }
+            }
+        }
+        let epoch = self.epoch;
+        let r = self.rng.next_u32();
+        let Some(slot) = self.slots.get_mut(id.index()) else {
+            return;
+        };
+        if slot.generation != id.generation {
+            return;
+        }
+        let Some(s) = slot.session.as_mut() else {
+            return;
+        };
+        if s.echo_tx_due.is_some_and(|d| d <= now) {
+            s.echo_tx_due = None;
+            if s.echo_active() {
+                let interval = s.echo_tx_interval();
+                s.echo_seq = s.echo_seq.wrapping_add(1);
+                s.echo_tx_packets += 1;
+                let echo = EchoPacket {
+                    discriminator: s.local_disc,
+                    sequence: s.echo_seq,
+                    timestamp_ns: u64::try_from(now.saturating_duration_since(epoch).as_nanos())
+                        .unwrap_or(u64::MAX),
+                };
+                if s.echo_detect_due.is_none() {
+                    s.echo_detect_due =
+                        Some(now + interval * u32::from(s.params.detect_multiplier.get()));
+                }
+                s.echo_tx_due = Some(now + jittered(interval, 2, r));
+                let mut payload = PacketBuf::default();
+                echo.encode(&mut payload);
+                self.transmits.push_back(Transmit {
+                    session: id,
+                    kind: TransmitKind::Echo,
+                    src: s.key.local,
+                    dst: SocketAddr::new(s.key.peer, PORT_ECHO),
+                    payload,
+                });
+            }
+        }
+    }
+
+    /// Changes state, records the diagnostic, emits the event, and fixes up everything that
+    /// depends on the state (advertised timers, poll, echo).
+    fn transition(
+        &mut self,
+        now: Instant,
+        id: SessionId,
+        to: State,
+        diag: Diagnostic,
+        peer_admin_down: bool,
+    ) {
+        let Some(s) = self.session_mut(id) else {
+            return;
+        };
+        let from = s.state;
+        if from == to {
+            return;
+        }
+        s.state = to;
+        s.local_diag = diag;
+        s.last_change = now;
+        s.up_since = if to == State::Up { Some(now) } else { None };
+        if to != State::Up {
+            s.poll = None;
+            s.echo_tx_due = None;
+            s.echo_detect_due = None;
+        }
+        if to == State::AdminDown {
+            s.detect_due = None;
+        }
+        let ev = Event {
+            key: s.key.clone(),
+            id,
+            from,
+            to,
+            diagnostic: diag,
+            peer_admin_down,
+        };
+        self.events.push_back(ev);
+        self.update_advertised(now, id);
+    }
+
+    /// Recomputes what we advertise; while Up, a change starts a Poll sequence (§6.8.3).
+    fn update_advertised(&mut self, _now: Instant, id: SessionId) {
+        let Some(s) = self.session_mut(id) else {
+            return;
+        };
+        let want = s.wanted_advertised();
+        if want == s.adv {
+            return;
+        }
+        let old_interval = s.tx_interval();
+        s.adv = want;
+        if s.state != State::Up {
+            s.act_tx = want.tx;
+            s.act_rx = want.rx;
+            s.poll = None;
+        } else {
+            // Faster transmit and slower receive are safe at once; the rest waits for Final.
+            s.act_tx = s.act_tx.min(want.tx);
+            s.act_rx = s.act_rx.max(want.rx);
+            if s.poll.is_none() {
+                s.poll = Some(want);
+                self.send_control(id, false);
+            }
+        }
+        let Some(s) = self.session_mut(id) else {
+            return;
+        };
+        if let (Some(new), Some(old)) = (s.tx_interval(), old_interval) {
+            if new < old {
+                if let Some(due) = s.tx_due {
+                    s.tx_due = Some(due.min(s.last_change + new));
+                }
+            }
+        }
+    }
+
+    /// Queues a control packet now (state change, Poll start or Final answer).
+    fn send_control(&mut self, id: SessionId, final_: bool) {
+        let Some(s) = self.session_mut(id) else {
+            return;
+        };
+        if s.params.passive_mode && s.remote_disc == 0 {
+            return;
+        }
+        let pkt = s.control_packet(final_);
+        let mut payload = PacketBuf::default();
+        encode(s, &pkt, &mut payload);
+        s.tx_packets += 1;
+        let t = Transmit {
+            session: id,
+            kind: TransmitKind::Control,
+            src: s.key.local,
+            dst: control_dst(&s.key),
+            payload,
+        };
+        self.transmits.push_back(t);
+    }
+
+    /// Pushes a heap entry if the session's earliest deadline moved earlier (lazy invalidation).
+    fn reschedule(&mut self, id: SessionId) {
+        let Some(s) = self.session_mut(id) else {
+            return;
+        };
+        let next = [s.tx_due, s.detect_due, s.echo_tx_due, s.echo_detect_due]
+            .into_iter()
+            .flatten()
+            .min();
+        match (next, s.scheduled) {
+            (Some(n), Some(cur)) if n >= cur => {}
+            (Some(n), _) => {
+                s.scheduled = Some(n);
+                self.heap.push(Reverse((n, id)));
+            }
+            (None, _) => {}
+        }
+    }
+}
+
+fn control_dst(key: &SessionKey) -> SocketAddr {
+    let port = match key.hop {
+        HopMode::SingleHop => PORT_SINGLE_HOP,
+        HopMode::MultiHop => PORT_MULTI_HOP,
+    };
+    SocketAddr::new(key.peer, port)
+}
+
+fn encode(s: &mut Session, pkt: &ControlPacket, payload: &mut PacketBuf) {
+    match &s.params.auth {
+        Some(key) => {
+            let meticulous = key.auth_type().is_meticulous();
+            // Keyed variants may keep the number; we advance it on every packet for both.
+            let _ = meticulous;
+            s.xmit_auth_seq = s.xmit_auth_seq.wrapping_add(1);
+            pkt.encode_signed(key, s.xmit_auth_seq, payload);
+        }
+        None => pkt.encode(payload),
+    }
+}
+
+fn status_of(id: SessionId, s: &Session) -> SessionStatus {
+    SessionStatus {
+        key: s.key.clone(),
+        id,
+        state: s.state,
+        remote_state: s.remote_state,
+        local_discriminator: s.local_disc,
+        remote_discriminator: s.remote_disc,
+        local_diagnostic: s.local_diag,
+        remote_diagnostic: s.remote_diag,
+        desired_min_tx: s.adv.tx,
+        required_min_rx: s.adv.rx,
+        required_min_echo_rx: s.adv.echo_rx,
+        tx_interval: s.tx_interval(),
+        detection_time: s.detection_time(),
+        remote_desired_min_tx: s.remote_desired_min_tx,
+        remote_min_rx: s.remote_min_rx,
+        remote_min_echo_rx: s.remote_min_echo_rx,
+        remote_detect_mult: s.remote_detect_mult,
+        polling: s.poll.is_some(),
+        echo_active: s.echo_active(),
+        up_since: s.up_since,
+        rx_packets: s.rx_packets,
+        tx_packets: s.tx_packets,
+        echo_rx_packets: s.echo_rx_packets,
+        echo_tx_packets: s.echo_tx_packets,
+        last_echo_rtt: s.last_echo_rtt,
+        params: s.params.clone(),
+    }
+}
