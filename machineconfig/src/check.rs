@@ -352,7 +352,9 @@ fn check_document(doc: &Value, doc_index: usize, opts: &CheckOptions, report: &m
                 FindingKind::NotSysctlConf,
                 format!("{loc}.path"),
                 None,
-                format!("{path}: systemd-sysctl reads only *.conf files; this one is never applied"),
+                format!(
+                    "{path}: systemd-sysctl reads only *.conf files; this one is never applied"
+                ),
             );
         }
         let is_sysctl = in_sysctl_dir || path == "/etc/sysctl.conf";
@@ -475,14 +477,25 @@ fn decode_file(
             let scheme = src.split(':').next().unwrap_or("");
             let remote = matches!(scheme, "http" | "https" | "s3" | "gs" | "tftp" | "arn");
             push(
-                if remote { Severity::Warning } else { Severity::Error },
-                if remote { FindingKind::RemoteSource } else { FindingKind::UndecodableSource },
+                if remote {
+                    Severity::Warning
+                } else {
+                    Severity::Error
+                },
+                if remote {
+                    FindingKind::RemoteSource
+                } else {
+                    FindingKind::UndecodableSource
+                },
                 format!("{ploc}.source"),
                 None,
                 if remote {
                     format!("{scheme}: source is fetched by the node at boot; not checked")
                 } else {
-                    format!("{:?} is not a URL Ignition can read", src.chars().take(60).collect::<String>())
+                    format!(
+                        "{:?} is not a URL Ignition can read",
+                        src.chars().take(60).collect::<String>()
+                    )
                 },
             );
             ok = false;

@@ -43,7 +43,11 @@ pub fn percent_decode(s: &str) -> Result<Vec<u8>, Error> {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' {
-            let pair = b.get(i + 1).copied().and_then(hex).zip(b.get(i + 2).copied().and_then(hex));
+            let pair = b
+                .get(i + 1)
+                .copied()
+                .and_then(hex)
+                .zip(b.get(i + 2).copied().and_then(hex));
             let Some((hi, lo)) = pair else {
                 return Err(Error::InvalidDataUrl {
                     reason: format!("bad percent escape at byte {i} of the data"),
@@ -90,11 +94,9 @@ pub fn decode(url: &str) -> Result<DataUrl, Error> {
             base64::engine::GeneralPurposeConfig::new()
                 .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
         );
-        engine
-            .decode(&cleaned)
-            .map_err(|e| Error::InvalidDataUrl {
-                reason: format!("base64 payload does not decode: {e}"),
-            })?
+        engine.decode(&cleaned).map_err(|e| Error::InvalidDataUrl {
+            reason: format!("base64 payload does not decode: {e}"),
+        })?
     } else {
         percent_decode(payload)?
     };
@@ -134,8 +136,14 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("does not start with"));
-        assert!(decode("data:text/plain").unwrap_err().to_string().contains("no ','"));
-        assert!(decode("data:,%G0").unwrap_err().to_string().contains("percent"));
+        assert!(decode("data:text/plain")
+            .unwrap_err()
+            .to_string()
+            .contains("no ','"));
+        assert!(decode("data:,%G0")
+            .unwrap_err()
+            .to_string()
+            .contains("percent"));
         assert!(decode("data:;base64,@@@@")
             .unwrap_err()
             .to_string()

@@ -56,7 +56,9 @@ pub enum Error {
         second_reason: String,
     },
     /// The MachineConfig role label value is not valid.
-    #[error("MachineConfig metadata.labels[machineconfiguration.openshift.io/role] {value:?}: {reason}")]
+    #[error(
+        "MachineConfig metadata.labels[machineconfiguration.openshift.io/role] {value:?}: {reason}"
+    )]
     InvalidRole {
         /// The role as given.
         value: String,

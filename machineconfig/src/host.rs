@@ -109,11 +109,8 @@ impl ProcSys {
         if let Some((family, target @ ConfTarget::Interface(name))) = key.conf_target() {
             if !self.has_conf_dir(family, target) {
                 // Does this kernel have the knob at all? conf/all has every knob.
-                let all_key = Sysctl::parse(&format!(
-                    "net/{}/conf/all/{}",
-                    family.dir(),
-                    key.attr()
-                ));
+                let all_key =
+                    Sysctl::parse(&format!("net/{}/conf/all/{}", family.dir(), key.attr()));
                 let kernel_has = all_key
                     .map(|k| self.read(&k) != Observed::Absent)
                     .unwrap_or(false);
@@ -148,7 +145,10 @@ impl ProcSys {
                 out.push(finding(
                     missing_sev,
                     FindingKind::AbsentOnHost,
-                    format!("{dotted} does not exist on this host ({} has no such file)", key.proc_path(&self.root).display()),
+                    format!(
+                        "{dotted} does not exist on this host ({} has no such file)",
+                        key.proc_path(&self.root).display()
+                    ),
                 ));
                 return out;
             }
@@ -156,7 +156,10 @@ impl ProcSys {
                 out.push(finding(
                     Severity::Warning,
                     FindingKind::Unreadable,
-                    format!("{} cannot be read: {e}", key.proc_path(&self.root).display()),
+                    format!(
+                        "{} cannot be read: {e}",
+                        key.proc_path(&self.root).display()
+                    ),
                 ));
                 return out;
             }

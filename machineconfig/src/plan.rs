@@ -196,6 +196,9 @@ mod tests {
             .rp_filter(t("eth0"), RpFilter::Strict, "other")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("eth0") && e.contains("flag, again") && e.contains("other"), "{e}");
+        assert!(
+            e.contains("eth0") && e.contains("flag, again") && e.contains("other"),
+            "{e}"
+        );
     }
 }

@@ -49,10 +49,18 @@ impl Role {
                 "a label value may contain only letters, digits, '-', '_' and '.'",
             ));
         }
-        let alnum_ends = value.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-            && value.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric());
+        let alnum_ends = value
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
+            && value
+                .bytes()
+                .last()
+                .is_some_and(|b| b.is_ascii_alphanumeric());
         if !alnum_ends {
-            return Err(bad("a label value must start and end with a letter or digit"));
+            return Err(bad(
+                "a label value must start and end with a letter or digit",
+            ));
         }
         Ok(Role(value.to_string()))
     }
@@ -90,12 +98,17 @@ impl ObjectName {
                 "an object name may contain only lowercase letters, digits, '-' and '.'",
             ));
         }
-        let ok_end = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        let ok_end =
+            |b: Option<u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
         if !ok_end(value.bytes().next()) || !ok_end(value.bytes().last()) {
-            return Err(bad("an object name must start and end with a letter or digit"));
+            return Err(bad(
+                "an object name must start and end with a letter or digit",
+            ));
         }
         if value.split('.').any(str::is_empty) {
-            return Err(bad("an object name must not contain empty '.'-separated parts"));
+            return Err(bad(
+                "an object name must not contain empty '.'-separated parts",
+            ));
         }
         Ok(ObjectName(value.to_string()))
     }
@@ -198,7 +211,11 @@ struct Contents {
 
 /// Renders a MachineConfig named `name` for pool `role` that writes `required` to
 /// `/etc/sysctl.d/<name>.conf` (mode 420 = 0644, overwrite). An empty `required` is an error.
-pub fn render(name: &ObjectName, role: &Role, required: &[RequiredSysctl]) -> Result<Rendered, Error> {
+pub fn render(
+    name: &ObjectName,
+    role: &Role,
+    required: &[RequiredSysctl],
+) -> Result<Rendered, Error> {
     if required.is_empty() {
         return Err(Error::NothingToRender {
             name: name.to_string(),

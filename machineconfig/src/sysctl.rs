@@ -553,7 +553,10 @@ mod tests {
         let rp = Sysctl::parse("net.ipv4.conf.eth0.rp_filter").unwrap();
         assert!(rp.check_value("2").is_ok());
         let e = rp.check_value("3").unwrap_err().to_string();
-        assert!(e.contains("net.ipv4.conf.eth0.rp_filter") && e.contains("\"3\""), "{e}");
+        assert!(
+            e.contains("net.ipv4.conf.eth0.rp_filter") && e.contains("\"3\""),
+            "{e}"
+        );
         let fwd = Sysctl::parse("net.ipv4.conf.eth0.forwarding").unwrap();
         assert!(fwd.check_value("2").is_err());
     }
