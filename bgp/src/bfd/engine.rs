@@ -225,6 +225,12 @@ impl Engine {
         self.by_key.len()
     }
 
+    /// Entries in the timer heap, stale ones included (bounded by a small multiple of the number
+    /// of sessions; exposed for tests and metrics).
+    pub fn timer_entries(&self) -> usize {
+        self.heap.len()
+    }
+
     /// No sessions.
     pub fn is_empty(&self) -> bool {
         self.by_key.is_empty()
@@ -760,7 +766,7 @@ impl Engine {
     }
 
     /// Recomputes what we advertise; while Up, a change starts a Poll sequence (§6.8.3).
-    fn update_advertised(&mut self, _now: Instant, id: SessionId) {
+    fn update_advertised(&mut self, now: Instant, id: SessionId) {
         let Some(s) = self.session_mut(id) else {
             return;
         };
@@ -789,7 +795,7 @@ impl Engine {
         if let (Some(new), Some(old)) = (s.tx_interval(), old_interval) {
             if new < old {
                 if let Some(due) = s.tx_due {
-                    s.tx_due = Some(due.min(s.last_change + new));
+                    s.tx_due = Some(due.min(now + new));
                 }
             }
         }
