@@ -3,6 +3,8 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod cmd;
+
 /// metalroute: routes a bare-metal Kubernetes node with the kernel, announcing LoadBalancer IPs
 /// over its own BGP and BFD speaker.
 #[derive(Parser, Debug)]
@@ -14,9 +16,15 @@ struct Cli {
 
 /// The subcommands; each lives in its own module under `cmd/`.
 #[derive(Subcommand, Debug)]
-enum Command {}
+enum Command {
+    /// Render or check OpenShift MachineConfigs carrying the sysctls a node needs.
+    #[command(name = "machineconfig")]
+    MachineConfig(cmd::machineconfig::MachineConfigArgs),
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::MachineConfig(args) => cmd::machineconfig::run(args),
+    }
 }

@@ -1,0 +1,3 @@
+//! The `metalroute` subcommands, one module each.
+
+pub mod machineconfig;
