@@ -2,10 +2,5 @@
 //! injected clock, and the thin tokio transport that owns the sockets.
 
 pub mod bfd;
-pub mod config;
 pub mod error;
 pub mod packet;
-pub mod fsm;
-pub mod session;
-pub mod socket;
-pub mod speaker;
