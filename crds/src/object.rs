@@ -1,0 +1,382 @@
+//! One parsed Kubernetes object of any kind metalroute reads ([`Object`]), the dispatch from
+//! `apiVersion`/`kind` to its Rust type ([`classify`], [`parse_object`]), and the per-object
+//! facts the loader records before validation ([`LoadedObject`]): identity, source, and problems
+//! found while parsing (type errors with field paths, unknown fields, MetalLB's namespace rule).
+
+use crate::core::{EndpointSlice, Namespace, Node, Secret, Service};
+use crate::metallb::{v1beta1, v1beta2};
+use crate::nmstate_io::{NodeNetworkConfigurationEnactment, NodeNetworkConfigurationPolicy, NodeNetworkState};
+use crate::ovn::EgressService;
+use crate::report::{Issues, ObjectKey, Outcome, Source};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::de::DeserializeOwned;
+
+/// A parsed object of a kind metalroute reads.
+#[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)]
+pub enum Object {
+    /// metallb.io/v1beta1 IPAddressPool.
+    IPAddressPool(v1beta1::IPAddressPool),
+    /// metallb.io BGPPeer (v1beta1 input is converted to v1beta2).
+    BGPPeer(v1beta2::BGPPeer),
+    /// metallb.io/v1beta1 BGPAdvertisement.
+    BGPAdvertisement(v1beta1::BGPAdvertisement),
+    /// metallb.io/v1beta1 L2Advertisement.
+    L2Advertisement(v1beta1::L2Advertisement),
+    /// metallb.io/v1beta1 BFDProfile.
+    BFDProfile(v1beta1::BFDProfile),
+    /// metallb.io/v1beta1 Community.
+    Community(v1beta1::Community),
+    /// metallb.io/v1beta1 ServiceBGPStatus (written by the agent; read back for cleanup).
+    ServiceBGPStatus(v1beta1::ServiceBGPStatus),
+    /// metallb.io/v1beta1 ServiceL2Status.
+    ServiceL2Status(v1beta1::ServiceL2Status),
+    /// metallb.io/v1beta1 ConfigurationState.
+    ConfigurationState(v1beta1::ConfigurationState),
+    /// k8s.ovn.org/v1 EgressService.
+    EgressService(EgressService),
+    /// nmstate.io/v1 NodeNetworkConfigurationPolicy.
+    NodeNetworkConfigurationPolicy(NodeNetworkConfigurationPolicy),
+    /// nmstate.io/v1beta1 NodeNetworkConfigurationEnactment.
+    NodeNetworkConfigurationEnactment(NodeNetworkConfigurationEnactment),
+    /// nmstate.io/v1beta1 NodeNetworkState.
+    NodeNetworkState(NodeNetworkState),
+    /// v1 Service.
+    Service(Service),
+    /// discovery.k8s.io/v1 EndpointSlice.
+    EndpointSlice(EndpointSlice),
+    /// v1 Node.
+    Node(Node),
+    /// v1 Secret.
+    Secret(Secret),
+    /// v1 Namespace.
+    Namespace(Namespace),
+}
+
+impl Object {
+    /// The object's metadata.
+    pub fn metadata(&self) -> &ObjectMeta {
+        match self {
+            Object::IPAddressPool(o) => &o.metadata,
+            Object::BGPPeer(o) => &o.metadata,
+            Object::BGPAdvertisement(o) => &o.metadata,
+            Object::L2Advertisement(o) => &o.metadata,
+            Object::BFDProfile(o) => &o.metadata,
+            Object::Community(o) => &o.metadata,
+            Object::ServiceBGPStatus(o) => &o.metadata,
+            Object::ServiceL2Status(o) => &o.metadata,
+            Object::ConfigurationState(o) => &o.metadata,
+            Object::EgressService(o) => &o.metadata,
+            Object::NodeNetworkConfigurationPolicy(o) => &o.metadata,
+            Object::NodeNetworkConfigurationEnactment(o) => &o.metadata,
+            Object::NodeNetworkState(o) => &o.metadata,
+            Object::Service(o) => &o.metadata,
+            Object::EndpointSlice(o) => &o.metadata,
+            Object::Node(o) => &o.metadata,
+            Object::Secret(o) => &o.metadata,
+            Object::Namespace(o) => &o.metadata,
+        }
+    }
+
+    fn metadata_mut(&mut self) -> &mut ObjectMeta {
+        match self {
+            Object::IPAddressPool(o) => &mut o.metadata,
+            Object::BGPPeer(o) => &mut o.metadata,
+            Object::BGPAdvertisement(o) => &mut o.metadata,
+            Object::L2Advertisement(o) => &mut o.metadata,
+            Object::BFDProfile(o) => &mut o.metadata,
+            Object::Community(o) => &mut o.metadata,
+            Object::ServiceBGPStatus(o) => &mut o.metadata,
+            Object::ServiceL2Status(o) => &mut o.metadata,
+            Object::ConfigurationState(o) => &mut o.metadata,
+            Object::EgressService(o) => &mut o.metadata,
+            Object::NodeNetworkConfigurationPolicy(o) => &mut o.metadata,
+            Object::NodeNetworkConfigurationEnactment(o) => &mut o.metadata,
+            Object::NodeNetworkState(o) => &mut o.metadata,
+            Object::Service(o) => &mut o.metadata,
+            Object::EndpointSlice(o) => &mut o.metadata,
+            Object::Node(o) => &mut o.metadata,
+            Object::Secret(o) => &mut o.metadata,
+            Object::Namespace(o) => &mut o.metadata,
+        }
+    }
+}
+
+/// How a parsed object's kind is scoped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// A MetalLB kind: namespaced, read only from MetalLB's namespace.
+    MetalLb,
+    /// Namespaced (missing namespace means `default`).
+    Namespaced,
+    /// Cluster-scoped (no namespace).
+    Cluster,
+}
+
+/// What metalroute does with an `apiVersion`/`kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KindClass {
+    /// Read, with this scope.
+    Read(Scope),
+    /// A kind metalroute knows of but does not read.
+    Skipped,
+    /// Not a kind metalroute knows.
+    Unknown,
+}
+
+/// Groups whose kinds metalroute reads; any other kind in them is unknown (a typo or an
+/// unsupported version), not skipped.
+const OWN_GROUPS: [&str; 3] = ["metallb.io", "nmstate.io", "k8s.ovn.org"];
+
+/// Core `v1` kinds that exist but that metalroute does not read.
+const CORE_SKIPPED: [&str; 16] = [
+    "ConfigMap",
+    "Pod",
+    "ServiceAccount",
+    "Endpoints",
+    "PersistentVolume",
+    "PersistentVolumeClaim",
+    "LimitRange",
+    "ResourceQuota",
+    "Event",
+    "ReplicationController",
+    "PodTemplate",
+    "Binding",
+    "ComponentStatus",
+    "List",
+    "RangeAllocation",
+    "SecretList",
+];
+
+/// Classifies an `apiVersion`/`kind` pair.
+pub fn classify(api_version: &str, kind: &str) -> KindClass {
+    use KindClass::*;
+    match (api_version, kind) {
+        (
+            "metallb.io/v1beta1",
+            "IPAddressPool" | "BGPPeer" | "BGPAdvertisement" | "L2Advertisement" | "BFDProfile" | "Community"
+            | "ServiceBGPStatus" | "ServiceL2Status" | "ConfigurationState",
+        )
+        | ("metallb.io/v1beta2", "BGPPeer") => Read(Scope::MetalLb),
+        ("k8s.ovn.org/v1", "EgressService") => Read(Scope::Namespaced),
+        ("nmstate.io/v1", "NodeNetworkConfigurationPolicy")
+        | ("nmstate.io/v1beta1", "NodeNetworkConfigurationEnactment" | "NodeNetworkState") => Read(Scope::Cluster),
+        ("v1", "Service" | "Secret") | ("discovery.k8s.io/v1", "EndpointSlice") => Read(Scope::Namespaced),
+        ("v1", "Node" | "Namespace") => Read(Scope::Cluster),
+        ("v1", k) if CORE_SKIPPED.contains(&k) => Skipped,
+        ("v1", _) => Unknown,
+        (av, _) => {
+            let group = av.split_once('/').map(|(g, _)| g).unwrap_or("");
+            if group.is_empty() || OWN_GROUPS.contains(&group) {
+                Unknown
+            } else {
+                Skipped
+            }
+        }
+    }
+}
+
+/// Everything known about one document before validation.
+#[derive(Debug, Clone)]
+pub struct LoadedObject {
+    /// Identity (kind, namespace after defaulting, name).
+    pub key: ObjectKey,
+    /// `apiVersion` as written.
+    pub api_version: String,
+    /// Where it was read from.
+    pub source: Option<Source>,
+    /// The parsed object; `None` when skipped, unknown or unparsable.
+    pub object: Option<Object>,
+    /// Checked, skipped or unknown.
+    pub outcome: Outcome,
+    /// Problems found while parsing (errors make the object invalid).
+    pub issues: Issues,
+}
+
+/// Options that affect how objects are read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// The namespace MetalLB objects must live in (MetalLB's own deployment namespace).
+    pub metallb_namespace: String,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            metallb_namespace: crate::metallb::DEFAULT_NAMESPACE.to_string(),
+        }
+    }
+}
+
+fn format_ignored_path(path: &serde_ignored::Path<'_>) -> String {
+    fn walk(p: &serde_ignored::Path<'_>, out: &mut String) {
+        match p {
+            serde_ignored::Path::Root => {}
+            serde_ignored::Path::Seq { parent, index } => {
+                walk(parent, out);
+                out.push_str(&format!("[{index}]"));
+            }
+            serde_ignored::Path::Map { parent, key } => {
+                walk(parent, out);
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            serde_ignored::Path::Some { parent }
+            | serde_ignored::Path::NewtypeStruct { parent }
+            | serde_ignored::Path::NewtypeVariant { parent } => walk(parent, out),
+        }
+    }
+    let mut s = String::new();
+    walk(path, &mut s);
+    s
+}
+
+/// Deserializes `value` into `T`, recording a type error (with its field path) as an error and
+/// every field `T` does not have as a warning.
+fn typed<T: DeserializeOwned>(value: &serde_json::Value, issues: &mut Issues) -> Option<T> {
+    let mut unknown = Vec::new();
+    let mut track = serde_path_to_error::Track::new();
+    let de = serde_path_to_error::Deserializer::new(value, &mut track);
+    let result: Result<T, _> = serde_ignored::deserialize(de, |p| unknown.push(format_ignored_path(&p)));
+    match result {
+        Ok(v) => {
+            for f in unknown {
+                issues.warn(f, "unknown field, ignored");
+            }
+            Some(v)
+        }
+        Err(e) => {
+            let path = track.path().to_string();
+            let field = if path == "." { String::new() } else { path };
+            issues.error(field, e.to_string());
+            None
+        }
+    }
+}
+
+fn typed_object<T: DeserializeOwned>(
+    value: &serde_json::Value,
+    issues: &mut Issues,
+    wrap: impl FnOnce(T) -> Object,
+) -> Option<Object> {
+    typed::<T>(value, issues).map(wrap)
+}
+
+fn str_at<'a>(v: &'a serde_json::Value, ptr: &str) -> Option<&'a str> {
+    v.pointer(ptr).and_then(serde_json::Value::as_str)
+}
+
+/// Parses one document (already turned into JSON) into a [`LoadedObject`].
+pub fn parse_object(value: &serde_json::Value, source: Option<Source>, opts: &ReadOptions) -> LoadedObject {
+    let mut issues = Issues::default();
+    let api_version = str_at(value, "/apiVersion").unwrap_or("").to_string();
+    let kind = str_at(value, "/kind").unwrap_or("").to_string();
+    let name = str_at(value, "/metadata/name").unwrap_or("").to_string();
+    let written_ns = str_at(value, "/metadata/namespace").map(str::to_string);
+    let mut loaded = LoadedObject {
+        key: ObjectKey::new(&kind, written_ns.as_deref(), &name),
+        api_version: api_version.clone(),
+        source,
+        object: None,
+        outcome: Outcome::Checked,
+        issues: Issues::default(),
+    };
+    if !value.is_object() {
+        issues.error("", "document is not a mapping (expected a Kubernetes object)");
+        loaded.outcome = Outcome::Unknown;
+        loaded.issues = issues;
+        return loaded;
+    }
+    if api_version.is_empty() {
+        issues.error("apiVersion", "required");
+    }
+    if kind.is_empty() {
+        issues.error("kind", "required");
+    }
+    if !issues.is_ok() {
+        loaded.outcome = Outcome::Unknown;
+        loaded.issues = issues;
+        return loaded;
+    }
+    let scope = match classify(&api_version, &kind) {
+        KindClass::Read(scope) => scope,
+        KindClass::Skipped => {
+            loaded.outcome = Outcome::Skipped;
+            return loaded;
+        }
+        KindClass::Unknown => {
+            issues.error("kind", format!("unknown kind {kind} in {api_version}: not a kind metalroute reads"));
+            loaded.outcome = Outcome::Unknown;
+            loaded.issues = issues;
+            return loaded;
+        }
+    };
+    if name.is_empty() {
+        issues.error("metadata.name", "required");
+    }
+    let namespace = match scope {
+        Scope::Cluster => {
+            if written_ns.is_some() {
+                issues.warn("metadata.namespace", format!("{kind} is cluster-scoped; namespace ignored"));
+            }
+            None
+        }
+        Scope::Namespaced => Some(written_ns.clone().unwrap_or_else(|| "default".to_string())),
+        Scope::MetalLb => {
+            let ns = written_ns.clone().unwrap_or_else(|| opts.metallb_namespace.clone());
+            if ns != opts.metallb_namespace {
+                issues.error(
+                    "metadata.namespace",
+                    format!(
+                        "MetalLB reads {kind} objects only from namespace {} (got {ns})",
+                        opts.metallb_namespace
+                    ),
+                );
+            }
+            Some(ns)
+        }
+    };
+    loaded.key = ObjectKey::new(&kind, namespace.as_deref(), &name);
+    for (alias, real) in [("nodeSelector", "nodeSelectors")] {
+        if matches!(kind.as_str(), "BGPAdvertisement" | "L2Advertisement") && value.pointer(&format!("/spec/{alias}")).is_some() {
+            issues.warn(
+                format!("spec.{alias}"),
+                format!("not a MetalLB field (MetalLB's is spec.{real}); read as spec.{real}, but kubectl and the API server would drop or reject it"),
+            );
+        }
+    }
+    let object = match (api_version.as_str(), kind.as_str()) {
+        (_, "IPAddressPool") => typed_object(value, &mut issues, Object::IPAddressPool),
+        ("metallb.io/v1beta2", "BGPPeer") => typed_object(value, &mut issues, Object::BGPPeer),
+        ("metallb.io/v1beta1", "BGPPeer") => {
+            typed_object(value, &mut issues, |p: v1beta1::BGPPeer| Object::BGPPeer(p.into_v1beta2()))
+        }
+        (_, "BGPAdvertisement") => typed_object(value, &mut issues, Object::BGPAdvertisement),
+        (_, "L2Advertisement") => typed_object(value, &mut issues, Object::L2Advertisement),
+        (_, "BFDProfile") => typed_object(value, &mut issues, Object::BFDProfile),
+        (_, "Community") => typed_object(value, &mut issues, Object::Community),
+        (_, "ServiceBGPStatus") => typed_object(value, &mut issues, Object::ServiceBGPStatus),
+        (_, "ServiceL2Status") => typed_object(value, &mut issues, Object::ServiceL2Status),
+        (_, "ConfigurationState") => typed_object(value, &mut issues, Object::ConfigurationState),
+        (_, "EgressService") => typed_object(value, &mut issues, Object::EgressService),
+        (_, "NodeNetworkConfigurationPolicy") => typed_object(value, &mut issues, Object::NodeNetworkConfigurationPolicy),
+        (_, "NodeNetworkConfigurationEnactment") => {
+            typed_object(value, &mut issues, Object::NodeNetworkConfigurationEnactment)
+        }
+        (_, "NodeNetworkState") => typed_object(value, &mut issues, Object::NodeNetworkState),
+        (_, "Service") => typed_object(value, &mut issues, Object::Service),
+        (_, "EndpointSlice") => typed_object(value, &mut issues, Object::EndpointSlice),
+        (_, "Node") => typed_object(value, &mut issues, Object::Node),
+        (_, "Secret") => typed_object(value, &mut issues, Object::Secret),
+        (_, "Namespace") => typed_object(value, &mut issues, Object::Namespace),
+        _ => None,
+    };
+    loaded.object = object.map(|mut o| {
+        o.metadata_mut().namespace = namespace.clone();
+        o
+    });
+    loaded.issues = issues;
+    loaded
+}

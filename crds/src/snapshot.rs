@@ -1,0 +1,109 @@
+//! [`Snapshot`]: everything metalroute knows at one moment — every object's validation report and
+//! the typed configuration built from the valid ones, plus the core objects (Services,
+//! EndpointSlices, Nodes, Secrets, Namespaces) and status objects as loaded. The planner takes
+//! `&Snapshot`; sources (files today, the Kubernetes API later) produce it through
+//! [`Snapshot::from_objects`].
+
+use crate::config::{Config, Peer};
+use crate::core::{EndpointSlice, Namespace, Node, Secret, Service};
+use crate::loader::{load_paths, LoadError};
+use crate::metallb::v1beta1::{ConfigurationState, ServiceBGPStatus, ServiceL2Status};
+use crate::nmstate_io::{NodeNetworkConfigurationEnactment, NodeNetworkState};
+use crate::object::{LoadedObject, ReadOptions};
+use crate::report::{ObjectKey, ObjectReport, Outcome};
+use crate::selector::Labels;
+use crate::validate::{node_labels, peer_conflict, validate};
+use std::path::Path;
+
+/// A validated view of a set of objects.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// MetalLB's namespace used while reading.
+    pub metallb_namespace: String,
+    /// One report per document, in load order (valid, invalid, skipped and unknown).
+    pub reports: Vec<ObjectReport>,
+    /// Typed values of every valid MetalLB, OVN-Kubernetes and nmstate object.
+    pub config: Config,
+    /// Valid Services.
+    pub services: Vec<Service>,
+    /// EndpointSlices.
+    pub endpoint_slices: Vec<EndpointSlice>,
+    /// Nodes.
+    pub nodes: Vec<Node>,
+    /// Secrets.
+    pub secrets: Vec<Secret>,
+    /// Namespaces.
+    pub namespaces: Vec<Namespace>,
+    /// nmstate NodeNetworkStates.
+    pub node_network_states: Vec<NodeNetworkState>,
+    /// nmstate NodeNetworkConfigurationEnactments.
+    pub enactments: Vec<NodeNetworkConfigurationEnactment>,
+    /// MetalLB ServiceBGPStatus objects.
+    pub service_bgp_statuses: Vec<ServiceBGPStatus>,
+    /// MetalLB ServiceL2Status objects.
+    pub service_l2_statuses: Vec<ServiceL2Status>,
+    /// MetalLB ConfigurationState objects.
+    pub configuration_states: Vec<ConfigurationState>,
+}
+
+impl Snapshot {
+    /// Validates already-parsed objects (from files or from the Kubernetes API).
+    pub fn from_objects(objects: Vec<LoadedObject>, opts: &ReadOptions) -> Snapshot {
+        validate(objects, opts)
+    }
+
+    /// Loads files and directories and validates them. Unreadable or non-YAML input is returned
+    /// as errors (together with nothing else: a partial configuration is never used).
+    pub fn load<P: AsRef<Path>>(paths: &[P], opts: &ReadOptions) -> Result<Snapshot, Vec<LoadError>> {
+        let loaded = load_paths(paths, opts);
+        if !loaded.errors.is_empty() {
+            return Err(loaded.errors);
+        }
+        Ok(validate(loaded.objects, opts))
+    }
+
+    /// True when every checked object is valid and no document is of an unknown kind.
+    pub fn is_valid(&self) -> bool {
+        self.reports.iter().all(|r| r.outcome == Outcome::Skipped || r.is_valid())
+    }
+
+    /// Reports with at least one error (including unknown kinds).
+    pub fn invalid(&self) -> impl Iterator<Item = &ObjectReport> {
+        self.reports.iter().filter(|r| !r.errors.is_empty())
+    }
+
+    /// The report of one object.
+    pub fn report(&self, key: &ObjectKey) -> Option<&ObjectReport> {
+        self.reports.iter().find(|r| &r.key == key)
+    }
+
+    /// A loaded Node by name.
+    pub fn node(&self, name: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.metadata.name.as_deref() == Some(name))
+    }
+
+    /// The labels of a node: the Node object's labels when loaded (with
+    /// `kubernetes.io/hostname`), else only `kubernetes.io/hostname=<name>`.
+    pub fn node_labels(&self, name: &str) -> Labels {
+        match self.node(name) {
+            Some(n) => node_labels(n),
+            None => Labels::from([("kubernetes.io/hostname".to_string(), name.to_string())]),
+        }
+    }
+
+    /// The peers a node with these labels uses: valid peers whose nodeSelectors match, in name
+    /// order, leaving out any peer that conflicts with an earlier one on this node (another
+    /// router ID, another myASN in the same VRF, or the same address/interface and VRF).
+    pub fn peers_for_node(&self, labels: &Labels) -> Vec<&Peer> {
+        let mut chosen: Vec<&Peer> = Vec::new();
+        for p in self.config.peers.values() {
+            if !p.node_selector.matches(labels) {
+                continue;
+            }
+            if chosen.iter().all(|c| peer_conflict(c, p).is_none()) {
+                chosen.push(p);
+            }
+        }
+        chosen
+    }
+}
