@@ -37,7 +37,9 @@ pub use cmd::{run_checked, stdout_of};
 pub use exabgp::Exabgp;
 pub use frr::{Daemon, Frr};
 pub use gobgp::Gobgp;
-pub use link::{addr, ip_json, link_down, link_up, read_sysctl, route, sysctl, veth};
+pub use link::{
+    addr, ip_json, link_down, link_up, read_sysctl, route, set_master, sysctl, veth, vrf,
+};
 pub use netns::{enter_netns_path, ChildGuard, Netns};
 pub use prereq::{find_binary, prerequisites, require_netns, require_vrf, Need};
 pub use topology::{two_ns_with_veth, TwoNs};

@@ -150,3 +150,19 @@ pub fn ip_json(ns: &Netns, args: &[&str]) -> serde_json::Value {
         ),
     }
 }
+
+/// Creates VRF device `name` bound to routing table `table` and sets it up (needs a kernel
+/// with VRF: run such tests as `vrf_*` with [`crate::Need::Vrf`]).
+pub fn vrf(ns: &Netns, name: &str, table: u32) {
+    check_ifname(name);
+    let table = table.to_string();
+    ip(ns, &["link", "add", name, "type", "vrf", "table", &table]);
+    link_up(ns, name);
+}
+
+/// Makes `master` (a VRF or bridge) the master of `ifname`.
+pub fn set_master(ns: &Netns, ifname: &str, master: &str) {
+    check_ifname(ifname);
+    check_ifname(master);
+    ip(ns, &["link", "set", "dev", ifname, "master", master]);
+}
