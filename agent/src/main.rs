@@ -20,11 +20,14 @@ enum Command {
     /// Render or check OpenShift MachineConfigs carrying the sysctls a node needs.
     #[command(name = "machineconfig")]
     MachineConfig(cmd::machineconfig::MachineConfigArgs),
+    /// Validate MetalLB, nmstate and EgressService YAML as the agent reads it.
+    Validate(cmd::validate::ValidateArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::MachineConfig(args) => cmd::machineconfig::run(args),
+        Command::Validate(args) => cmd::validate::run(args),
     }
 }

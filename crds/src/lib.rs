@@ -6,6 +6,7 @@ pub mod config;
 pub mod core;
 pub mod duration;
 pub mod loader;
+pub mod manifests;
 pub mod metallb;
 pub mod nmstate;
 pub mod nmstate_io;

@@ -242,7 +242,8 @@ fn typed<T: DeserializeOwned>(value: &serde_json::Value, issues: &mut Issues) ->
     let result: Result<T, _> = serde_ignored::deserialize(de, |p| unknown.push(format_ignored_path(&p)));
     match result {
         Ok(v) => {
-            for f in unknown {
+            // kube's derived root types read apiVersion/kind through their own impl.
+            for f in unknown.into_iter().filter(|f| f != "apiVersion" && f != "kind") {
                 issues.warn(f, "unknown field, ignored");
             }
             Some(v)

@@ -1,3 +1,4 @@
 //! The `metalroute` subcommands, one module each.
 
 pub mod machineconfig;
+pub mod validate;
