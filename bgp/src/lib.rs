@@ -2,5 +2,10 @@
 //! injected clock, and the thin tokio transport that owns the sockets.
 
 pub mod bfd;
+pub mod config;
 pub mod error;
+pub mod fsm;
 pub mod packet;
+pub mod session;
+pub mod socket;
+pub mod speaker;

@@ -1,0 +1,278 @@
+//! Socket options of BGP sessions: the only module that calls `setsockopt` directly.
+//!
+//! It owns how a session's TCP socket is made: bound to the VRF device (`SO_BINDTODEVICE`) and the
+//! source address, keyed for TCP MD5 signatures (`TCP_MD5SIG`, RFC 2385) by peer address, with the
+//! outgoing TTL / hop limit for single-hop eBGP (1) or multihop/iBGP (255), the GTSM minimum
+//! (`IP_MINTTL` / `IPV6_MINHOPCOUNT`, RFC 5082) and `TCP_NODELAY`. Listening sockets get the same
+//! VRF binding and carry the MD5 keys of every configured peer of that VRF.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::{AsRawFd, RawFd};
+
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+/// Longest key the kernel accepts for TCP MD5 (`TCP_MD5SIG_MAXKEYLEN`).
+pub const MD5_MAX_KEY_LEN: usize = 80;
+
+/// TTL the peer's packets must at least carry when GTSM is on (RFC 5082: 255 - 1 hop).
+pub const GTSM_MIN_TTL: u32 = 254;
+
+/// Outgoing TTL of a session's packets and whether GTSM is enforced on receive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TtlPolicy {
+    /// TTL (IPv4) or unicast hop limit (IPv6) of packets we send.
+    pub ttl: u32,
+    /// When true, packets from the peer with a TTL below [`GTSM_MIN_TTL`] are dropped by the kernel.
+    pub gtsm: bool,
+}
+
+impl TtlPolicy {
+    /// The policy of a session: single-hop eBGP sends TTL 1, iBGP and multihop eBGP send 255
+    /// (`ebgp_multihop` is the configured hop count, if any); GTSM always sends 255.
+    pub fn for_session(ebgp: bool, ebgp_multihop: Option<u8>, gtsm: bool) -> Self {
+        let ttl = if gtsm {
+            255
+        } else if ebgp {
+            match ebgp_multihop {
+                Some(hops) if hops > 1 => u32::from(hops),
+                Some(_) => 255,
+                None => 1,
+            }
+        } else {
+            255
+        };
+        TtlPolicy { ttl, gtsm }
+    }
+}
+
+/// Kernel `struct tcp_md5sig` (include/uapi/linux/tcp.h).
+#[repr(C)]
+struct TcpMd5Sig {
+    addr: libc::sockaddr_storage,
+    flags: u8,
+    prefixlen: u8,
+    keylen: u16,
+    ifindex: libc::c_int,
+    key: [u8; MD5_MAX_KEY_LEN],
+}
+
+fn sockaddr_storage_of(ip: IpAddr) -> libc::sockaddr_storage {
+    let sa = SockAddr::from(SocketAddr::new(ip, 0));
+    // SAFETY: sockaddr_storage is plain old data; an all-zero value is valid.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = (sa.len() as usize).min(std::mem::size_of::<libc::sockaddr_storage>());
+    // SAFETY: both pointers are valid for `len` bytes (len is capped at the storage size) and do
+    // not overlap (storage is a fresh local).
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            sa.as_ptr() as *const u8,
+            &mut storage as *mut libc::sockaddr_storage as *mut u8,
+            len,
+        );
+    }
+    storage
+}
+
+fn setsockopt_raw<T>(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: &T,
+) -> io::Result<()> {
+    // SAFETY: `value` points to a live T of the given size for the duration of the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            value as *const T as *const libc::c_void,
+            std::mem::size_of::<T>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Installs (`Some(key)`) or removes (`None`) the TCP MD5 key for `peer` on the socket `fd`
+/// (listening or connecting). Keys longer than [`MD5_MAX_KEY_LEN`] bytes are refused.
+pub fn set_md5_key(fd: RawFd, peer: IpAddr, key: Option<&[u8]>) -> io::Result<()> {
+    let key = key.unwrap_or_default();
+    if key.len() > MD5_MAX_KEY_LEN {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "TCP MD5 password for peer {peer} is {} bytes long; the kernel accepts at most {MD5_MAX_KEY_LEN}",
+                key.len()
+            ),
+        ));
+    }
+    let mut sig = TcpMd5Sig {
+        addr: sockaddr_storage_of(peer),
+        flags: 0,
+        prefixlen: 0,
+        keylen: key.len() as u16,
+        ifindex: 0,
+        key: [0; MD5_MAX_KEY_LEN],
+    };
+    sig.key[..key.len()].copy_from_slice(key);
+    match setsockopt_raw(fd, libc::IPPROTO_TCP, libc::TCP_MD5SIG, &sig) {
+        // Removing a key that is not there is not an error for us.
+        Err(e) if key.is_empty() && e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+        other => other,
+    }
+}
+
+/// Sets the outgoing TTL / hop limit and, with GTSM, the minimum accepted TTL on `socket`.
+pub fn set_ttl(fd: RawFd, peer: IpAddr, policy: TtlPolicy) -> io::Result<()> {
+    let ttl = policy.ttl as libc::c_int;
+    match peer {
+        IpAddr::V4(_) => {
+            setsockopt_raw(fd, libc::IPPROTO_IP, libc::IP_TTL, &ttl)?;
+            if policy.gtsm {
+                let min = GTSM_MIN_TTL as libc::c_int;
+                setsockopt_raw(fd, libc::IPPROTO_IP, libc::IP_MINTTL, &min)?;
+            }
+        }
+        IpAddr::V6(v6) => {
+            setsockopt_raw(fd, libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS, &ttl)?;
+            // An IPv4-mapped peer on a v6 socket uses IPv4 packets: set both.
+            if v6.to_ipv4_mapped().is_some() {
+                setsockopt_raw(fd, libc::IPPROTO_IP, libc::IP_TTL, &ttl)?;
+            }
+            if policy.gtsm {
+                let min = GTSM_MIN_TTL as libc::c_int;
+                setsockopt_raw(fd, libc::IPPROTO_IPV6, libc::IPV6_MINHOPCOUNT, &min)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Everything needed to open the active (connecting) socket of one session.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// Peer address and port to connect to.
+    pub peer: SocketAddr,
+    /// Local address to bind before connecting (sourceAddress), if any.
+    pub source: Option<IpAddr>,
+    /// VRF (or other) device to bind to with `SO_BINDTODEVICE`.
+    pub device: Option<String>,
+    /// TCP MD5 password.
+    pub password: Option<String>,
+    /// TTL and GTSM.
+    pub ttl: TtlPolicy,
+}
+
+/// Creates the non-blocking connecting socket for a session with every option applied; the
+/// caller hands it to tokio and connects.
+pub fn connecting_socket(opts: &ConnectOptions) -> io::Result<Socket> {
+    let domain = Domain::for_address(opts.peer);
+    let socket = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_nonblocking(true)?;
+    socket.set_cloexec(true)?;
+    if let Some(dev) = &opts.device {
+        socket.bind_device(Some(dev.as_bytes())).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("SO_BINDTODEVICE {dev} for peer {}: {e}", opts.peer),
+            )
+        })?;
+    }
+    if let Some(src) = opts.source {
+        socket.set_reuse_address(true)?;
+        socket
+            .bind(&SockAddr::from(SocketAddr::new(src, 0)))
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("bind to source address {src} for peer {}: {e}", opts.peer),
+                )
+            })?;
+    }
+    if let Some(pw) = &opts.password {
+        set_md5_key(socket.as_raw_fd(), opts.peer.ip(), Some(pw.as_bytes()))?;
+    }
+    set_ttl(socket.as_raw_fd(), opts.peer.ip(), opts.ttl)?;
+    socket.set_tcp_nodelay(true)?;
+    Ok(socket)
+}
+
+/// Creates a non-blocking listening socket on `addr`, bound to `device` if given (IPv6 sockets
+/// are v6-only; IPv4 gets its own socket).
+pub fn listening_socket(addr: SocketAddr, device: Option<&str>) -> io::Result<Socket> {
+    let domain = Domain::for_address(addr);
+    let socket = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_nonblocking(true)?;
+    socket.set_cloexec(true)?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    if let Some(dev) = device {
+        socket.bind_device(Some(dev.as_bytes())).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("SO_BINDTODEVICE {dev} for listener {addr}: {e}"),
+            )
+        })?;
+    }
+    socket
+        .bind(&SockAddr::from(addr))
+        .map_err(|e| io::Error::new(e.kind(), format!("bind listener {addr}: {e}")))?;
+    socket.listen(64)?;
+    Ok(socket)
+}
+
+/// Applies the per-session options to a socket accepted from a listener (the MD5 key is
+/// inherited from the listener).
+pub fn configure_accepted<S: AsRawFd>(sock: &S, peer: IpAddr, ttl: TtlPolicy) -> io::Result<()> {
+    set_ttl(sock.as_raw_fd(), peer, ttl)?;
+    let one: libc::c_int = 1;
+    setsockopt_raw(sock.as_raw_fd(), libc::IPPROTO_TCP, libc::TCP_NODELAY, &one)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_policy() {
+        assert_eq!(TtlPolicy::for_session(true, None, false).ttl, 1);
+        assert_eq!(TtlPolicy::for_session(true, Some(3), false).ttl, 3);
+        assert_eq!(TtlPolicy::for_session(false, None, false).ttl, 255);
+        assert_eq!(TtlPolicy::for_session(true, None, true).ttl, 255);
+    }
+
+    #[test]
+    fn md5_key_too_long_is_refused() {
+        let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        let key = [b'x'; 81];
+        let err = set_md5_key(s.as_raw_fd(), "192.0.2.1".parse().unwrap(), Some(&key)).unwrap_err();
+        assert!(err.to_string().contains("192.0.2.1"), "{err}");
+    }
+
+    #[test]
+    fn options_apply_on_fresh_sockets() {
+        // Applies to an unconnected socket: no packet leaves, no namespace needed.
+        let opts = ConnectOptions {
+            peer: "[2001:db8::1]:179".parse().unwrap(),
+            source: None,
+            device: None,
+            password: Some("secret".into()),
+            ttl: TtlPolicy::for_session(true, None, true),
+        };
+        let s = connecting_socket(&opts).unwrap();
+        assert_eq!(s.unicast_hops_v6().unwrap(), 255);
+        let opts4 = ConnectOptions {
+            peer: "192.0.2.1:179".parse().unwrap(),
+            ..opts
+        };
+        let s4 = connecting_socket(&opts4).unwrap();
+        assert_eq!(s4.ttl_v4().unwrap(), 255);
+        set_md5_key(s4.as_raw_fd(), "192.0.2.1".parse().unwrap(), None).unwrap();
+    }
+}

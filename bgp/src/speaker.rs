@@ -1,0 +1,988 @@
+//! The async [`Speaker`] handle and the tokio shell around the sans-IO sessions.
+//!
+//! It owns the tasks and the sockets: one owner task per VRF holds every session of that VRF
+//! (no locks on session state), its listening sockets, and one child task per TCP connection.
+//! Children send one [`Input`] enum over a bounded channel; the owner feeds the sessions, fires
+//! their timers and carries out their outputs (connect, write, close). Shutdown sends a Cease to
+//! every peer (or, for a graceful restart, closes without one so peers keep our routes).
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use ipnet::IpNet;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::config::{Family, PeerConfig, PeerKey};
+use crate::fsm::{ConnId, Direction, SplitMix, State};
+use crate::packet::{self, CeaseSubcode, Message, Notification, PathAttributes};
+use crate::session::{PeerStatus, ReceivedRoute, Session, SessionOutput};
+use crate::socket::{self, ConnectOptions, TtlPolicy};
+
+/// Errors of the speaker API.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpeakerError {
+    /// A peer configuration is invalid.
+    #[error("BGP peer {peer}: {field} {reason}")]
+    InvalidConfig {
+        /// The peer (address%vrf).
+        peer: String,
+        /// The field.
+        field: String,
+        /// Why.
+        reason: String,
+    },
+    /// No such peer is configured.
+    #[error("BGP peer {0} is not configured")]
+    UnknownPeer(String),
+    /// The family is not one of the peer's configured families.
+    #[error("BGP peer {peer}: family {family} is not configured for this session")]
+    FamilyNotConfigured {
+        /// The peer.
+        peer: String,
+        /// The family.
+        family: String,
+    },
+    /// A prefix does not belong to the family it was given for.
+    #[error("BGP peer {peer}: prefix {prefix} is not in family {family}")]
+    PrefixFamilyMismatch {
+        /// The peer.
+        peer: String,
+        /// The prefix.
+        prefix: String,
+        /// The family.
+        family: String,
+    },
+    /// The speaker has shut down.
+    #[error("the BGP speaker has shut down")]
+    ShutDown,
+}
+
+/// Speaker-wide settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpeakerConfig {
+    /// TCP port to listen on in every VRF that has peers (`None` = never listen; passive peers
+    /// then never come up).
+    pub listen_port: Option<u16>,
+    /// How long a connect attempt may take before it counts as failed.
+    pub connect_timeout: Duration,
+}
+
+impl Default for SpeakerConfig {
+    fn default() -> Self {
+        SpeakerConfig {
+            listen_port: Some(179),
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Something that happened to a session, for subscribers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerEvent {
+    /// The FSM changed state.
+    StateChanged {
+        /// The session.
+        peer: PeerKey,
+        /// Previous state.
+        from: State,
+        /// New state.
+        to: State,
+        /// When leaving Established: why.
+        reason: Option<String>,
+    },
+}
+
+/// Per-connection write queue bound (encoded message batches).
+const CONN_QUEUE: usize = 4096;
+/// Bound of the channel from connection and listener tasks to the owner.
+const INPUT_QUEUE: usize = 1024;
+/// Bound of the command channel of a VRF task.
+const COMMAND_QUEUE: usize = 256;
+/// How long a closing connection may take to flush its last messages.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often a VRF retries a listener that failed (e.g. VRF device not created yet).
+const LISTEN_RETRY: Duration = Duration::from_secs(2);
+
+type Routes = HashMap<IpNet, Arc<PathAttributes>>;
+
+enum Command {
+    Upsert(Box<PeerConfig>, oneshot::Sender<()>),
+    Remove(IpAddr, oneshot::Sender<bool>),
+    SetAdvertisements {
+        peer: IpAddr,
+        family: Family,
+        routes: Routes,
+        reply: oneshot::Sender<Result<(), SpeakerError>>,
+    },
+    PeerDown {
+        peer: IpAddr,
+        subcode: CeaseSubcode,
+        reply: oneshot::Sender<bool>,
+    },
+    Status {
+        peer: Option<IpAddr>,
+        reply: oneshot::Sender<Vec<PeerStatus>>,
+    },
+    Received {
+        peer: IpAddr,
+        family: Family,
+        reply: oneshot::Sender<Option<Vec<ReceivedRoute>>>,
+    },
+    Shutdown {
+        graceful_restart: bool,
+        reply: oneshot::Sender<()>,
+    },
+}
+
+enum Input {
+    Connected {
+        peer: IpAddr,
+        conn: ConnId,
+        local: SocketAddr,
+    },
+    ConnectFailed {
+        peer: IpAddr,
+        conn: ConnId,
+        error: String,
+    },
+    Received {
+        peer: IpAddr,
+        conn: ConnId,
+        msg: Bytes,
+    },
+    FrameError {
+        peer: IpAddr,
+        conn: ConnId,
+        notification: Notification,
+    },
+    Closed {
+        peer: IpAddr,
+        conn: ConnId,
+    },
+    Accepted {
+        stream: TcpStream,
+        remote: SocketAddr,
+        local: SocketAddr,
+    },
+}
+
+type VrfMap = HashMap<Option<String>, (mpsc::Sender<Command>, JoinHandle<()>)>;
+
+struct Inner {
+    config: SpeakerConfig,
+    vrfs: Mutex<VrfMap>,
+    events: broadcast::Sender<PeerEvent>,
+}
+
+/// The BGP speaker: a cheap, cloneable handle to the per-VRF owner tasks. Create it inside a
+/// tokio runtime.
+#[derive(Clone)]
+pub struct Speaker {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Speaker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Speaker")
+            .field("config", &self.inner.config)
+            .finish()
+    }
+}
+
+impl Speaker {
+    /// A speaker with no peers.
+    pub fn new(config: SpeakerConfig) -> Speaker {
+        let (events, _) = broadcast::channel(1024);
+        Speaker {
+            inner: Arc::new(Inner {
+                config,
+                vrfs: Mutex::new(HashMap::new()),
+                events,
+            }),
+        }
+    }
+
+    fn vrf(&self, vrf: &Option<String>, create: bool) -> Option<mpsc::Sender<Command>> {
+        // The lock guards a map of channel handles only; no await happens while it is held, and
+        // a poisoned lock only means another thread panicked while inserting: the map is intact.
+        let mut vrfs = self.inner.vrfs.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((tx, handle)) = vrfs.get(vrf) {
+            if !handle.is_finished() {
+                return Some(tx.clone());
+            }
+        }
+        if !create {
+            return None;
+        }
+        let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+        let (itx, irx) = mpsc::channel(INPUT_QUEUE);
+        let task = VrfTask {
+            vrf: vrf.clone(),
+            config: self.inner.config.clone(),
+            sessions: HashMap::new(),
+            conns: HashMap::new(),
+            flushing: Vec::new(),
+            listeners: Vec::new(),
+            listen_retry: None,
+            inputs: itx,
+            events: self.inner.events.clone(),
+        };
+        let span = tracing::info_span!("bgp-vrf", vrf = vrf.as_deref().unwrap_or("default"));
+        let handle = tokio::spawn(tracing::Instrument::instrument(task.run(rx, irx), span));
+        vrfs.insert(vrf.clone(), (tx.clone(), handle));
+        Some(tx)
+    }
+
+    async fn ask<T>(
+        &self,
+        vrf: &Option<String>,
+        create: bool,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<Option<T>, SpeakerError> {
+        let Some(tx) = self.vrf(vrf, create) else {
+            return Ok(None);
+        };
+        let (rtx, rrx) = oneshot::channel();
+        tx.send(make(rtx))
+            .await
+            .map_err(|_| SpeakerError::ShutDown)?;
+        rrx.await.map(Some).map_err(|_| SpeakerError::ShutDown)
+    }
+
+    /// Adds a peer, or updates it if one with the same VRF and address exists. An unchanged
+    /// configuration is a no-op; a changed one resets the session with Cease / Other
+    /// Configuration Change (advertisements are kept).
+    pub async fn add_peer(&self, config: PeerConfig) -> Result<(), SpeakerError> {
+        config.validate()?;
+        let vrf = config.vrf.clone();
+        self.ask(&vrf, true, |r| Command::Upsert(Box::new(config), r))
+            .await?;
+        Ok(())
+    }
+
+    /// Same as [`Speaker::add_peer`] (level-triggered upsert).
+    pub async fn update_peer(&self, config: PeerConfig) -> Result<(), SpeakerError> {
+        self.add_peer(config).await
+    }
+
+    /// Removes a peer: Cease / Peer De-configured, then close. Returns whether it existed.
+    pub async fn remove_peer(&self, peer: &PeerKey) -> Result<bool, SpeakerError> {
+        let addr = peer.address;
+        Ok(self
+            .ask(&peer.vrf, false, |r| Command::Remove(addr, r))
+            .await?
+            .unwrap_or(false))
+    }
+
+    /// Sets the complete set of routes to advertise to `peer` in `family`; only the difference
+    /// from what the peer already has goes on the wire. Never resets the session.
+    pub async fn set_advertisements(
+        &self,
+        peer: &PeerKey,
+        family: Family,
+        routes: HashMap<IpNet, Arc<PathAttributes>>,
+    ) -> Result<(), SpeakerError> {
+        let addr = peer.address;
+        match self
+            .ask(&peer.vrf, false, |reply| Command::SetAdvertisements {
+                peer: addr,
+                family,
+                routes,
+                reply,
+            })
+            .await?
+        {
+            Some(r) => r,
+            None => Err(SpeakerError::UnknownPeer(peer.to_string())),
+        }
+    }
+
+    /// Takes the session down at once with NOTIFICATION Cease / `subcode` (BFD Down = 10); the
+    /// FSM reconnects after its backoff. Returns whether the peer exists.
+    pub async fn peer_down(
+        &self,
+        peer: &PeerKey,
+        subcode: CeaseSubcode,
+    ) -> Result<bool, SpeakerError> {
+        let addr = peer.address;
+        Ok(self
+            .ask(&peer.vrf, false, |reply| Command::PeerDown {
+                peer: addr,
+                subcode,
+                reply,
+            })
+            .await?
+            .unwrap_or(false))
+    }
+
+    /// State, timers, capabilities and counters of one peer.
+    pub async fn peer_state(&self, peer: &PeerKey) -> Result<Option<PeerStatus>, SpeakerError> {
+        let addr = peer.address;
+        let list = self
+            .ask(&peer.vrf, false, |reply| Command::Status {
+                peer: Some(addr),
+                reply,
+            })
+            .await?;
+        Ok(list.and_then(|mut l| l.pop()))
+    }
+
+    /// Status of every peer of every VRF, sorted by VRF and address.
+    pub async fn peers(&self) -> Result<Vec<PeerStatus>, SpeakerError> {
+        let vrfs: Vec<Option<String>> = {
+            let map = self.inner.vrfs.lock().unwrap_or_else(|p| p.into_inner());
+            map.keys().cloned().collect()
+        };
+        let mut all = Vec::new();
+        for vrf in vrfs {
+            if let Some(list) = self
+                .ask(&vrf, false, |reply| Command::Status { peer: None, reply })
+                .await?
+            {
+                all.extend(list);
+            }
+        }
+        all.sort_by(|a, b| a.peer.cmp(&b.peer));
+        Ok(all)
+    }
+
+    /// The routes the peer sent us in `family` (Adj-RIB-In, stale ones flagged); `None` if the
+    /// peer is unknown.
+    pub async fn received_routes(
+        &self,
+        peer: &PeerKey,
+        family: Family,
+    ) -> Result<Option<Vec<ReceivedRoute>>, SpeakerError> {
+        let addr = peer.address;
+        Ok(self
+            .ask(&peer.vrf, false, |reply| Command::Received {
+                peer: addr,
+                family,
+                reply,
+            })
+            .await?
+            .flatten())
+    }
+
+    /// A stream of session events (state changes). Slow receivers lose the oldest events.
+    pub fn subscribe(&self) -> broadcast::Receiver<PeerEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Stops every session and task. With `graceful_restart` false every peer gets Cease /
+    /// Administrative Shutdown; with true, connections are closed without a NOTIFICATION so
+    /// peers that negotiated graceful restart keep our routes until we are back.
+    pub async fn shutdown(&self, graceful_restart: bool) {
+        let vrfs: Vec<(mpsc::Sender<Command>, JoinHandle<()>)> = {
+            let mut map = self.inner.vrfs.lock().unwrap_or_else(|p| p.into_inner());
+            map.drain().map(|(_, v)| v).collect()
+        };
+        for (tx, handle) in vrfs {
+            let (rtx, rrx) = oneshot::channel();
+            if tx
+                .send(Command::Shutdown {
+                    graceful_restart,
+                    reply: rtx,
+                })
+                .await
+                .is_ok()
+            {
+                let _ = rrx.await;
+            }
+            let _ = tokio::time::timeout(FLUSH_TIMEOUT, handle).await;
+        }
+    }
+}
+
+struct ConnHandle {
+    tx: mpsc::Sender<Bytes>,
+    task: JoinHandle<()>,
+}
+
+struct Listener {
+    socket: Arc<TcpListener>,
+    task: JoinHandle<()>,
+}
+
+struct VrfTask {
+    vrf: Option<String>,
+    config: SpeakerConfig,
+    sessions: HashMap<IpAddr, Session>,
+    conns: HashMap<ConnId, ConnHandle>,
+    flushing: Vec<JoinHandle<()>>,
+    listeners: Vec<Listener>,
+    listen_retry: Option<Instant>,
+    inputs: mpsc::Sender<Input>,
+    events: broadcast::Sender<PeerEvent>,
+}
+
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
+}
+
+impl VrfTask {
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut inputs: mpsc::Receiver<Input>,
+    ) {
+        loop {
+            let deadline = self.next_deadline();
+            let sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    Some(Command::Shutdown { graceful_restart, reply }) => {
+                        self.shutdown(graceful_restart).await;
+                        let _ = reply.send(());
+                        return;
+                    }
+                    Some(cmd) => self.command(cmd),
+                    None => {
+                        self.shutdown(false).await;
+                        return;
+                    }
+                },
+                Some(input) = inputs.recv() => self.input(input),
+                _ = sleep => self.timeout(),
+            }
+            self.flushing.retain(|h| !h.is_finished());
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.sessions
+            .values()
+            .filter_map(|s| s.poll_timeout())
+            .chain(self.listen_retry)
+            .min()
+    }
+
+    fn timeout(&mut self) {
+        let now = Instant::now();
+        if self.listen_retry.is_some_and(|t| t <= now) {
+            self.listen_retry = None;
+            self.ensure_listeners();
+        }
+        let peers: Vec<IpAddr> = self.sessions.keys().copied().collect();
+        for peer in peers {
+            if let Some(s) = self.sessions.get_mut(&peer) {
+                if s.poll_timeout().is_some_and(|t| t <= now) {
+                    s.handle_timeout(now);
+                    self.drive(peer);
+                }
+            }
+        }
+    }
+
+    fn command(&mut self, cmd: Command) {
+        let now = Instant::now();
+        match cmd {
+            Command::Upsert(config, reply) => {
+                let peer = config.address;
+                match self.sessions.get_mut(&peer) {
+                    Some(s) => {
+                        let password_changed = s.config().password != config.password;
+                        s.reconfigure(now, *config);
+                        if password_changed {
+                            self.set_listener_keys(peer);
+                        }
+                    }
+                    None => {
+                        let seed = std::process::id() as u64
+                            ^ (now.elapsed().as_nanos() as u64)
+                            ^ hash_ip(peer);
+                        let mut s = Session::new(*config, Box::new(SplitMix(seed)));
+                        s.start(now);
+                        self.sessions.insert(peer, s);
+                        self.ensure_listeners();
+                        self.set_listener_keys(peer);
+                    }
+                }
+                self.drive(peer);
+                let _ = reply.send(());
+            }
+            Command::Remove(peer, reply) => {
+                let existed = match self.sessions.get_mut(&peer) {
+                    Some(s) => {
+                        s.stop(now, CeaseSubcode::PeerDeconfigured);
+                        self.drive(peer);
+                        true
+                    }
+                    None => false,
+                };
+                if let Some(s) = self.sessions.remove(&peer) {
+                    if s.config().password.is_some() {
+                        for l in &self.listeners {
+                            let _ = socket::set_md5_key(l.socket.as_raw_fd(), peer, None);
+                        }
+                    }
+                }
+                let _ = reply.send(existed);
+            }
+            Command::SetAdvertisements {
+                peer,
+                family,
+                routes,
+                reply,
+            } => {
+                let r = match self.sessions.get_mut(&peer) {
+                    Some(s) => s.set_advertisements(now, family, routes),
+                    None => Err(SpeakerError::UnknownPeer(
+                        PeerKey {
+                            vrf: self.vrf.clone(),
+                            address: peer,
+                        }
+                        .to_string(),
+                    )),
+                };
+                self.drive(peer);
+                let _ = reply.send(r);
+            }
+            Command::PeerDown {
+                peer,
+                subcode,
+                reply,
+            } => {
+                let existed = match self.sessions.get_mut(&peer) {
+                    Some(s) => {
+                        s.reset(now, subcode);
+                        true
+                    }
+                    None => false,
+                };
+                self.drive(peer);
+                let _ = reply.send(existed);
+            }
+            Command::Status { peer, reply } => {
+                let mut list: Vec<PeerStatus> = match peer {
+                    Some(p) => self
+                        .sessions
+                        .get(&p)
+                        .map(|s| s.status(now))
+                        .into_iter()
+                        .collect(),
+                    None => self.sessions.values().map(|s| s.status(now)).collect(),
+                };
+                list.sort_by(|a, b| a.peer.cmp(&b.peer));
+                let _ = reply.send(list);
+            }
+            Command::Received {
+                peer,
+                family,
+                reply,
+            } => {
+                let _ = reply.send(self.sessions.get(&peer).map(|s| s.received_routes(family)));
+            }
+            Command::Shutdown { .. } => {}
+        }
+    }
+
+    fn input(&mut self, input: Input) {
+        let now = Instant::now();
+        match input {
+            Input::Connected { peer, conn, local } => {
+                if let Some(s) = self.sessions.get_mut(&peer) {
+                    s.connected(now, conn, Direction::Outbound, local);
+                    self.drive(peer);
+                }
+            }
+            Input::ConnectFailed { peer, conn, error } => {
+                tracing::debug!(%peer, %error, "connect failed");
+                if let Some(s) = self.sessions.get_mut(&peer) {
+                    s.connection_failed(now, conn);
+                    self.drive(peer);
+                }
+                self.conns.remove(&conn);
+            }
+            Input::Received { peer, conn, msg } => {
+                if let Some(s) = self.sessions.get_mut(&peer) {
+                    s.received(now, conn, &msg);
+                    self.drive(peer);
+                }
+            }
+            Input::FrameError {
+                peer,
+                conn,
+                notification,
+            } => {
+                if let Some(s) = self.sessions.get_mut(&peer) {
+                    s.malformed(now, conn, notification);
+                    self.drive(peer);
+                }
+            }
+            Input::Closed { peer, conn } => {
+                if let Some(s) = self.sessions.get_mut(&peer) {
+                    s.connection_failed(now, conn);
+                    self.drive(peer);
+                }
+                if let Some(c) = self.conns.remove(&conn) {
+                    self.flushing.push(c.task);
+                }
+            }
+            Input::Accepted {
+                stream,
+                remote,
+                local,
+            } => {
+                let peer = canonical(remote.ip());
+                let Some(s) = self.sessions.get_mut(&peer) else {
+                    tracing::info!(%remote, "connection from an unconfigured peer rejected");
+                    self.flushing.push(tokio::spawn(reject(stream)));
+                    return;
+                };
+                let cfg = s.config();
+                let ttl = TtlPolicy::for_session(cfg.is_ebgp(), cfg.ebgp_multihop, cfg.gtsm);
+                if let Err(e) = socket::configure_accepted(&stream, remote.ip(), ttl) {
+                    tracing::warn!(%remote, error = %e, "socket options on accepted connection");
+                }
+                let conn = s.next_conn_id();
+                let (tx, rx) = mpsc::channel(CONN_QUEUE);
+                let task = tokio::spawn(run_conn(
+                    peer,
+                    conn,
+                    Target::Inbound(stream),
+                    rx,
+                    self.inputs.clone(),
+                ));
+                self.conns.insert(conn, ConnHandle { tx, task });
+                s.connected(now, conn, Direction::Inbound, local);
+                self.drive(peer);
+            }
+        }
+    }
+
+    /// Carries out everything the session wants done.
+    fn drive(&mut self, peer: IpAddr) {
+        let Some(s) = self.sessions.get_mut(&peer) else {
+            return;
+        };
+        let now = Instant::now();
+        let mut failed = Vec::new();
+        while let Some(out) = s.poll_output() {
+            match out {
+                SessionOutput::Connect(conn) => {
+                    let cfg = s.config();
+                    let opts = ConnectOptions {
+                        peer: SocketAddr::new(cfg.address, cfg.port),
+                        source: cfg.source_address,
+                        device: cfg.vrf.clone(),
+                        password: cfg.password.clone(),
+                        ttl: TtlPolicy::for_session(cfg.is_ebgp(), cfg.ebgp_multihop, cfg.gtsm),
+                    };
+                    let (tx, rx) = mpsc::channel(CONN_QUEUE);
+                    let target = Target::Outbound(opts, self.config.connect_timeout);
+                    let task = tokio::spawn(run_conn(peer, conn, target, rx, self.inputs.clone()));
+                    self.conns.insert(conn, ConnHandle { tx, task });
+                }
+                SessionOutput::Transmit { conn, data } => {
+                    if let Some(c) = self.conns.get(&conn) {
+                        if c.tx.try_send(data).is_err() {
+                            tracing::warn!(%peer, "write queue full: the peer does not read; closing");
+                            failed.push(conn);
+                        }
+                    }
+                }
+                SessionOutput::Close(conn) => {
+                    if let Some(c) = self.conns.remove(&conn) {
+                        // Dropping the sender makes the task flush what is queued and close.
+                        drop(c.tx);
+                        self.flushing.push(c.task);
+                    }
+                }
+                SessionOutput::StateChanged { from, to, reason } => {
+                    tracing::info!(%peer, %from, %to, reason = reason.as_deref().unwrap_or(""), "BGP state change");
+                    let _ = self.events.send(PeerEvent::StateChanged {
+                        peer: PeerKey {
+                            vrf: self.vrf.clone(),
+                            address: peer,
+                        },
+                        from,
+                        to,
+                        reason,
+                    });
+                }
+            }
+        }
+        for conn in failed {
+            s.connection_failed(now, conn);
+        }
+        if s.has_output() {
+            self.drive(peer);
+        }
+    }
+
+    fn ensure_listeners(&mut self) {
+        let Some(port) = self.config.listen_port else {
+            return;
+        };
+        if !self.listeners.is_empty() || self.sessions.is_empty() {
+            return;
+        }
+        let mut ok = true;
+        let mut made = Vec::new();
+        let want_v6 = self.sessions.keys().any(|a| a.is_ipv6());
+        let want_v4 = self.sessions.keys().any(|a| a.is_ipv4());
+        for (want, addr) in [
+            (
+                want_v4,
+                SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), port),
+            ),
+            (
+                want_v6,
+                SocketAddr::new(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED), port),
+            ),
+        ] {
+            if !want {
+                continue;
+            }
+            match socket::listening_socket(addr, self.vrf.as_deref())
+                .and_then(|s| TcpListener::from_std(s.into()))
+            {
+                Ok(l) => made.push(Arc::new(l)),
+                Err(e) => {
+                    tracing::warn!(%addr, error = %e, "cannot listen; retrying");
+                    ok = false;
+                }
+            }
+        }
+        if !ok {
+            // Try again later with both families (keeps the logic simple and idempotent).
+            self.listen_retry = Some(Instant::now() + LISTEN_RETRY);
+            return;
+        }
+        for socket in made {
+            let task = tokio::spawn(run_listener(socket.clone(), self.inputs.clone()));
+            self.listeners.push(Listener { socket, task });
+        }
+        let peers: Vec<IpAddr> = self.sessions.keys().copied().collect();
+        for p in peers {
+            self.set_listener_keys(p);
+        }
+    }
+
+    fn set_listener_keys(&mut self, peer: IpAddr) {
+        let Some(s) = self.sessions.get(&peer) else {
+            return;
+        };
+        let key = s.config().password.clone();
+        for l in &self.listeners {
+            let is_v6 = l.socket.local_addr().map(|a| a.is_ipv6()).unwrap_or(false);
+            if is_v6 != peer.is_ipv6() {
+                continue;
+            }
+            if let Err(e) = socket::set_md5_key(
+                l.socket.as_raw_fd(),
+                peer,
+                key.as_deref().map(str::as_bytes),
+            ) {
+                tracing::warn!(%peer, error = %e, "TCP MD5 key on listener");
+            }
+        }
+    }
+
+    async fn shutdown(&mut self, graceful_restart: bool) {
+        let now = Instant::now();
+        let peers: Vec<IpAddr> = self.sessions.keys().copied().collect();
+        for peer in peers {
+            if let Some(s) = self.sessions.get_mut(&peer) {
+                if graceful_restart {
+                    s.abandon(now);
+                } else {
+                    s.stop(now, CeaseSubcode::AdministrativeShutdown);
+                }
+            }
+            self.drive(peer);
+        }
+        for (_, c) in self.conns.drain() {
+            drop(c.tx);
+            self.flushing.push(c.task);
+        }
+        for l in self.listeners.drain(..) {
+            l.task.abort();
+        }
+        let flushing: Vec<JoinHandle<()>> = self.flushing.drain(..).collect();
+        let _ = tokio::time::timeout(FLUSH_TIMEOUT, async {
+            for h in flushing {
+                let _ = h.await;
+            }
+        })
+        .await;
+    }
+}
+
+fn hash_ip(ip: IpAddr) -> u64 {
+    match ip {
+        IpAddr::V4(v4) => u64::from(u32::from(v4)),
+        IpAddr::V6(v6) => {
+            let x = u128::from(v6);
+            (x as u64) ^ ((x >> 64) as u64)
+        }
+    }
+}
+
+/// Sends Cease / Connection Rejected on a connection from an unconfigured peer and closes it.
+async fn reject(mut stream: TcpStream) {
+    let n = Message::Notification(Notification::cease(CeaseSubcode::ConnectionRejected, None));
+    if let Ok(bytes) = n.to_bytes(&packet::EncodeContext::default()) {
+        let _ = tokio::time::timeout(FLUSH_TIMEOUT, stream.write_all(&bytes)).await;
+    }
+    let _ = stream.shutdown().await;
+}
+
+async fn run_listener(listener: Arc<TcpListener>, inputs: mpsc::Sender<Input>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, remote)) => {
+                let local = stream.local_addr().unwrap_or(remote);
+                if inputs
+                    .send(Input::Accepted {
+                        stream,
+                        remote,
+                        local,
+                    })
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+enum Target {
+    Outbound(ConnectOptions, Duration),
+    Inbound(TcpStream),
+}
+
+async fn connect(opts: &ConnectOptions) -> io::Result<TcpStream> {
+    let sock = socket::connecting_socket(opts)?;
+    let std_stream: std::net::TcpStream = sock.into();
+    TcpSocket::from_std_stream(std_stream)
+        .connect(opts.peer)
+        .await
+}
+
+/// One TCP connection: connects (outbound), then frames what it reads and writes what the owner
+/// queues. Dropping the queue's sender flushes and closes.
+async fn run_conn(
+    peer: IpAddr,
+    conn: ConnId,
+    target: Target,
+    mut rx: mpsc::Receiver<Bytes>,
+    inputs: mpsc::Sender<Input>,
+) {
+    let stream = match target {
+        Target::Inbound(s) => s,
+        Target::Outbound(opts, timeout) => {
+            let attempt = tokio::time::timeout(timeout, connect(&opts));
+            tokio::pin!(attempt);
+            // Leave when the owner gives up on this attempt (drops the sender).
+            let result = loop {
+                tokio::select! {
+                    r = &mut attempt => break r,
+                    m = rx.recv() => if m.is_none() { return },
+                }
+            };
+            match result {
+                Ok(Ok(s)) => {
+                    let local = s.local_addr().unwrap_or(opts.peer);
+                    if inputs
+                        .send(Input::Connected { peer, conn, local })
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                    s
+                }
+                Ok(Err(e)) => {
+                    let _ = inputs
+                        .send(Input::ConnectFailed {
+                            peer,
+                            conn,
+                            error: e.to_string(),
+                        })
+                        .await;
+                    return;
+                }
+                Err(_) => {
+                    let _ = inputs
+                        .send(Input::ConnectFailed {
+                            peer,
+                            conn,
+                            error: "connect timed out".into(),
+                        })
+                        .await;
+                    return;
+                }
+            }
+        }
+    };
+    let (mut rd, mut wr) = stream.into_split();
+    let mut buf = BytesMut::with_capacity(8192);
+    let mut reading = true;
+    loop {
+        tokio::select! {
+            r = rd.read_buf(&mut buf), if reading => {
+                match r {
+                    Ok(0) | Err(_) => {
+                        reading = false;
+                        let _ = inputs.send(Input::Closed { peer, conn }).await;
+                    }
+                    Ok(_) => loop {
+                        match packet::frame(&buf) {
+                            Ok(Some(n)) => {
+                                let msg = buf.split_to(n).freeze();
+                                if inputs.send(Input::Received { peer, conn, msg }).await.is_err() {
+                                    return;
+                                }
+                            }
+                            Ok(None) => break,
+                            Err(e) => {
+                                reading = false;
+                                let _ = inputs.send(Input::FrameError { peer, conn, notification: e.to_notification() }).await;
+                                break;
+                            }
+                        }
+                    },
+                }
+            }
+            m = rx.recv() => match m {
+                Some(data) => {
+                    match tokio::time::timeout(FLUSH_TIMEOUT * 6, wr.write_all(&data)).await {
+                        Ok(Ok(())) => {}
+                        _ => {
+                            let _ = inputs.send(Input::Closed { peer, conn }).await;
+                            return;
+                        }
+                    }
+                }
+                None => {
+                    let _ = tokio::time::timeout(FLUSH_TIMEOUT, wr.shutdown()).await;
+                    return;
+                }
+            }
+        }
+    }
+}
