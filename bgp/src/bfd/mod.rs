@@ -11,6 +11,7 @@ pub mod error;
 pub mod packet;
 pub mod params;
 pub mod session;
+pub mod transport;
 
 pub use engine::{
     EchoVerdict, Engine, Event, RxMeta, SessionId, SessionStatus, Transmit, TransmitKind,
@@ -19,3 +20,4 @@ pub use error::Error;
 pub use packet::{AuthKey, AuthType, ControlPacket, Diagnostic, State};
 pub use params::{DetectMultiplier, Entropy, Interval, SessionParams, SplitMix64};
 pub use session::{HopMode, SessionKey};
+pub use transport::BfdHandle;

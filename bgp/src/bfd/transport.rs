@@ -1,0 +1,640 @@
+//! The thin tokio shell around the [`Engine`]: UDP sockets with the socket options RFC 5881/5883
+//! require, one reader task per receive socket, and ONE driver task that owns the engine (all
+//! VRFs), sleeps once until `poll_timeout`, sends what the engine queued and publishes state
+//! changes on a broadcast channel.
+//!
+//! Sockets: receive sockets per (VRF, address family, port) — 3784 single-hop control, 4784
+//! multihop control, 3785 echo — with IP_RECVTTL/IP_PKTINFO (IPV6_RECVHOPLIMIT/IPV6_RECVPKTINFO)
+//! so the engine sees the TTL and the destination address; one transmit socket per session bound
+//! to the local address and a unique source port in 49152–65535, TTL / hop limit 255. Sockets of
+//! sessions in a VRF are bound to the VRF device (SO_BINDTODEVICE). Echo packets leave from the
+//! echo socket (port 3785) with TTL 255, so the peer's reflection returns to it; echoes of the peer
+//! (TTL 255) are reflected with TTL 254, as FRR does.
+
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::mem::MaybeUninit;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
+use std::time::Instant;
+
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use tokio::io::Interest;
+use tokio::net::UdpSocket;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use super::engine::{EchoVerdict, Engine, Event, RxMeta, SessionStatus, TransmitKind};
+use super::packet::{PORT_ECHO, PORT_MULTI_HOP, PORT_SINGLE_HOP};
+use super::params::{SessionParams, SplitMix64};
+use super::session::{HopMode, SessionKey};
+use super::Error;
+
+/// Source ports for control packets (RFC 5881 §4).
+const SOURCE_PORTS: std::ops::RangeInclusive<u16> = 49152..=65535;
+/// Datagrams larger than this are not BFD (control ≤ 52 bytes; echo is ours or the peer's).
+const RX_BUF: usize = 128;
+
+/// Which receive socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Port {
+    SingleHop,
+    MultiHop,
+    Echo,
+}
+
+impl Port {
+    fn number(self) -> u16 {
+        match self {
+            Port::SingleHop => PORT_SINGLE_HOP,
+            Port::MultiHop => PORT_MULTI_HOP,
+            Port::Echo => PORT_ECHO,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct RxSocketKey {
+    vrf: Option<String>,
+    v6: bool,
+    port: Port,
+}
+
+/// A datagram handed from a reader task to the driver (fixed buffer: no allocation).
+struct Received {
+    socket: usize,
+    src: SocketAddr,
+    dst: IpAddr,
+    ttl: u8,
+    len: usize,
+    buf: [u8; RX_BUF],
+}
+
+enum Command {
+    Add(
+        SessionKey,
+        SessionParams,
+        oneshot::Sender<Result<(), Error>>,
+    ),
+    SetParams(
+        SessionKey,
+        SessionParams,
+        oneshot::Sender<Result<(), Error>>,
+    ),
+    Remove(SessionKey, oneshot::Sender<Result<(), Error>>),
+    AdminDown(SessionKey, bool, oneshot::Sender<Result<(), Error>>),
+    Status(SessionKey, oneshot::Sender<Option<SessionStatus>>),
+    Sessions(oneshot::Sender<Vec<SessionStatus>>),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// Handle to the BFD driver task: add, change and remove sessions, read their status, subscribe
+/// to state changes. Cheap to clone. The task stops (sending AdminDown to every peer) on
+/// [`BfdHandle::shutdown`] or when every handle is dropped.
+#[derive(Clone, Debug)]
+pub struct BfdHandle {
+    commands: mpsc::Sender<Command>,
+    events: broadcast::Sender<Event>,
+}
+
+impl BfdHandle {
+    /// Starts the driver task on the current tokio runtime (inside the network namespace the
+    /// sockets must live in). Entropy comes from the operating system.
+    pub fn spawn() -> Result<BfdHandle, Error> {
+        let (ctx, crx) = mpsc::channel(256);
+        let (etx, _) = broadcast::channel(1024);
+        let (ptx, prx) = mpsc::channel(4096);
+        let driver = Driver {
+            engine: Engine::new(Box::new(SplitMix64::from_os()?), Instant::now()),
+            rx_sockets: Vec::new(),
+            rx_index: HashMap::new(),
+            tx_sockets: Vec::new(),
+            used_ports: HashSet::new(),
+            port_rng: SplitMix64::from_os()?,
+            packets: ptx,
+            events: etx.clone(),
+        };
+        tokio::spawn(driver.run(crx, prx));
+        Ok(BfdHandle {
+            commands: ctx,
+            events: etx,
+        })
+    }
+
+    async fn call<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, Error> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(make(tx))
+            .await
+            .map_err(|_| Error::Stopped)?;
+        rx.await.map_err(|_| Error::Stopped)
+    }
+
+    /// Adds a session (opens its sockets) and starts it.
+    pub async fn add(&self, key: SessionKey, params: SessionParams) -> Result<(), Error> {
+        self.call(|r| Command::Add(key, params, r)).await?
+    }
+
+    /// Changes a session's parameters through a Poll sequence (no flap).
+    pub async fn set_params(&self, key: SessionKey, params: SessionParams) -> Result<(), Error> {
+        self.call(|r| Command::SetParams(key, params, r)).await?
+    }
+
+    /// Removes a session, telling the peer AdminDown first (not a failure for the peer).
+    pub async fn remove(&self, key: SessionKey) -> Result<(), Error> {
+        self.call(|r| Command::Remove(key, r)).await?
+    }
+
+    /// Sets or clears administrative down.
+    pub async fn set_admin_down(&self, key: SessionKey, down: bool) -> Result<(), Error> {
+        self.call(|r| Command::AdminDown(key, down, r)).await?
+    }
+
+    /// Status of one session.
+    pub async fn status(&self, key: SessionKey) -> Result<Option<SessionStatus>, Error> {
+        self.call(|r| Command::Status(key, r)).await
+    }
+
+    /// Status of all sessions.
+    pub async fn sessions(&self) -> Result<Vec<SessionStatus>, Error> {
+        self.call(Command::Sessions).await
+    }
+
+    /// State changes of every session, from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    /// Sends AdminDown for every session, closes the sockets and stops the task.
+    pub async fn shutdown(&self) -> Result<(), Error> {
+        self.call(Command::Shutdown).await
+    }
+}
+
+struct Driver {
+    engine: Engine,
+    rx_sockets: Vec<(RxSocketKey, Arc<UdpSocket>, tokio::task::JoinHandle<()>)>,
+    rx_index: HashMap<RxSocketKey, usize>,
+    /// Per session slot index: the transmit socket and its source port.
+    tx_sockets: Vec<Option<(UdpSocket, u16)>>,
+    used_ports: HashSet<u16>,
+    port_rng: SplitMix64,
+    packets: mpsc::Sender<Received>,
+    events: broadcast::Sender<Event>,
+}
+
+impl Driver {
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut packets: mpsc::Receiver<Received>,
+    ) {
+        let sleep = tokio::time::sleep(std::time::Duration::from_secs(3600));
+        tokio::pin!(sleep);
+        loop {
+            self.flush();
+            let deadline = self.engine.poll_timeout();
+            if let Some(d) = deadline {
+                sleep.as_mut().reset(tokio::time::Instant::from_std(d));
+            }
+            tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    None => { self.stop(); return; }
+                    Some(Command::Shutdown(reply)) => { self.stop(); let _ = reply.send(()); return; }
+                    Some(c) => self.command(c),
+                },
+                Some(p) = packets.recv() => self.received(&p),
+                () = &mut sleep, if deadline.is_some() => self.engine.handle_timeout(Instant::now()),
+            }
+        }
+    }
+
+    fn stop(&mut self) {
+        for s in self.engine.sessions() {
+            let _ = self.engine.remove(&s.key);
+        }
+        self.flush();
+        for (_, _, task) in &self.rx_sockets {
+            task.abort();
+        }
+    }
+
+    fn command(&mut self, c: Command) {
+        let now = Instant::now();
+        match c {
+            Command::Add(key, params, reply) => {
+                let _ = reply.send(self.add(now, key, params));
+            }
+            Command::SetParams(key, params, reply) => {
+                let r = self
+                    .ensure_rx_sockets(&key, &params)
+                    .and_then(|()| self.engine.set_params(now, &key, params));
+                let _ = reply.send(r);
+            }
+            Command::Remove(key, reply) => {
+                let r = self.engine.id(&key).and_then(|id| {
+                    self.engine.remove(&key)?;
+                    Ok(id)
+                });
+                // Send the final AdminDown before the socket goes.
+                self.flush();
+                let r = r.map(|id| {
+                    if let Some(slot) = self.tx_sockets.get_mut(id.index()) {
+                        if let Some((_, port)) = slot.take() {
+                            self.used_ports.remove(&port);
+                        }
+                    }
+                });
+                let _ = reply.send(r);
+            }
+            Command::AdminDown(key, down, reply) => {
+                let _ = reply.send(self.engine.set_admin_down(now, &key, down));
+            }
+            Command::Status(key, reply) => {
+                let _ = reply.send(self.engine.status(&key));
+            }
+            Command::Sessions(reply) => {
+                let _ = reply.send(self.engine.sessions());
+            }
+            Command::Shutdown(_) => {}
+        }
+    }
+
+    fn add(&mut self, now: Instant, key: SessionKey, params: SessionParams) -> Result<(), Error> {
+        if self.engine.id(&key).is_ok() {
+            return Err(Error::SessionExists(key));
+        }
+        self.ensure_rx_sockets(&key, &params)?;
+        let (sock, port) = self.tx_socket(&key)?;
+        let id = self.engine.add(now, key, params)?;
+        if self.tx_sockets.len() <= id.index() {
+            self.tx_sockets.resize_with(id.index() + 1, || None);
+        }
+        self.used_ports.insert(port);
+        self.tx_sockets[id.index()] = Some((sock, port));
+        Ok(())
+    }
+
+    fn ensure_rx_sockets(&mut self, key: &SessionKey, params: &SessionParams) -> Result<(), Error> {
+        let v6 = key.peer.is_ipv6();
+        let mut ports = vec![match key.hop {
+            HopMode::SingleHop => Port::SingleHop,
+            HopMode::MultiHop => Port::MultiHop,
+        }];
+        if key.hop == HopMode::SingleHop && params.echo_mode {
+            ports.push(Port::Echo);
+        }
+        for port in ports {
+            let k = RxSocketKey {
+                vrf: key.vrf.clone(),
+                v6,
+                port,
+            };
+            if self.rx_index.contains_key(&k) {
+                continue;
+            }
+            let sock = Arc::new(rx_socket(&k)?);
+            let index = self.rx_sockets.len();
+            let task = tokio::spawn(reader(index, sock.clone(), self.packets.clone()));
+            self.rx_index.insert(k.clone(), index);
+            self.rx_sockets.push((k, sock, task));
+        }
+        Ok(())
+    }
+
+    fn tx_socket(&mut self, key: &SessionKey) -> Result<(UdpSocket, u16), Error> {
+        use super::params::Entropy;
+        let span = u32::from(SOURCE_PORTS.end() - SOURCE_PORTS.start()) + 1;
+        let start = self.port_rng.next_u32() % span;
+        for i in 0..span {
+            let port = SOURCE_PORTS.start() + ((start + i) % span) as u16; // < 65536
+            if self.used_ports.contains(&port) {
+                continue;
+            }
+            match tx_socket(key, port) {
+                Ok(s) => return Ok((s, port)),
+                Err(Error::Socket { source, .. }) if source.kind() == io::ErrorKind::AddrInUse => {
+                    continue
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::NoSourcePort)
+    }
+
+    fn received(&mut self, p: &Received) {
+        let Some((k, sock, _)) = self.rx_sockets.get(p.socket) else {
+            return;
+        };
+        let data = &p.buf[..p.len];
+        let now = Instant::now();
+        match k.port {
+            Port::Echo => {
+                if self.engine.handle_echo(now, data) == EchoVerdict::Reflect && p.ttl == 255 {
+                    let _ = send_with_ttl(sock.as_raw_fd(), data, p.src, 254);
+                }
+            }
+            Port::SingleHop | Port::MultiHop => {
+                let rx = RxMeta {
+                    vrf: k.vrf.as_deref(),
+                    src: p.src,
+                    dst: p.dst,
+                    ttl: p.ttl,
+                    hop: if k.port == Port::SingleHop {
+                        HopMode::SingleHop
+                    } else {
+                        HopMode::MultiHop
+                    },
+                };
+                if let Err(e) = self.engine.handle_control(now, &rx, data) {
+                    tracing::trace!(peer = %p.src, error = %e, "BFD packet discarded");
+                }
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        while let Some(t) = self.engine.poll_transmit() {
+            let r = match t.kind {
+                TransmitKind::Control => match self.tx_sockets.get(t.session.index()) {
+                    Some(Some((s, _))) => s.try_send_to(t.payload.as_slice(), t.dst),
+                    _ => continue,
+                },
+                TransmitKind::Echo => {
+                    let Some(key) = self.engine.key(t.session) else {
+                        continue;
+                    };
+                    let k = RxSocketKey {
+                        vrf: key.vrf.clone(),
+                        v6: key.peer.is_ipv6(),
+                        port: Port::Echo,
+                    };
+                    match self.rx_index.get(&k).and_then(|i| self.rx_sockets.get(*i)) {
+                        Some((_, s, _)) => s.try_send_to(t.payload.as_slice(), t.dst),
+                        None => continue,
+                    }
+                }
+            };
+            if let Err(e) = r {
+                tracing::debug!(dst = %t.dst, error = %e, "BFD send failed");
+            }
+        }
+        while let Some(e) = self.engine.poll_event() {
+            tracing::info!(session = %e.key, from = %e.from, to = %e.to, diag = %e.diagnostic, "BFD session state change");
+            let _ = self.events.send(e);
+        }
+    }
+}
+
+fn sock_err(what: &'static str, addr: impl ToString) -> impl FnOnce(io::Error) -> Error {
+    let addr = addr.to_string();
+    move |source| Error::Socket { what, addr, source }
+}
+
+fn setsockopt_int(fd: RawFd, level: i32, name: i32, value: i32) -> io::Result<()> {
+    // SAFETY: passes a pointer to a live c_int and its size, as setsockopt(2) expects.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (&value as *const i32).cast(),
+            std::mem::size_of::<i32>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+fn rx_socket(k: &RxSocketKey) -> Result<UdpSocket, Error> {
+    let port = k.port.number();
+    let addr: SocketAddr = if k.v6 {
+        (Ipv6Addr::UNSPECIFIED, port).into()
+    } else {
+        (Ipv4Addr::UNSPECIFIED, port).into()
+    };
+    let domain = if k.v6 { Domain::IPV6 } else { Domain::IPV4 };
+    let s =
+        Socket::new(domain, Type::DGRAM, Some(Protocol::UDP)).map_err(sock_err("socket", addr))?;
+    s.set_reuse_address(true)
+        .map_err(sock_err("SO_REUSEADDR", addr))?;
+    if let Some(vrf) = &k.vrf {
+        s.bind_device(Some(vrf.as_bytes()))
+            .map_err(sock_err("SO_BINDTODEVICE", vrf))?;
+    }
+    let fd = s.as_raw_fd();
+    if k.v6 {
+        s.set_only_v6(true).map_err(sock_err("IPV6_V6ONLY", addr))?;
+        setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT, 1)
+            .map_err(sock_err("IPV6_RECVHOPLIMIT", addr))?;
+        setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1)
+            .map_err(sock_err("IPV6_RECVPKTINFO", addr))?;
+        s.set_unicast_hops_v6(255)
+            .map_err(sock_err("IPV6_UNICAST_HOPS", addr))?;
+    } else {
+        setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_RECVTTL, 1)
+            .map_err(sock_err("IP_RECVTTL", addr))?;
+        setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_PKTINFO, 1)
+            .map_err(sock_err("IP_PKTINFO", addr))?;
+        s.set_ttl_v4(255).map_err(sock_err("IP_TTL", addr))?;
+    }
+    s.set_nonblocking(true)
+        .map_err(sock_err("O_NONBLOCK", addr))?;
+    s.bind(&addr.into()).map_err(sock_err("bind", addr))?;
+    UdpSocket::from_std(s.into()).map_err(sock_err("register with tokio", addr))
+}
+
+fn tx_socket(key: &SessionKey, port: u16) -> Result<UdpSocket, Error> {
+    let addr = SocketAddr::new(key.local, port);
+    let domain = if key.local.is_ipv6() {
+        Domain::IPV6
+    } else {
+        Domain::IPV4
+    };
+    let s =
+        Socket::new(domain, Type::DGRAM, Some(Protocol::UDP)).map_err(sock_err("socket", addr))?;
+    if let Some(vrf) = &key.vrf {
+        s.bind_device(Some(vrf.as_bytes()))
+            .map_err(sock_err("SO_BINDTODEVICE", vrf))?;
+    }
+    if key.local.is_ipv6() {
+        s.set_only_v6(true).map_err(sock_err("IPV6_V6ONLY", addr))?;
+        s.set_unicast_hops_v6(255)
+            .map_err(sock_err("IPV6_UNICAST_HOPS", addr))?;
+    } else {
+        s.set_ttl_v4(255).map_err(sock_err("IP_TTL", addr))?;
+    }
+    // We never read from it: keep its receive buffer minimal.
+    let _ = s.set_recv_buffer_size(1024);
+    s.set_nonblocking(true)
+        .map_err(sock_err("O_NONBLOCK", addr))?;
+    s.bind(&addr.into()).map_err(sock_err("bind", addr))?;
+    UdpSocket::from_std(s.into()).map_err(sock_err("register with tokio", addr))
+}
+
+/// Reads datagrams with their TTL and destination address and hands them to the driver.
+async fn reader(index: usize, sock: Arc<UdpSocket>, out: mpsc::Sender<Received>) {
+    loop {
+        if sock.readable().await.is_err() {
+            return;
+        }
+        let mut p = Received {
+            socket: index,
+            src: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+            dst: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            ttl: 0,
+            len: 0,
+            buf: [0; RX_BUF],
+        };
+        let r = sock.try_io(Interest::READABLE, || recv_meta(sock.as_raw_fd(), &mut p));
+        match r {
+            Ok(true) => {
+                if out.send(p).await.is_err() {
+                    return;
+                }
+            }
+            Ok(false) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "BFD receive failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// One recvmsg(2): fills `p` and returns whether the datagram is usable (not truncated, with TTL
+/// and destination address known).
+fn recv_meta(fd: RawFd, p: &mut Received) -> io::Result<bool> {
+    let mut src = MaybeUninit::<libc::sockaddr_storage>::zeroed();
+    let mut iov = libc::iovec {
+        iov_base: p.buf.as_mut_ptr().cast(),
+        iov_len: p.buf.len(),
+    };
+    let mut control = [0u64; 32];
+    // SAFETY: msghdr is plain data; all-zero is a valid initial value.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_name = src.as_mut_ptr().cast();
+    msg.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control) as _;
+    // SAFETY: every pointer in msg refers to a live buffer of the stated size.
+    let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if msg.msg_flags & libc::MSG_TRUNC != 0 {
+        return Ok(false);
+    }
+    // n >= 0 and at most buf.len().
+    p.len = n as usize;
+    // SAFETY: recvmsg wrote a socket address of family ss_family into src (zeroed before).
+    let storage = unsafe { src.assume_init() };
+    let Some(s) = sockaddr_to_std(&storage) else {
+        return Ok(false);
+    };
+    p.src = s;
+    let (mut ttl, mut dst) = (None, None);
+    // SAFETY: iterating control messages the kernel wrote into `control`, with the libc macros
+    // that bound every access by msg_controllen; payloads are read unaligned.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            let h = &*c;
+            let data = libc::CMSG_DATA(c);
+            match (h.cmsg_level, h.cmsg_type) {
+                (libc::IPPROTO_IP, libc::IP_TTL) | (libc::IPPROTO_IPV6, libc::IPV6_HOPLIMIT) => {
+                    let v = std::ptr::read_unaligned(data.cast::<libc::c_int>());
+                    ttl = u8::try_from(v).ok();
+                }
+                (libc::IPPROTO_IP, libc::IP_PKTINFO) => {
+                    let info = std::ptr::read_unaligned(data.cast::<libc::in_pktinfo>());
+                    dst = Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(
+                        info.ipi_addr.s_addr,
+                    ))));
+                }
+                (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO) => {
+                    let info = std::ptr::read_unaligned(data.cast::<libc::in6_pktinfo>());
+                    dst = Some(IpAddr::V6(Ipv6Addr::from(info.ipi6_addr.s6_addr)));
+                }
+                _ => {}
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    match (ttl, dst) {
+        (Some(t), Some(d)) => {
+            p.ttl = t;
+            p.dst = d;
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
+}
+
+fn sockaddr_to_std(ss: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    match i32::from(ss.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the family says this storage holds a sockaddr_in.
+            let a = unsafe { &*(ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            Some(SocketAddr::from((
+                Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)),
+                u16::from_be(a.sin_port),
+            )))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says this storage holds a sockaddr_in6.
+            let a = unsafe { &*(ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            Some(SocketAddr::from((
+                Ipv6Addr::from(a.sin6_addr.s6_addr),
+                u16::from_be(a.sin6_port),
+            )))
+        }
+        _ => None,
+    }
+}
+
+/// sendmsg(2) with a per-packet TTL / hop limit (used to reflect the peer's echoes with TTL 254).
+fn send_with_ttl(fd: RawFd, data: &[u8], dst: SocketAddr, ttl: i32) -> io::Result<()> {
+    let addr = SockAddr::from(dst);
+    let mut iov = libc::iovec {
+        iov_base: data.as_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    let mut control = [0u64; 8];
+    // SAFETY: msghdr is plain data; all-zero is a valid initial value.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_name = addr.as_ptr() as *mut libc::c_void;
+    msg.msg_namelen = addr.len();
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    // SAFETY: CMSG_SPACE is a pure size computation.
+    msg.msg_controllen =
+        unsafe { libc::CMSG_SPACE(std::mem::size_of::<libc::c_int>() as u32) } as _;
+    let (level, kind) = if dst.is_ipv6() {
+        (libc::IPPROTO_IPV6, libc::IPV6_HOPLIMIT)
+    } else {
+        (libc::IPPROTO_IP, libc::IP_TTL)
+    };
+    // SAFETY: the control buffer (64 bytes) holds one cmsghdr with a c_int payload.
+    unsafe {
+        let c = libc::CMSG_FIRSTHDR(&msg);
+        (*c).cmsg_level = level;
+        (*c).cmsg_type = kind;
+        (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<libc::c_int>() as u32) as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<libc::c_int>(), ttl);
+    }
+    // SAFETY: every pointer in msg refers to a live buffer of the stated size.
+    let n = unsafe { libc::sendmsg(fd, &msg, libc::MSG_DONTWAIT) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
