@@ -24,6 +24,7 @@
 mod bird;
 mod cmd;
 mod exabgp;
+mod fault;
 mod frr;
 mod gobgp;
 mod link;
@@ -35,6 +36,7 @@ mod wait;
 pub use bird::Bird;
 pub use cmd::{run_checked, stdout_of};
 pub use exabgp::Exabgp;
+pub use fault::{drop_packets, restore_packets, Capture};
 pub use frr::{Daemon, Frr};
 pub use gobgp::Gobgp;
 pub use link::{
@@ -43,4 +45,4 @@ pub use link::{
 pub use netns::{enter_netns_path, ChildGuard, Netns};
 pub use prereq::{find_binary, prerequisites, require_netns, require_vrf, Need};
 pub use topology::{two_ns_with_veth, TwoNs};
-pub use wait::{wait_for, wait_for_async, wait_for_ok};
+pub use wait::{wait_for, wait_for_async, wait_for_log, wait_for_ok};

@@ -69,3 +69,23 @@ where
         tokio::time::sleep(POLL).await;
     }
 }
+
+/// Waits until the file at `path` contains `needle` and returns the file's text.
+///
+/// # Panics
+/// After `deadline`, with the file's last lines.
+pub fn wait_for_log(path: &std::path::Path, needle: &str, deadline: Duration) -> String {
+    wait_for_ok(
+        &format!("{} to contain {needle:?}", path.display()),
+        deadline,
+        || {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            if text.contains(needle) {
+                Ok(text)
+            } else {
+                let lines: Vec<&str> = text.lines().collect();
+                Err(lines[lines.len().saturating_sub(10)..].join("\n"))
+            }
+        },
+    )
+}
