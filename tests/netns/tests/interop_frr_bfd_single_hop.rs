@@ -79,7 +79,7 @@ fn interop_frr_bfd_single_hop_v4_v6_up_with_negotiated_timers() {
         .expect("add v6");
 
     for (peer, key) in [(&a4, &k4), (&a6, &k6)] {
-        let p = wait_for(
+        wait_for(
             &format!("FRR sees BFD peer {peer} up"),
             Duration::from_secs(15),
             || {
