@@ -197,7 +197,7 @@ fn bad_input_is_a_clear_error_with_exit_2() {
                 "--rp-filter",
                 "eth0=2",
             ],
-            "rp_filter for eth0: asked for both 0",
+            "sysctl net.ipv4.conf.eth0.rp_filter: asked for both 0 (--rp-filter) and 2 (--rp-filter)",
         ),
         (
             &[
@@ -390,6 +390,98 @@ fn render_from_dir_derives_vrf_ports_and_l3mdev() {
         "{err}"
     );
     assert!(err.contains("L2Advertisement metallb-system/l2"), "{err}");
+}
+
+const NNCP_EXPLICIT: &str = r#"
+apiVersion: nmstate.io/v1
+kind: NodeNetworkConfigurationPolicy
+metadata:
+  name: explicit
+spec:
+  desiredState:
+    interfaces:
+    - name: ens6
+      type: ethernet
+      state: up
+      ipv4:
+        enabled: true
+        forwarding: true
+        rp-filter: loose
+"#;
+
+const NNCP_BOND_VRF: &str = r#"
+apiVersion: nmstate.io/v1
+kind: NodeNetworkConfigurationPolicy
+metadata:
+  name: bondvrf
+spec:
+  desiredState:
+    interfaces:
+    - name: bond1
+      type: bond
+      state: up
+      link-aggregation:
+        mode: 802.3ad
+        port: [ens7, ens8]
+    - name: bondvrf
+      type: vrf
+      state: up
+      vrf:
+        port: [bond1]
+        route-table-id: 7
+"#;
+
+#[test]
+fn render_from_dir_reads_explicit_sysctls_and_policies_outside_the_subset() {
+    let dir = TempDir::new("fromexplicit");
+    dir.write("a-explicit.yaml", NNCP_EXPLICIT);
+    dir.write("b-bond.yaml", NNCP_BOND_VRF);
+    let out = run(&[
+        "machineconfig",
+        "render",
+        "--role",
+        "worker",
+        "--name",
+        "80-metalroute",
+        "--from",
+        dir.path().to_str().unwrap(),
+    ]);
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(
+        payload(&text(&out.stdout)),
+        "net.ipv4.tcp_l3mdev_accept = 1\n\
+         net.ipv4.udp_l3mdev_accept = 1\n\
+         net.ipv4.raw_l3mdev_accept = 1\n\
+         net.ipv4.conf.bond1.forwarding = 1\n\
+         net.ipv6.conf.bond1.forwarding = 1\n\
+         net.ipv4.conf.ens6.forwarding = 1\n\
+         net.ipv4.conf.ens6.rp_filter = 2\n"
+    );
+    assert!(err.contains("outside metalroute's nmstate subset"), "{err}");
+    assert!(
+        err.contains("set in NodeNetworkConfigurationPolicy explicit"),
+        "{err}"
+    );
+    // A flag that contradicts the policy is an error naming both.
+    let out = run(&[
+        "machineconfig",
+        "render",
+        "--role",
+        "worker",
+        "--name",
+        "80-metalroute",
+        "--from",
+        dir.path().to_str().unwrap(),
+        "--rp-filter",
+        "ens6=1",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("net.ipv4.conf.ens6.rp_filter: asked for both 2 (set in NodeNetworkConfigurationPolicy explicit spec.desiredState) and 1 (--rp-filter)"),
+        "{err}"
+    );
 }
 
 #[test]

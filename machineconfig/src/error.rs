@@ -41,20 +41,6 @@ pub enum Error {
         /// Why it does not parse.
         reason: String,
     },
-    /// Two different rp_filter modes asked for one interface.
-    #[error("rp_filter for {target}: asked for both {first} ({first_reason}) and {second} ({second_reason})")]
-    ConflictingRpFilter {
-        /// The interface (or `all`/`default`).
-        target: String,
-        /// The mode asked first.
-        first: u8,
-        /// Why the first mode was asked.
-        first_reason: String,
-        /// The conflicting mode.
-        second: u8,
-        /// Why the conflicting mode was asked.
-        second_reason: String,
-    },
     /// The MachineConfig role label value is not valid.
     #[error(
         "MachineConfig metadata.labels[machineconfiguration.openshift.io/role] {value:?}: {reason}"

@@ -3,7 +3,7 @@
 //! [`SysctlPlan`] from its configuration; the CLI builds one from flags (and `--from DIR`).
 
 use crate::error::Error;
-use crate::sysctl::{ConfTarget, Family, L3mdevProto, RpFilter, Setting};
+use crate::sysctl::{ConfTarget, Family, L3mdevProto, RpFilter, Setting, Sysctl};
 use std::collections::BTreeMap;
 
 /// A sysctl the node needs, with the reason (for status, logs and the rendered file's reader).
@@ -17,11 +17,11 @@ pub struct RequiredSysctl {
 
 /// Accumulates what the configuration needs; [`SysctlPlan::required`] turns it into sysctls in a
 /// stable order, so the same needs always give the same list (and the same rendered bytes).
+/// Asking for the same value twice only adds the reason; asking for a different value for a key
+/// already planned is an error naming both values and reasons.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SysctlPlan {
-    forwarding: BTreeMap<ConfTarget, Vec<String>>,
-    rp_filter: BTreeMap<ConfTarget, (RpFilter, Vec<String>)>,
-    l3mdev: Vec<String>,
+    settings: BTreeMap<Sysctl, (Setting, Vec<String>)>,
 }
 
 impl SysctlPlan {
@@ -30,96 +30,95 @@ impl SysctlPlan {
         Self::default()
     }
 
-    /// IPv4 and IPv6 forwarding on `target` (asking twice only adds the reason).
-    pub fn forward(&mut self, target: ConfTarget, reason: impl Into<String>) -> &mut Self {
-        let reasons = self.forwarding.entry(target).or_default();
+    /// Plans one setting.
+    pub fn set(&mut self, setting: Setting, reason: impl Into<String>) -> Result<&mut Self, Error> {
         let reason = reason.into();
-        if !reasons.contains(&reason) {
-            reasons.push(reason);
+        let key = setting.key();
+        match self.settings.get_mut(&key) {
+            Some((have, reasons)) if *have == setting => {
+                if !reasons.contains(&reason) {
+                    reasons.push(reason);
+                }
+            }
+            Some((have, reasons)) => {
+                return Err(Error::ConflictingSysctl {
+                    key: key.dotted(),
+                    first: format!("{} ({})", have.value(), reasons.join(", ")),
+                    second: format!("{} ({reason})", setting.value()),
+                })
+            }
+            None => {
+                self.settings.insert(key, (setting, vec![reason]));
+            }
         }
-        self
+        Ok(self)
     }
 
-    /// IPv4 reverse-path filtering `mode` on `target`. Asking for a different mode than one asked
-    /// before is an error naming both reasons.
+    /// IPv4 and IPv6 forwarding on `target`.
+    pub fn forward(
+        &mut self,
+        target: ConfTarget,
+        reason: impl Into<String>,
+    ) -> Result<&mut Self, Error> {
+        let reason = reason.into();
+        for family in [Family::Ipv4, Family::Ipv6] {
+            self.set(
+                Setting::Forwarding {
+                    family,
+                    target: target.clone(),
+                    enabled: true,
+                },
+                reason.clone(),
+            )?;
+        }
+        Ok(self)
+    }
+
+    /// IPv4 reverse-path filtering `mode` on `target`.
     pub fn rp_filter(
         &mut self,
         target: ConfTarget,
         mode: RpFilter,
         reason: impl Into<String>,
     ) -> Result<&mut Self, Error> {
+        self.set(Setting::RpFilter { target, mode }, reason)
+    }
+
+    /// The l3mdev accept knobs (TCP, UDP, raw) on, because VRFs are used.
+    pub fn l3mdev_accept(&mut self, reason: impl Into<String>) -> Result<&mut Self, Error> {
         let reason = reason.into();
-        match self.rp_filter.get_mut(&target) {
-            Some((have, reasons)) if *have == mode => {
-                if !reasons.contains(&reason) {
-                    reasons.push(reason);
-                }
-            }
-            Some((have, reasons)) => {
-                return Err(Error::ConflictingRpFilter {
-                    target: target.to_string(),
-                    first: have.as_u8(),
-                    first_reason: reasons.join(", "),
-                    second: mode.as_u8(),
-                    second_reason: reason,
-                })
-            }
-            None => {
-                self.rp_filter.insert(target, (mode, vec![reason]));
-            }
+        for proto in L3mdevProto::ALL {
+            self.set(
+                Setting::L3mdevAccept {
+                    proto,
+                    enabled: true,
+                },
+                reason.clone(),
+            )?;
         }
         Ok(self)
     }
 
-    /// The l3mdev accept knobs (TCP, UDP, raw) on, because VRFs are used.
-    pub fn l3mdev_accept(&mut self, reason: impl Into<String>) -> &mut Self {
-        let reason = reason.into();
-        if !self.l3mdev.contains(&reason) {
-            self.l3mdev.push(reason);
-        }
-        self
+    /// The setting planned for `key`, if any.
+    pub fn get(&self, key: &Sysctl) -> Option<&Setting> {
+        self.settings.get(key).map(|(s, _)| s)
     }
 
     /// Whether nothing is needed.
     pub fn is_empty(&self) -> bool {
-        self.forwarding.is_empty() && self.rp_filter.is_empty() && self.l3mdev.is_empty()
+        self.settings.is_empty()
     }
 
     /// The sysctls, in rendering order (see [`Setting::order_key`]).
     pub fn required(&self) -> Vec<RequiredSysctl> {
-        let mut out = Vec::new();
-        if !self.l3mdev.is_empty() {
-            for proto in L3mdevProto::ALL {
-                out.push(RequiredSysctl {
-                    setting: Setting::L3mdevAccept {
-                        proto,
-                        enabled: true,
-                    },
-                    reason: self.l3mdev.join("; "),
-                });
-            }
-        }
-        for (target, reasons) in &self.forwarding {
-            for family in [Family::Ipv4, Family::Ipv6] {
-                out.push(RequiredSysctl {
-                    setting: Setting::Forwarding {
-                        family,
-                        target: target.clone(),
-                        enabled: true,
-                    },
-                    reason: reasons.join("; "),
-                });
-            }
-        }
-        for (target, (mode, reasons)) in &self.rp_filter {
-            out.push(RequiredSysctl {
-                setting: Setting::RpFilter {
-                    target: target.clone(),
-                    mode: *mode,
-                },
+        let mut out: Vec<RequiredSysctl> = self
+            .settings
+            .values()
+            .map(|(setting, reasons)| RequiredSysctl {
+                setting: setting.clone(),
                 reason: reasons.join("; "),
-            });
-        }
+            })
+            .collect();
         out.sort_by_key(|r| r.setting.order_key());
         out
     }
@@ -134,13 +133,13 @@ pub fn required_sysctls(
 ) -> Result<Vec<RequiredSysctl>, Error> {
     let mut plan = SysctlPlan::new();
     for t in forwarding {
-        plan.forward(t.clone(), "carries service traffic");
+        plan.forward(t.clone(), "carries service traffic")?;
     }
     for (t, m) in rp_filter {
         plan.rp_filter(t.clone(), *m, "requested")?;
     }
     if uses_vrf {
-        plan.l3mdev_accept("VRFs are used");
+        plan.l3mdev_accept("VRFs are used")?;
     }
     Ok(plan.required())
 }

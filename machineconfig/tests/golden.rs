@@ -165,10 +165,12 @@ fn check_reports_both_seed_defects() {
 fn render_then_check_is_clean() {
     let mut plan = SysctlPlan::new();
     plan.forward(iface("bridge-net"), "secondary interface")
+        .unwrap()
         .forward(iface("eth0.100"), "VLAN")
+        .unwrap()
         .rp_filter(iface("bridge-net"), RpFilter::Off, "asymmetric return path")
         .unwrap();
-    plan.l3mdev_accept("VRFs are used");
+    plan.l3mdev_accept("VRFs are used").unwrap();
     let r = render(
         &ObjectName::parse("80-metalroute-sysctls").unwrap(),
         &Role::parse("worker").unwrap(),

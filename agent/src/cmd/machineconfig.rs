@@ -120,7 +120,10 @@ fn run_render(a: RenderArgs) -> ExitCode {
         }
     }
     for t in &a.forwarding {
-        plan.forward(t.clone(), "--forwarding");
+        if let Err(e) = plan.forward(t.clone(), "--forwarding") {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
     }
     for r in &a.rp_filter {
         if let Err(e) = plan.rp_filter(r.target.clone(), r.mode, "--rp-filter") {
@@ -129,7 +132,10 @@ fn run_render(a: RenderArgs) -> ExitCode {
         }
     }
     if a.l3mdev_accept {
-        plan.l3mdev_accept("--l3mdev-accept");
+        if let Err(e) = plan.l3mdev_accept("--l3mdev-accept") {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
     }
     match render(&a.name, &a.role, &plan.required()) {
         Ok(r) => {
@@ -182,14 +188,27 @@ fn run_check(a: CheckArgs) -> ExitCode {
 
 mod from_dir {
     //! `--from DIR`: the sysctls the agent's configuration needs, read from the same YAML files
-    //! `metalroute run --config DIR` reads. The YAML loader of `metalroute-crds` is not available
-    //! yet, so this walks the few fields it needs as plain JSON values:
-    //! - NodeNetworkConfigurationPolicy `spec.desiredState.interfaces[type=vrf].vrf.port[]`:
-    //!   ports of a VRF receive service traffic and forward it → IPv4/IPv6 forwarding; a VRF
-    //!   (there, or named by a BGPPeer's `spec.vrf`) → l3mdev accept;
-    //! - L2Advertisement `spec.interfaces[]`: interfaces that announce and receive service
-    //!   traffic → forwarding.
+    //! `metalroute run --config DIR` reads (recursively, `*.yaml`/`*.yml`/`*.json`, sorted).
+    //!
+    //! - NodeNetworkConfigurationPolicy: the desired state is parsed with
+    //!   `metalroute_crds::nmstate`; ports of every VRF (`vrf.port`) receive service traffic and
+    //!   forward it → IPv4/IPv6 forwarding; [`needed_sysctls`] adds what the state sets itself
+    //!   (`ipv4.forwarding`, `ipv4.rp-filter`, `l3mdev-accept`) and the l3mdev accept switches a
+    //!   VRF needs. A desired state outside metalroute's nmstate subset (a bond, OVS, DNS, ...)
+    //!   is still read for its VRF ports, from the raw document, with a note.
+    //! - L2Advertisement `spec.interfaces[]`: interfaces that answer for service IPs and receive
+    //!   their traffic → forwarding.
+    //! - BGPPeer `spec.vrf`: the node has that VRF → l3mdev accept, unless a policy decides the
+    //!   l3mdev switches explicitly.
+    //!
+    //! The crds crate's multi-kind YAML loader is not available yet, so objects are picked out of
+    //! the files here by `apiVersion`/`kind`.
     use super::*;
+    use metalroute_crds::nmstate::{
+        needed_sysctls, parse_desired_state, DesiredState, InterfaceKind, InterfaceState,
+        SysctlKey, SysctlSetting,
+    };
+    use metalroute_machineconfig::{Family, L3mdevProto, Setting, Sysctl};
     use serde::Deserialize as _;
     use serde_json::Value;
     use std::path::Path;
@@ -247,10 +266,202 @@ mod from_dir {
         ConfTarget::parse(name).map_err(|e| format!("{obj}: {field}: {e}"))
     }
 
+    /// What one pass over the directory collects.
+    struct Derivation<'p> {
+        plan: &'p mut SysctlPlan,
+        said: Vec<String>,
+        peer_vrfs: Vec<String>,
+    }
+
+    impl Derivation<'_> {
+        fn forward(&mut self, t: ConfTarget, why: String, obj: &str) -> Result<(), String> {
+            self.said.push(format!("--from: forwarding on {t}: {why}"));
+            self.plan
+                .forward(t, why)
+                .map(|_| ())
+                .map_err(|e| format!("{obj}: {e}"))
+        }
+
+        fn set(&mut self, s: Setting, why: String, obj: &str) -> Result<(), String> {
+            self.said.push(format!("--from: {}: {why}", s.line()));
+            self.plan
+                .set(s, why)
+                .map(|_| ())
+                .map_err(|e| format!("{obj}: {e}"))
+        }
+
+        /// A NodeNetworkConfigurationPolicy's desired state, typed.
+        fn typed_policy(
+            &mut self,
+            state: &DesiredState,
+            policy: &str,
+            obj: &str,
+        ) -> Result<(), String> {
+            let mut vrfs = Vec::new();
+            for (i, iface) in state.interfaces.iter().enumerate() {
+                if iface.state == InterfaceState::Absent {
+                    continue;
+                }
+                if let InterfaceKind::Vrf { ports, .. } = &iface.kind {
+                    vrfs.push(iface.name.as_str().to_string());
+                    for (j, port) in ports.iter().flatten().enumerate() {
+                        let field = format!("spec.desiredState.interfaces[{i}].vrf.port[{j}]");
+                        let t = target(port.as_str(), &field, obj)?;
+                        let why = format!(
+                            "port of VRF {} (NodeNetworkConfigurationPolicy {policy})",
+                            iface.name.as_str()
+                        );
+                        self.forward(t, why, obj)?;
+                    }
+                }
+            }
+            for SysctlSetting { key, value } in needed_sysctls(state) {
+                let iface_target = |i: &metalroute_crds::nmstate::InterfaceName| {
+                    target(i.as_str(), "spec.desiredState.interfaces[].name", obj)
+                };
+                let is_l3mdev = key.interface().is_none();
+                let setting = match &key {
+                    SysctlKey::Ipv4Forwarding(i) | SysctlKey::Ipv6Forwarding(i) => {
+                        Setting::Forwarding {
+                            family: if matches!(key, SysctlKey::Ipv4Forwarding(_)) {
+                                Family::Ipv4
+                            } else {
+                                Family::Ipv6
+                            },
+                            target: iface_target(i)?,
+                            enabled: value != 0,
+                        }
+                    }
+                    SysctlKey::Ipv4RpFilter(i) => Setting::RpFilter {
+                        target: iface_target(i)?,
+                        mode: RpFilter::parse(&value.to_string())
+                            .map_err(|e| format!("{obj}: {key}: {e}"))?,
+                    },
+                    SysctlKey::TcpL3mdevAccept => Setting::L3mdevAccept {
+                        proto: L3mdevProto::Tcp,
+                        enabled: value != 0,
+                    },
+                    SysctlKey::UdpL3mdevAccept => Setting::L3mdevAccept {
+                        proto: L3mdevProto::Udp,
+                        enabled: value != 0,
+                    },
+                    SysctlKey::RawL3mdevAccept => Setting::L3mdevAccept {
+                        proto: L3mdevProto::Raw,
+                        enabled: value != 0,
+                    },
+                };
+                let explicit = state.l3mdev_accept.is_some() || !is_l3mdev;
+                let why = if explicit {
+                    format!("set in NodeNetworkConfigurationPolicy {policy} spec.desiredState")
+                } else {
+                    format!(
+                        "VRF {} (NodeNetworkConfigurationPolicy {policy})",
+                        vrfs.join(", ")
+                    )
+                };
+                self.set(setting, why, obj)?;
+            }
+            Ok(())
+        }
+
+        /// A NodeNetworkConfigurationPolicy outside the typed subset: only its VRF ports.
+        fn raw_policy(&mut self, doc: &Value, policy: &str, obj: &str) -> Result<(), String> {
+            let ifaces = match doc.pointer("/spec/desiredState/interfaces") {
+                None | Some(Value::Null) => return Ok(()),
+                Some(Value::Array(a)) => a,
+                Some(_) => {
+                    return Err(format!(
+                        "{obj}: spec.desiredState.interfaces: must be a list"
+                    ))
+                }
+            };
+            for (i, iface) in ifaces.iter().enumerate() {
+                if iface.get("type").and_then(Value::as_str) != Some("vrf")
+                    || iface.get("state").and_then(Value::as_str) == Some("absent")
+                {
+                    continue;
+                }
+                let vrf = iface
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("<unnamed>");
+                let why = format!("VRF {vrf} (NodeNetworkConfigurationPolicy {policy})");
+                self.said.push(format!("--from: l3mdev accept: {why}"));
+                self.plan
+                    .l3mdev_accept(why.clone())
+                    .map_err(|e| format!("{obj}: {e}"))?;
+                let field = format!("spec.desiredState.interfaces[{i}].vrf.port");
+                for (j, port) in strings(iface.pointer("/vrf/port"), &field, obj)?
+                    .into_iter()
+                    .enumerate()
+                {
+                    let t = target(port, &format!("{field}[{j}]"), obj)?;
+                    self.forward(t, format!("port of {why}"), obj)?;
+                }
+            }
+            Ok(())
+        }
+
+        fn document(&mut self, doc: &Value, obj: &str) -> Result<(), String> {
+            let api = doc.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+            let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("");
+            let group = api.split('/').next().unwrap_or("");
+            match (group, kind) {
+                ("nmstate.io", "NodeNetworkConfigurationPolicy") => {
+                    let policy = object_name(doc);
+                    let raw = doc
+                        .pointer("/spec/desiredState")
+                        .cloned()
+                        .unwrap_or(Value::Null);
+                    match parse_desired_state(&raw) {
+                        (Some(state), _) => self.typed_policy(&state, &policy, obj),
+                        (None, problems) => {
+                            let first = problems
+                                .first()
+                                .map(|(p, r)| format!("spec.desiredState.{p}: {r}"))
+                                .unwrap_or_default();
+                            self.said.push(format!(
+                                "--from: note: {obj} is outside metalroute's nmstate subset ({} problem(s), first: {first}); only its VRF ports are read",
+                                problems.len()
+                            ));
+                            self.raw_policy(doc, &policy, obj)
+                        }
+                    }
+                }
+                ("metallb.io", "L2Advertisement") => {
+                    let names = strings(doc.pointer("/spec/interfaces"), "spec.interfaces", obj)?;
+                    for (j, name) in names.into_iter().enumerate() {
+                        let t = target(name, &format!("spec.interfaces[{j}]"), obj)?;
+                        let why = format!(
+                            "answers for service IPs (L2Advertisement {} spec.interfaces)",
+                            object_name(doc)
+                        );
+                        self.forward(t, why, obj)?;
+                    }
+                    Ok(())
+                }
+                ("metallb.io", "BGPPeer") => {
+                    if let Some(vrf) = doc.pointer("/spec/vrf").and_then(Value::as_str) {
+                        if !vrf.is_empty() {
+                            self.peer_vrfs
+                                .push(format!("BGPPeer {} peers in VRF {vrf}", object_name(doc)));
+                        }
+                    }
+                    Ok(())
+                }
+                _ => Ok(()),
+            }
+        }
+    }
+
     /// Adds what the configuration in `dir` needs to `plan`; returns one line per need (for
     /// standard error), in file order.
     pub(super) fn derive(dir: &Path, plan: &mut SysctlPlan) -> Result<Vec<String>, String> {
-        let mut said = Vec::new();
+        let mut d = Derivation {
+            plan,
+            said: Vec::new(),
+            peer_vrfs: Vec::new(),
+        };
         for file in files(dir)? {
             let text =
                 std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
@@ -261,82 +472,26 @@ mod from_dir {
                         file.display()
                     )
                 })?;
-                let api = doc.get("apiVersion").and_then(Value::as_str).unwrap_or("");
                 let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("");
-                let group = api.split('/').next().unwrap_or("");
                 let obj = format!(
                     "{kind} {} ({}, document {index})",
                     object_name(&doc),
                     file.display()
                 );
-                match (group, kind) {
-                    ("nmstate.io", "NodeNetworkConfigurationPolicy") => {
-                        let ifaces = match doc.pointer("/spec/desiredState/interfaces") {
-                            None | Some(Value::Null) => continue,
-                            Some(Value::Array(a)) => a,
-                            Some(_) => {
-                                return Err(format!(
-                                    "{obj}: spec.desiredState.interfaces: must be a list"
-                                ))
-                            }
-                        };
-                        for (i, iface) in ifaces.iter().enumerate() {
-                            if iface.get("type").and_then(Value::as_str) != Some("vrf")
-                                || iface.get("state").and_then(Value::as_str) == Some("absent")
-                            {
-                                continue;
-                            }
-                            let vrf = iface
-                                .get("name")
-                                .and_then(Value::as_str)
-                                .unwrap_or("<unnamed>");
-                            let why = format!(
-                                "VRF {vrf} (NodeNetworkConfigurationPolicy {})",
-                                object_name(&doc)
-                            );
-                            plan.l3mdev_accept(why.clone());
-                            said.push(format!("--from: l3mdev accept: {why}"));
-                            let field = format!("spec.desiredState.interfaces[{i}].vrf.port");
-                            for (j, port) in strings(iface.pointer("/vrf/port"), &field, &obj)?
-                                .into_iter()
-                                .enumerate()
-                            {
-                                let t = target(port, &format!("{field}[{j}]"), &obj)?;
-                                let why = format!("port of {why}");
-                                said.push(format!("--from: forwarding on {t}: {why}"));
-                                plan.forward(t, why);
-                            }
-                        }
-                    }
-                    ("metallb.io", "L2Advertisement") => {
-                        for (j, name) in
-                            strings(doc.pointer("/spec/interfaces"), "spec.interfaces", &obj)?
-                                .into_iter()
-                                .enumerate()
-                        {
-                            let t = target(name, &format!("spec.interfaces[{j}]"), &obj)?;
-                            let why = format!(
-                                "announces services (L2Advertisement {} spec.interfaces)",
-                                object_name(&doc)
-                            );
-                            said.push(format!("--from: forwarding on {t}: {why}"));
-                            plan.forward(t, why);
-                        }
-                    }
-                    ("metallb.io", "BGPPeer") => {
-                        if let Some(vrf) = doc.pointer("/spec/vrf").and_then(Value::as_str) {
-                            if !vrf.is_empty() {
-                                let why =
-                                    format!("BGPPeer {} peers in VRF {vrf}", object_name(&doc));
-                                said.push(format!("--from: l3mdev accept: {why}"));
-                                plan.l3mdev_accept(why);
-                            }
-                        }
-                    }
-                    _ => {}
-                }
+                d.document(&doc, &obj)?;
             }
         }
-        Ok(said)
+        // A VRF named by a BGPPeer exists on the node even when its policy is not in DIR.
+        let decided = d
+            .plan
+            .get(&Sysctl::L3mdevAccept(L3mdevProto::Tcp))
+            .is_some();
+        if !decided {
+            for why in std::mem::take(&mut d.peer_vrfs) {
+                d.said.push(format!("--from: l3mdev accept: {why}"));
+                d.plan.l3mdev_accept(why).map_err(|e| e.to_string())?;
+            }
+        }
+        Ok(d.said)
     }
 }
