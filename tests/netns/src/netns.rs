@@ -39,11 +39,14 @@ impl Netns {
         );
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let name = format!("{prefix}-{}-{n}", std::process::id());
-        if Path::new(NETNS_DIR).join(&name).exists() {
-            kill_all_in(&name);
-            let _ = output_of(Command::new("ip").args(["netns", "del", &name]));
+        {
+            let _lock = NetnsLock::acquire();
+            if Path::new(NETNS_DIR).join(&name).exists() {
+                kill_all_in(&name);
+                let _ = output_of(Command::new("ip").args(["netns", "del", &name]));
+            }
+            run_checked(Command::new("ip").args(["netns", "add", &name]));
         }
-        run_checked(Command::new("ip").args(["netns", "add", &name]));
         let ns = Netns { name };
         // The guard exists from here on, so a failure below still deletes the namespace.
         crate::link::sysctl(&ns, "net.ipv6.conf.all.accept_dad", "0");
@@ -194,6 +197,7 @@ impl Netns {
 impl Drop for Netns {
     fn drop(&mut self) {
         kill_all_in(&self.name);
+        let _lock = NetnsLock::acquire();
         let out = output_of(Command::new("ip").args(["netns", "del", &self.name]));
         if !out.status.success() {
             eprintln!(
@@ -201,6 +205,43 @@ impl Drop for Netns {
                 self.name,
                 String::from_utf8_lossy(&out.stderr).trim_end()
             );
+        }
+    }
+}
+
+/// Lock file serialising `ip netns add`/`del` across threads and processes.
+const LOCK_PATH: &str = "/var/run/metalroute-netns.lock";
+
+/// An exclusive `flock` on [`LOCK_PATH`], released on drop. iproute2 turns /var/run/netns into
+/// a shared mount on first use and races when several `ip netns add` run at once.
+struct NetnsLock(Option<File>);
+
+impl NetnsLock {
+    fn acquire() -> NetnsLock {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(LOCK_PATH);
+        match file {
+            Ok(f) => {
+                // SAFETY: flock on a valid open fd; blocks until the lock is ours.
+                let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
+                NetnsLock((rc == 0).then_some(f))
+            }
+            // Not root or read-only /var/run: `ip netns` will fail with a clear message anyway.
+            Err(_) => NetnsLock(None),
+        }
+    }
+}
+
+impl Drop for NetnsLock {
+    fn drop(&mut self) {
+        if let Some(f) = &self.0 {
+            // SAFETY: unlocking a lock we hold on a valid fd.
+            unsafe {
+                libc::flock(f.as_raw_fd(), libc::LOCK_UN);
+            }
         }
     }
 }

@@ -243,7 +243,7 @@ fn frr_vty_direct_cli_and_configure() {
     ) {
         return;
     }
-    let t = two_ns_with_veth("hfv");
+    let t = two_ns_with_veth("harness-frr-vty-with-a-long-prefix");
     let frr = Frr::start(
         &t.b,
         &frr_conf(64512, "192.0.2.2", &[], &[]),

@@ -180,3 +180,21 @@ pub fn frr_conf(
     c.push_str(" exit-address-family\n!\n");
     c
 }
+
+/// Sum of the kernel's TCP MD5 failure counters (TcpExt TCPMD5NotFound, TCPMD5Unexpected,
+/// TCPMD5Failure) in namespace `ns`.
+pub fn md5_failures(ns: &Netns) -> u64 {
+    let text = ns.exec_stdout(&["cat", "/proc/net/netstat"]);
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("TcpExt:")).collect();
+    if lines.len() < 2 {
+        return 0;
+    }
+    let names: Vec<&str> = lines[0].split_whitespace().collect();
+    let values: Vec<&str> = lines[1].split_whitespace().collect();
+    names
+        .iter()
+        .zip(values.iter())
+        .filter(|(n, _)| matches!(**n, "TCPMD5NotFound" | "TCPMD5Unexpected" | "TCPMD5Failure"))
+        .map(|(_, v)| v.parse::<u64>().unwrap_or(0))
+        .sum()
+}
