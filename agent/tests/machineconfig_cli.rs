@@ -353,7 +353,7 @@ fn render_from_dir_derives_vrf_ports_and_l3mdev() {
     let dir = TempDir::new("from");
     dir.write("nncp.yaml", NNCP);
     dir.write(
-        "metallb/l2.yaml",
+        "l2.yaml",
         "apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata:\n  name: l2\n  namespace: metallb-system\nspec:\n  interfaces:\n  - bond0\n",
     );
     let out = run(&[
@@ -458,7 +458,10 @@ fn render_from_dir_reads_explicit_sysctls_and_policies_outside_the_subset() {
          net.ipv4.conf.ens6.forwarding = 1\n\
          net.ipv4.conf.ens6.rp_filter = 2\n"
     );
-    assert!(err.contains("outside metalroute's nmstate subset"), "{err}");
+    assert!(
+        err.contains("bondvrf") && err.contains("only its VRF ports are read"),
+        "{err}"
+    );
     assert!(
         err.contains("set in NodeNetworkConfigurationPolicy explicit"),
         "{err}"

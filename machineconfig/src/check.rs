@@ -84,7 +84,7 @@ impl CheckReport {
         let mut s = String::new();
         for f in &self.files {
             let mode = match f.mode {
-                Some(m) if (0..=0o7777).contains(&m) => format!("mode {m} (0{m:o})"),
+                Some(m) if (0..=0o7777).contains(&m) => format!("mode {m} = 0{m:o}"),
                 Some(m) => format!("mode {m}"),
                 None => "mode unset (Ignition default 0644)".to_string(),
             };

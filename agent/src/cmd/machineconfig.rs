@@ -80,6 +80,9 @@ struct RenderArgs {
     /// L2Advertisement interfaces need forwarding; a VRF needs l3mdev accept).
     #[arg(long, value_name = "DIR")]
     from: Option<PathBuf>,
+    /// With --from: the namespace MetalLB objects must be in.
+    #[arg(long, env = "METALLB_NAMESPACE", default_value = "metallb-system")]
+    metallb_namespace: String,
 }
 
 #[derive(Args, Debug)]
@@ -107,7 +110,7 @@ pub fn run(args: MachineConfigArgs) -> ExitCode {
 fn run_render(a: RenderArgs) -> ExitCode {
     let mut plan = SysctlPlan::new();
     if let Some(dir) = &a.from {
-        match from_dir::derive(dir, &mut plan) {
+        match from_dir::derive(dir, &a.metallb_namespace, &mut plan) {
             Ok(derived) => {
                 for line in derived {
                     eprintln!("{line}");
@@ -187,65 +190,33 @@ fn run_check(a: CheckArgs) -> ExitCode {
 }
 
 mod from_dir {
-    //! `--from DIR`: the sysctls the agent's configuration needs, read from the same YAML files
-    //! `metalroute run --config DIR` reads (recursively, `*.yaml`/`*.yml`/`*.json`, sorted).
+    //! `--from DIR`: the sysctls the agent's configuration needs, from the objects
+    //! `metalroute_crds`'s loader reads in DIR (its `.yaml`/`.yml`/`.json` files, sorted, not
+    //! recursive — the same files `metalroute validate -f DIR` reads).
     //!
-    //! - NodeNetworkConfigurationPolicy: the desired state is parsed with
-    //!   `metalroute_crds::nmstate`; ports of every VRF (`vrf.port`) receive service traffic and
-    //!   forward it → IPv4/IPv6 forwarding; [`needed_sysctls`] adds what the state sets itself
-    //!   (`ipv4.forwarding`, `ipv4.rp-filter`, `l3mdev-accept`) and the l3mdev accept switches a
-    //!   VRF needs. A desired state outside metalroute's nmstate subset (a bond, OVS, DNS, ...)
-    //!   is still read for its VRF ports, from the raw document, with a note.
+    //! - NodeNetworkConfigurationPolicy: ports of every VRF (`vrf.port`) receive service traffic
+    //!   and forward it → IPv4/IPv6 forwarding; [`needed_sysctls`] adds what the state sets
+    //!   itself (`ipv4.forwarding`, `ipv4.rp-filter`, `l3mdev-accept`) and the l3mdev accept
+    //!   switches a VRF needs. A policy the loader finds invalid (for instance one with a bond,
+    //!   outside metalroute's nmstate subset) is still read for its VRF ports, from its raw
+    //!   desired state, with a note: the node will have those VRFs whoever applies the policy.
     //! - L2Advertisement `spec.interfaces[]`: interfaces that answer for service IPs and receive
     //!   their traffic → forwarding.
     //! - BGPPeer `spec.vrf`: the node has that VRF → l3mdev accept, unless a policy decides the
     //!   l3mdev switches explicitly.
     //!
-    //! The crds crate's multi-kind YAML loader is not available yet, so objects are picked out of
-    //! the files here by `apiVersion`/`kind`.
+    //! Other invalid objects are left out with a note, as the agent leaves them out.
     use super::*;
+    use metalroute_crds::loader::load_paths;
     use metalroute_crds::nmstate::{
-        needed_sysctls, parse_desired_state, DesiredState, InterfaceKind, InterfaceState,
-        SysctlKey, SysctlSetting,
+        needed_sysctls, DesiredState, InterfaceKind, InterfaceState, SysctlKey, SysctlSetting,
     };
+    use metalroute_crds::object::{Object, ReadOptions};
+    use metalroute_crds::report::ObjectKey;
+    use metalroute_crds::snapshot::Snapshot;
     use metalroute_machineconfig::{Family, L3mdevProto, Setting, Sysctl};
-    use serde::Deserialize as _;
     use serde_json::Value;
     use std::path::Path;
-
-    /// Lists the YAML/JSON files under `dir` (recursively), sorted, so the result is stable.
-    fn files(dir: &Path) -> Result<Vec<PathBuf>, String> {
-        let mut out = Vec::new();
-        let mut stack = vec![dir.to_path_buf()];
-        while let Some(d) = stack.pop() {
-            let entries = std::fs::read_dir(&d).map_err(|e| format!("{}: {e}", d.display()))?;
-            for entry in entries {
-                let entry = entry.map_err(|e| format!("{}: {e}", d.display()))?;
-                let p = entry.path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else if matches!(
-                    p.extension().and_then(|e| e.to_str()),
-                    Some("yaml" | "yml" | "json")
-                ) {
-                    out.push(p);
-                }
-            }
-        }
-        out.sort();
-        Ok(out)
-    }
-
-    fn object_name(doc: &Value) -> String {
-        let name = doc
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or("<unnamed>");
-        match doc.pointer("/metadata/namespace").and_then(Value::as_str) {
-            Some(ns) => format!("{ns}/{name}"),
-            None => name.to_string(),
-        }
-    }
 
     fn strings<'a>(v: Option<&'a Value>, field: &str, obj: &str) -> Result<Vec<&'a str>, String> {
         match v {
@@ -266,11 +237,10 @@ mod from_dir {
         ConfTarget::parse(name).map_err(|e| format!("{obj}: {field}: {e}"))
     }
 
-    /// What one pass over the directory collects.
+    /// What one pass over the configuration collects.
     struct Derivation<'p> {
         plan: &'p mut SysctlPlan,
         said: Vec<String>,
-        peer_vrfs: Vec<String>,
     }
 
     impl Derivation<'_> {
@@ -290,7 +260,7 @@ mod from_dir {
                 .map_err(|e| format!("{obj}: {e}"))
         }
 
-        /// A NodeNetworkConfigurationPolicy's desired state, typed.
+        /// A valid NodeNetworkConfigurationPolicy's typed desired state.
         fn typed_policy(
             &mut self,
             state: &DesiredState,
@@ -321,17 +291,16 @@ mod from_dir {
                 };
                 let is_l3mdev = key.interface().is_none();
                 let setting = match &key {
-                    SysctlKey::Ipv4Forwarding(i) | SysctlKey::Ipv6Forwarding(i) => {
-                        Setting::Forwarding {
-                            family: if matches!(key, SysctlKey::Ipv4Forwarding(_)) {
-                                Family::Ipv4
-                            } else {
-                                Family::Ipv6
-                            },
-                            target: iface_target(i)?,
-                            enabled: value != 0,
-                        }
-                    }
+                    SysctlKey::Ipv4Forwarding(i) => Setting::Forwarding {
+                        family: Family::Ipv4,
+                        target: iface_target(i)?,
+                        enabled: value != 0,
+                    },
+                    SysctlKey::Ipv6Forwarding(i) => Setting::Forwarding {
+                        family: Family::Ipv6,
+                        target: iface_target(i)?,
+                        enabled: value != 0,
+                    },
                     SysctlKey::Ipv4RpFilter(i) => Setting::RpFilter {
                         target: iface_target(i)?,
                         mode: RpFilter::parse(&value.to_string())
@@ -350,8 +319,7 @@ mod from_dir {
                         enabled: value != 0,
                     },
                 };
-                let explicit = state.l3mdev_accept.is_some() || !is_l3mdev;
-                let why = if explicit {
+                let why = if state.l3mdev_accept.is_some() || !is_l3mdev {
                     format!("set in NodeNetworkConfigurationPolicy {policy} spec.desiredState")
                 } else {
                     format!(
@@ -364,9 +332,9 @@ mod from_dir {
             Ok(())
         }
 
-        /// A NodeNetworkConfigurationPolicy outside the typed subset: only its VRF ports.
-        fn raw_policy(&mut self, doc: &Value, policy: &str, obj: &str) -> Result<(), String> {
-            let ifaces = match doc.pointer("/spec/desiredState/interfaces") {
+        /// An invalid NodeNetworkConfigurationPolicy: only the VRF ports of its raw desired state.
+        fn raw_policy(&mut self, desired: &Value, policy: &str, obj: &str) -> Result<(), String> {
+            let ifaces = match desired.get("interfaces") {
                 None | Some(Value::Null) => return Ok(()),
                 Some(Value::Array(a)) => a,
                 Some(_) => {
@@ -401,84 +369,84 @@ mod from_dir {
             }
             Ok(())
         }
-
-        fn document(&mut self, doc: &Value, obj: &str) -> Result<(), String> {
-            let api = doc.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-            let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("");
-            let group = api.split('/').next().unwrap_or("");
-            match (group, kind) {
-                ("nmstate.io", "NodeNetworkConfigurationPolicy") => {
-                    let policy = object_name(doc);
-                    let raw = doc
-                        .pointer("/spec/desiredState")
-                        .cloned()
-                        .unwrap_or(Value::Null);
-                    match parse_desired_state(&raw) {
-                        (Some(state), _) => self.typed_policy(&state, &policy, obj),
-                        (None, problems) => {
-                            let first = problems
-                                .first()
-                                .map(|(p, r)| format!("spec.desiredState.{p}: {r}"))
-                                .unwrap_or_default();
-                            self.said.push(format!(
-                                "--from: note: {obj} is outside metalroute's nmstate subset ({} problem(s), first: {first}); only its VRF ports are read",
-                                problems.len()
-                            ));
-                            self.raw_policy(doc, &policy, obj)
-                        }
-                    }
-                }
-                ("metallb.io", "L2Advertisement") => {
-                    let names = strings(doc.pointer("/spec/interfaces"), "spec.interfaces", obj)?;
-                    for (j, name) in names.into_iter().enumerate() {
-                        let t = target(name, &format!("spec.interfaces[{j}]"), obj)?;
-                        let why = format!(
-                            "answers for service IPs (L2Advertisement {} spec.interfaces)",
-                            object_name(doc)
-                        );
-                        self.forward(t, why, obj)?;
-                    }
-                    Ok(())
-                }
-                ("metallb.io", "BGPPeer") => {
-                    if let Some(vrf) = doc.pointer("/spec/vrf").and_then(Value::as_str) {
-                        if !vrf.is_empty() {
-                            self.peer_vrfs
-                                .push(format!("BGPPeer {} peers in VRF {vrf}", object_name(doc)));
-                        }
-                    }
-                    Ok(())
-                }
-                _ => Ok(()),
-            }
-        }
     }
 
-    /// Adds what the configuration in `dir` needs to `plan`; returns one line per need (for
-    /// standard error), in file order.
-    pub(super) fn derive(dir: &Path, plan: &mut SysctlPlan) -> Result<Vec<String>, String> {
+    /// Adds what the configuration in `dir` needs to `plan`; returns one line per need or note
+    /// (for standard error).
+    pub(super) fn derive(
+        dir: &Path,
+        metallb_namespace: &str,
+        plan: &mut SysctlPlan,
+    ) -> Result<Vec<String>, String> {
+        let opts = ReadOptions {
+            metallb_namespace: metallb_namespace.to_string(),
+        };
+        let loaded = load_paths(&[dir], &opts);
+        if !loaded.errors.is_empty() {
+            let all: Vec<String> = loaded.errors.iter().map(ToString::to_string).collect();
+            return Err(all.join("; "));
+        }
+        let raw = loaded.objects.clone();
+        let snapshot = Snapshot::from_objects(loaded.objects, &opts);
         let mut d = Derivation {
             plan,
             said: Vec::new(),
-            peer_vrfs: Vec::new(),
         };
-        for file in files(dir)? {
-            let text =
-                std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-            for (index, de) in serde_yaml_ng::Deserializer::from_str(&text).enumerate() {
-                let doc = Value::deserialize(de).map_err(|e| {
-                    format!(
-                        "{}: document {index}: not readable as YAML: {e}",
-                        file.display()
-                    )
-                })?;
-                let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("");
-                let obj = format!(
-                    "{kind} {} ({}, document {index})",
-                    object_name(&doc),
-                    file.display()
+        let describe = |key: &ObjectKey| {
+            let src = raw
+                .iter()
+                .find(|o| &o.key == key)
+                .and_then(|o| o.source.as_ref())
+                .map(|s| format!(" ({s})"))
+                .unwrap_or_default();
+            format!("{key}{src}")
+        };
+        for (name, policy) in &snapshot.config.network_policies {
+            let key = ObjectKey::new("NodeNetworkConfigurationPolicy", None, name);
+            d.typed_policy(&policy.desired_state, name, &describe(&key))?;
+        }
+        for report in snapshot.invalid() {
+            let obj = describe(&report.key);
+            let errors: Vec<String> = report.errors.iter().map(ToString::to_string).collect();
+            let policy = raw
+                .iter()
+                .find(|o| o.key == report.key)
+                .and_then(|o| match &o.object {
+                    Some(Object::NodeNetworkConfigurationPolicy(p)) => {
+                        Some(p.spec.desired_state.clone().unwrap_or(Value::Null))
+                    }
+                    _ => None,
+                });
+            match policy {
+                Some(desired) => {
+                    d.said.push(format!(
+                        "--from: note: {obj} is invalid for the agent ({}); only its VRF ports are read",
+                        errors.join("; ")
+                    ));
+                    d.raw_policy(&desired, &report.key.name, &obj)?;
+                }
+                // Only kinds that bear on sysctls are worth a note here.
+                None if matches!(report.key.kind.as_str(), "L2Advertisement" | "BGPPeer") => {
+                    d.said.push(format!(
+                        "--from: note: {obj} is left out: {}",
+                        errors.join("; ")
+                    ))
+                }
+                None => {}
+            }
+        }
+        for (name, l2) in &snapshot.config.l2_advertisements {
+            let obj = describe(&ObjectKey::new(
+                "L2Advertisement",
+                Some(metallb_namespace),
+                name,
+            ));
+            for (j, iface) in l2.interfaces.iter().enumerate() {
+                let t = target(iface, &format!("spec.interfaces[{j}]"), &obj)?;
+                let why = format!(
+                    "answers for service IPs (L2Advertisement {metallb_namespace}/{name} spec.interfaces)"
                 );
-                d.document(&doc, &obj)?;
+                d.forward(t, why, &obj)?;
             }
         }
         // A VRF named by a BGPPeer exists on the node even when its policy is not in DIR.
@@ -487,9 +455,12 @@ mod from_dir {
             .get(&Sysctl::L3mdevAccept(L3mdevProto::Tcp))
             .is_some();
         if !decided {
-            for why in std::mem::take(&mut d.peer_vrfs) {
-                d.said.push(format!("--from: l3mdev accept: {why}"));
-                d.plan.l3mdev_accept(why).map_err(|e| e.to_string())?;
+            for (name, peer) in &snapshot.config.peers {
+                if let Some(vrf) = peer.vrf.as_deref().filter(|v| !v.is_empty()) {
+                    let why = format!("BGPPeer {metallb_namespace}/{name} peers in VRF {vrf}");
+                    d.said.push(format!("--from: l3mdev accept: {why}"));
+                    d.plan.l3mdev_accept(why).map_err(|e| e.to_string())?;
+                }
             }
         }
         Ok(d.said)
