@@ -528,19 +528,36 @@ fn render_from_dir_reports_the_object_and_field_of_bad_input() {
     assert!(text(&out.stderr).contains("broken.yaml: document 0"));
 }
 
+/// The lock the netns test harness (tests/netns) holds around `ip netns add/del`: iproute2 sets up
+/// the /var/run/netns mount on first use, and concurrent first uses race.
+const NETNS_LOCK: &str = "/var/run/metalroute-netns.lock";
+
+/// `ip netns ARGS` under [`NETNS_LOCK`] (through flock(1) when it is installed); true on success.
+fn ip_netns(args: &[&str]) -> bool {
+    let have_flock = Path::new("/usr/bin/flock").exists();
+    let mut cmd = if have_flock {
+        let mut c = Command::new("/usr/bin/flock");
+        c.args([NETNS_LOCK, "ip", "netns"]);
+        c
+    } else {
+        let mut c = Command::new("ip");
+        c.arg("netns");
+        c
+    };
+    cmd.args(args)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
 /// A network namespace created for this test and deleted on drop.
 struct Netns(String);
 
 impl Netns {
     fn create(prefix: &str) -> Option<Netns> {
         let name = format!("{prefix}-{}", std::process::id());
-        let _ = Command::new("ip").args(["netns", "del", &name]).output();
-        let ok = Command::new("ip")
-            .args(["netns", "add", &name])
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false);
-        ok.then_some(Netns(name))
+        let _ = ip_netns(&["del", &name]);
+        ip_netns(&["add", &name]).then_some(Netns(name))
     }
     fn exec(&self, args: &[&str], stdin: Option<&str>) -> Output {
         let mut child = Command::new("ip")
@@ -562,7 +579,7 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
+        let _ = ip_netns(&["del", &self.0]);
     }
 }
 
