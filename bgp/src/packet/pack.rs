@@ -133,9 +133,14 @@ pub fn encode_updates(
                 length: overhead + HEADER_LEN + 4,
                 max: MAX_MESSAGE_LEN,
             })?;
+        let classic_attrs: Vec<u8> = if mp_header.is_none() {
+            [fixed.as_slice(), after.as_slice()].concat()
+        } else {
+            Vec::new()
+        };
         for chunk in chunk_prefixes(prefixes.into_iter(), room) {
             let msg = match &mp_header {
-                None => update_message(&[], &fixed, &chunk),
+                None => update_message(&[], &classic_attrs, &chunk),
                 Some(h) => {
                     let mut value = Vec::with_capacity(h.len() + chunk.len());
                     value.extend_from_slice(h);
