@@ -301,6 +301,27 @@ fn check_document(doc: &Value, doc_index: usize, opts: &CheckOptions, report: &m
         let mode = match file.get("mode") {
             None | Some(Value::Null) => None,
             Some(Value::Number(n)) if n.as_i64().is_some() => n.as_i64(),
+            // `mode: 0644` is an octal int in YAML 1.1, which is what oc/kubectl speak; the YAML
+            // 1.2 reader here keeps it as a string.
+            Some(Value::String(t))
+                if t.len() > 1
+                    && t.starts_with('0')
+                    && t.bytes().all(|b| (b'0'..=b'7').contains(&b)) =>
+            {
+                let v = i64::from_str_radix(t, 8).ok();
+                if let Some(v) = v {
+                    push(
+                        Severity::Warning,
+                        FindingKind::YamlOctalMode,
+                        format!("{loc}.mode"),
+                        None,
+                        format!(
+                            "mode {t} is a YAML 1.1 octal literal: oc and kubectl send {v} (0{v:o}), but YAML 1.2 tools read the string or the decimal {t}; write mode: {v}"
+                        ),
+                    );
+                }
+                v
+            }
             Some(other) => {
                 push(
                     Severity::Error,

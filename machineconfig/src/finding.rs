@@ -39,6 +39,9 @@ pub enum FindingKind {
     InvalidMode,
     /// A decimal mode whose digits read as a sensible octal mode (`644` meant `0644` = 420).
     OctalModeAsDecimal,
+    /// A mode written as a YAML 1.1 octal literal (`0644`): `oc`/`kubectl` send 420, but YAML 1.2
+    /// readers see the string or the decimal 644.
+    YamlOctalMode,
     /// A `contents.source` that is not a decodable `data:` URL.
     UndecodableSource,
     /// A source fetched from the network when the node boots; not checked.
@@ -84,6 +87,7 @@ impl FindingKind {
             FindingKind::Ignition2Field => "ignition2-field",
             FindingKind::InvalidMode => "invalid-mode",
             FindingKind::OctalModeAsDecimal => "octal-mode-as-decimal",
+            FindingKind::YamlOctalMode => "yaml-octal-mode",
             FindingKind::UndecodableSource => "undecodable-source",
             FindingKind::RemoteSource => "remote-source",
             FindingKind::CompressedSource => "compressed-source",

@@ -208,13 +208,9 @@ impl Sysctl {
             _ => None,
         };
         Ok(match p.as_slice() {
-            ["net", fam, "conf", target, attr] if family(fam).is_some() => {
-                let Some(family) = family(fam) else {
-                    return Ok(Sysctl::Generic(parts));
-                };
-                match ConfTarget::parse(target) {
-                    Err(_) => Sysctl::Generic(parts),
-                    Ok(target) => match (family, *attr) {
+            ["net", fam, "conf", target, attr] => {
+                match (family(fam), ConfTarget::parse(target)) {
+                    (Some(family), Ok(target)) => match (family, *attr) {
                         (_, "forwarding") => Sysctl::Forwarding { family, target },
                         (Family::Ipv4, "rp_filter") => Sysctl::RpFilter { target },
                         _ => Sysctl::DevConf {
@@ -223,6 +219,8 @@ impl Sysctl {
                             attr: attr.to_string(),
                         },
                     },
+                    // Another family, a glob, or a name Linux would refuse.
+                    _ => Sysctl::Generic(parts),
                 }
             }
             ["net", "ipv4", "tcp_l3mdev_accept"] => Sysctl::L3mdevAccept(L3mdevProto::Tcp),

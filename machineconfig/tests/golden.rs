@@ -329,6 +329,33 @@ spec:
 }
 
 #[test]
+fn yaml_1_1_octal_mode_is_read_as_kubectl_reads_it() {
+    let yaml = r#"
+apiVersion: machineconfiguration.openshift.io/v1
+kind: MachineConfig
+metadata:
+  name: octal
+spec:
+  config:
+    ignition:
+      version: 3.2.0
+    storage:
+      files:
+      - path: /etc/sysctl.d/x.conf
+        mode: 0644
+        contents:
+          source: "data:,net.ipv4.conf.all.forwarding%3D1%0A"
+"#;
+    let node = fake_node("octal", "0", "0", "1");
+    let report = check_machine_config(yaml, "octal.yaml", &opts(node.path(), false)).unwrap();
+    assert!(!report.has_errors(), "{}", report.to_text());
+    assert_eq!(report.files[0].mode, Some(420));
+    let w = report.of_kind(FindingKind::YamlOctalMode);
+    assert_eq!(w.len(), 1, "{}", report.to_text());
+    assert!(w[0].message.contains("write mode: 420"), "{}", w[0]);
+}
+
+#[test]
 fn not_a_machineconfig_and_not_yaml() {
     let r = check_machine_config(
         "apiVersion: v1\nkind: ConfigMap\n",
