@@ -4,7 +4,9 @@
 
 use crate::nmstate::DesiredState;
 use crate::selector::{AnySelector, Labels, Selector};
-use crate::values::{Asn, BgpTimers, Community, ConnectTime, Family, Md5Password, PeerAsn, PeerTarget, PoolRange};
+use crate::values::{
+    Asn, BgpTimers, Community, ConnectTime, Family, Md5Password, PeerAsn, PeerTarget, PoolRange,
+};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};

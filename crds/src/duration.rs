@@ -12,7 +12,9 @@ pub enum DurationError {
     #[error("empty duration")]
     Empty,
     /// The string is not `[-+]` followed by one or more `<number><unit>` groups.
-    #[error("invalid duration {0:?}: expected a Go duration such as \"3s\", \"1m30s\" or \"250ms\"")]
+    #[error(
+        "invalid duration {0:?}: expected a Go duration such as \"3s\", \"1m30s\" or \"250ms\""
+    )]
     Syntax(String),
     /// A number is followed by no unit (only "0" may stand alone).
     #[error("invalid duration {0:?}: missing unit (ns, us, ms, s, m or h)")]
@@ -188,13 +190,34 @@ mod tests {
     #[test]
     fn rejects_bad_syntax() {
         assert_eq!(parse_go_duration(""), Err(DurationError::Empty));
-        assert!(matches!(parse_go_duration("10"), Err(DurationError::MissingUnit(_))));
-        assert!(matches!(parse_go_duration("3 s"), Err(DurationError::UnknownUnit { .. })));
-        assert!(matches!(parse_go_duration("3d"), Err(DurationError::UnknownUnit { .. })));
-        assert!(matches!(parse_go_duration("s"), Err(DurationError::Syntax(_))));
-        assert!(matches!(parse_go_duration("-"), Err(DurationError::Syntax(_))));
-        assert!(matches!(parse_go_duration("-3s"), Err(DurationError::Negative(_))));
-        assert!(matches!(parse_go_duration("9999999999h"), Err(DurationError::Overflow(_))));
+        assert!(matches!(
+            parse_go_duration("10"),
+            Err(DurationError::MissingUnit(_))
+        ));
+        assert!(matches!(
+            parse_go_duration("3 s"),
+            Err(DurationError::UnknownUnit { .. })
+        ));
+        assert!(matches!(
+            parse_go_duration("3d"),
+            Err(DurationError::UnknownUnit { .. })
+        ));
+        assert!(matches!(
+            parse_go_duration("s"),
+            Err(DurationError::Syntax(_))
+        ));
+        assert!(matches!(
+            parse_go_duration("-"),
+            Err(DurationError::Syntax(_))
+        ));
+        assert!(matches!(
+            parse_go_duration("-3s"),
+            Err(DurationError::Negative(_))
+        ));
+        assert!(matches!(
+            parse_go_duration("9999999999h"),
+            Err(DurationError::Overflow(_))
+        ));
     }
 
     #[test]
@@ -202,7 +225,10 @@ mod tests {
         assert_eq!(format_go_duration(Duration::from_secs(90)), "1m30s");
         assert_eq!(format_go_duration(Duration::from_secs(9)), "9s");
         assert_eq!(format_go_duration(Duration::from_millis(250)), "250ms");
-        assert_eq!(format_go_duration(Duration::from_millis(3_723_500)), "1h2m3.5s");
+        assert_eq!(
+            format_go_duration(Duration::from_millis(3_723_500)),
+            "1h2m3.5s"
+        );
         assert_eq!(format_go_duration(Duration::ZERO), "0s");
     }
 }

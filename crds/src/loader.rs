@@ -125,7 +125,9 @@ pub fn load_str(text: &str, file: Option<&Path>, opts: &ReadOptions) -> Loaded {
         if is_list {
             if let Some(items) = value.get("items").and_then(|i| i.as_array()) {
                 for item in items {
-                    loaded.objects.push(parse_object(item, source.clone(), opts));
+                    loaded
+                        .objects
+                        .push(parse_object(item, source.clone(), opts));
                 }
                 return;
             }

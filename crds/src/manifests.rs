@@ -4,7 +4,9 @@
 //! metalroute-crds --test manifests` rewrites them.
 
 use crate::metallb::{v1beta1, v1beta2};
-use crate::nmstate_io::{NodeNetworkConfigurationEnactment, NodeNetworkConfigurationPolicy, NodeNetworkState};
+use crate::nmstate_io::{
+    NodeNetworkConfigurationEnactment, NodeNetworkConfigurationPolicy, NodeNetworkState,
+};
 use crate::ovn::EgressService;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::core::crd::merge_crds;
@@ -33,11 +35,13 @@ pub enum ManifestError {
 
 /// Every CRD metalroute reads, BGPPeer with both versions (v1beta2 stored).
 pub fn crds() -> Result<Vec<CustomResourceDefinition>, ManifestError> {
-    let bgppeer = merge_crds(vec![v1beta1::BGPPeer::crd(), v1beta2::BGPPeer::crd()], "v1beta2").map_err(|e| {
-        ManifestError::Merge {
-            kind: "BGPPeer",
-            message: e.to_string(),
-        }
+    let bgppeer = merge_crds(
+        vec![v1beta1::BGPPeer::crd(), v1beta2::BGPPeer::crd()],
+        "v1beta2",
+    )
+    .map_err(|e| ManifestError::Merge {
+        kind: "BGPPeer",
+        message: e.to_string(),
     })?;
     Ok(vec![
         v1beta1::BFDProfile::crd(),

@@ -36,16 +36,28 @@ fn preserve_unknown_object(_: &mut schemars::SchemaGenerator) -> schemars::Schem
 )]
 pub struct NodeNetworkConfigurationPolicySpec {
     /// Nodes the policy applies to: every label must match (empty: all nodes).
-    #[serde(rename = "nodeSelector", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "nodeSelector",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub node_selector: Option<BTreeMap<String, String>>,
     /// Tolerations of the policy's handler pods.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tolerations: Option<Vec<Toleration>>,
     /// How many (or what percentage of) matching nodes may apply the policy at once.
-    #[serde(rename = "maxUnavailable", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "maxUnavailable",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_unavailable: Option<IntOrString>,
     /// The desired network state in nmstate's schema.
-    #[serde(rename = "desiredState", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "desiredState",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(schema_with = "preserve_unknown_object")]
     pub desired_state: Option<serde_json::Value>,
 }
@@ -65,10 +77,18 @@ pub struct NmstateCondition {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// Last time the condition was probed (RFC 3339).
-    #[serde(rename = "lastHeartbeatTime", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "lastHeartbeatTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub last_heartbeat_time: Option<String>,
     /// Last time the status changed (RFC 3339).
-    #[serde(rename = "lastTransitionTime", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "lastTransitionTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub last_transition_time: Option<String>,
 }
 
@@ -79,10 +99,18 @@ pub struct NodeNetworkConfigurationPolicyStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<NmstateCondition>,
     /// Nodes currently applying the policy.
-    #[serde(rename = "unavailableNodeCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "unavailableNodeCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub unavailable_node_count: Option<i64>,
     /// When unavailableNodeCount last changed.
-    #[serde(rename = "lastUnavailableNodeCountUpdate", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "lastUnavailableNodeCountUpdate",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub last_unavailable_node_count_update: Option<String>,
 }
 
@@ -106,14 +134,26 @@ pub struct NodeNetworkConfigurationEnactmentFields {}
 #[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, JsonSchema)]
 pub struct NodeNetworkConfigurationEnactmentStatus {
     /// The desired state rendered for this node.
-    #[serde(rename = "desiredState", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "desiredState",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(schema_with = "preserve_unknown_object")]
     pub desired_state: Option<serde_json::Value>,
     /// Version and time of the desired state.
-    #[serde(rename = "desiredStateMetaInfo", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "desiredStateMetaInfo",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub desired_state_meta_info: Option<DesiredStateMetaInfo>,
     /// The policy generation this enactment reflects.
-    #[serde(rename = "policyGeneration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "policyGeneration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub policy_generation: Option<i64>,
     /// `Available`, `Failing`, `Progressing`, `Pending`, `Aborted`, `MatchingNode`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -154,20 +194,40 @@ pub struct NodeNetworkStateFields {}
 #[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, JsonSchema)]
 pub struct NodeNetworkStateStatus {
     /// The node's current state in nmstate's schema.
-    #[serde(rename = "currentState", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "currentState",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(schema_with = "preserve_unknown_object")]
     pub current_state: Option<serde_json::Value>,
     /// When currentState was last refreshed.
-    #[serde(rename = "lastSuccessfulUpdateTime", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "lastSuccessfulUpdateTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub last_successful_update_time: Option<String>,
     /// Version of the reporting handler's nmstate.
-    #[serde(rename = "handlerNmstateVersion", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "handlerNmstateVersion",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub handler_nmstate_version: Option<String>,
     /// NetworkManager version of the handler.
-    #[serde(rename = "handlerNetworkManagerVersion", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "handlerNetworkManagerVersion",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub handler_network_manager_version: Option<String>,
     /// NetworkManager version of the host.
-    #[serde(rename = "hostNetworkManagerVersion", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "hostNetworkManagerVersion",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub host_network_manager_version: Option<String>,
     /// Conditions (`Available`, `Failing`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

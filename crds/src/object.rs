@@ -5,7 +5,9 @@
 
 use crate::core::{EndpointSlice, Namespace, Node, Secret, Service};
 use crate::metallb::{v1beta1, v1beta2};
-use crate::nmstate_io::{NodeNetworkConfigurationEnactment, NodeNetworkConfigurationPolicy, NodeNetworkState};
+use crate::nmstate_io::{
+    NodeNetworkConfigurationEnactment, NodeNetworkConfigurationPolicy, NodeNetworkState,
+};
 use crate::ovn::EgressService;
 use crate::report::{Issues, ObjectKey, Outcome, Source};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -154,14 +156,18 @@ pub fn classify(api_version: &str, kind: &str) -> KindClass {
     match (api_version, kind) {
         (
             "metallb.io/v1beta1",
-            "IPAddressPool" | "BGPPeer" | "BGPAdvertisement" | "L2Advertisement" | "BFDProfile" | "Community"
-            | "ServiceBGPStatus" | "ServiceL2Status" | "ConfigurationState",
+            "IPAddressPool" | "BGPPeer" | "BGPAdvertisement" | "L2Advertisement" | "BFDProfile"
+            | "Community" | "ServiceBGPStatus" | "ServiceL2Status" | "ConfigurationState",
         )
         | ("metallb.io/v1beta2", "BGPPeer") => Read(Scope::MetalLb),
         ("k8s.ovn.org/v1", "EgressService") => Read(Scope::Namespaced),
         ("nmstate.io/v1", "NodeNetworkConfigurationPolicy")
-        | ("nmstate.io/v1beta1", "NodeNetworkConfigurationEnactment" | "NodeNetworkState") => Read(Scope::Cluster),
-        ("v1", "Service" | "Secret") | ("discovery.k8s.io/v1", "EndpointSlice") => Read(Scope::Namespaced),
+        | ("nmstate.io/v1beta1", "NodeNetworkConfigurationEnactment" | "NodeNetworkState") => {
+            Read(Scope::Cluster)
+        }
+        ("v1", "Service" | "Secret") | ("discovery.k8s.io/v1", "EndpointSlice") => {
+            Read(Scope::Namespaced)
+        }
         ("v1", "Node" | "Namespace") => Read(Scope::Cluster),
         ("v1", k) if CORE_SKIPPED.contains(&k) => Skipped,
         ("v1", _) => Unknown,
@@ -239,11 +245,15 @@ fn typed<T: DeserializeOwned>(value: &serde_json::Value, issues: &mut Issues) ->
     let mut unknown = Vec::new();
     let mut track = serde_path_to_error::Track::new();
     let de = serde_path_to_error::Deserializer::new(value, &mut track);
-    let result: Result<T, _> = serde_ignored::deserialize(de, |p| unknown.push(format_ignored_path(&p)));
+    let result: Result<T, _> =
+        serde_ignored::deserialize(de, |p| unknown.push(format_ignored_path(&p)));
     match result {
         Ok(v) => {
             // kube's derived root types read apiVersion/kind through their own impl.
-            for f in unknown.into_iter().filter(|f| f != "apiVersion" && f != "kind") {
+            for f in unknown
+                .into_iter()
+                .filter(|f| f != "apiVersion" && f != "kind")
+            {
                 issues.warn(f, "unknown field, ignored");
             }
             Some(v)
@@ -270,7 +280,11 @@ fn str_at<'a>(v: &'a serde_json::Value, ptr: &str) -> Option<&'a str> {
 }
 
 /// Parses one document (already turned into JSON) into a [`LoadedObject`].
-pub fn parse_object(value: &serde_json::Value, source: Option<Source>, opts: &ReadOptions) -> LoadedObject {
+pub fn parse_object(
+    value: &serde_json::Value,
+    source: Option<Source>,
+    opts: &ReadOptions,
+) -> LoadedObject {
     let mut issues = Issues::default();
     let api_version = str_at(value, "/apiVersion").unwrap_or("").to_string();
     let kind = str_at(value, "/kind").unwrap_or("").to_string();
@@ -285,7 +299,10 @@ pub fn parse_object(value: &serde_json::Value, source: Option<Source>, opts: &Re
         issues: Issues::default(),
     };
     if !value.is_object() {
-        issues.error("", "document is not a mapping (expected a Kubernetes object)");
+        issues.error(
+            "",
+            "document is not a mapping (expected a Kubernetes object)",
+        );
         loaded.outcome = Outcome::Unknown;
         loaded.issues = issues;
         return loaded;
@@ -308,7 +325,10 @@ pub fn parse_object(value: &serde_json::Value, source: Option<Source>, opts: &Re
             return loaded;
         }
         KindClass::Unknown => {
-            issues.error("kind", format!("unknown kind {kind} in {api_version}: not a kind metalroute reads"));
+            issues.error(
+                "kind",
+                format!("unknown kind {kind} in {api_version}: not a kind metalroute reads"),
+            );
             loaded.outcome = Outcome::Unknown;
             loaded.issues = issues;
             return loaded;
@@ -320,13 +340,18 @@ pub fn parse_object(value: &serde_json::Value, source: Option<Source>, opts: &Re
     let namespace = match scope {
         Scope::Cluster => {
             if written_ns.is_some() {
-                issues.warn("metadata.namespace", format!("{kind} is cluster-scoped; namespace ignored"));
+                issues.warn(
+                    "metadata.namespace",
+                    format!("{kind} is cluster-scoped; namespace ignored"),
+                );
             }
             None
         }
         Scope::Namespaced => Some(written_ns.clone().unwrap_or_else(|| "default".to_string())),
         Scope::MetalLb => {
-            let ns = written_ns.clone().unwrap_or_else(|| opts.metallb_namespace.clone());
+            let ns = written_ns
+                .clone()
+                .unwrap_or_else(|| opts.metallb_namespace.clone());
             if ns != opts.metallb_namespace {
                 issues.error(
                     "metadata.namespace",
@@ -341,7 +366,9 @@ pub fn parse_object(value: &serde_json::Value, source: Option<Source>, opts: &Re
     };
     loaded.key = ObjectKey::new(&kind, namespace.as_deref(), &name);
     for (alias, real) in [("nodeSelector", "nodeSelectors")] {
-        if matches!(kind.as_str(), "BGPAdvertisement" | "L2Advertisement") && value.pointer(&format!("/spec/{alias}")).is_some() {
+        if matches!(kind.as_str(), "BGPAdvertisement" | "L2Advertisement")
+            && value.pointer(&format!("/spec/{alias}")).is_some()
+        {
             issues.warn(
                 format!("spec.{alias}"),
                 format!("not a MetalLB field (MetalLB's is spec.{real}); read as spec.{real}, but kubectl and the API server would drop or reject it"),
@@ -352,7 +379,9 @@ pub fn parse_object(value: &serde_json::Value, source: Option<Source>, opts: &Re
         (_, "IPAddressPool") => typed_object(value, &mut issues, Object::IPAddressPool),
         ("metallb.io/v1beta2", "BGPPeer") => typed_object(value, &mut issues, Object::BGPPeer),
         ("metallb.io/v1beta1", "BGPPeer") => {
-            typed_object(value, &mut issues, |p: v1beta1::BGPPeer| Object::BGPPeer(p.into_v1beta2()))
+            typed_object(value, &mut issues, |p: v1beta1::BGPPeer| {
+                Object::BGPPeer(p.into_v1beta2())
+            })
         }
         (_, "BGPAdvertisement") => typed_object(value, &mut issues, Object::BGPAdvertisement),
         (_, "L2Advertisement") => typed_object(value, &mut issues, Object::L2Advertisement),
@@ -362,10 +391,14 @@ pub fn parse_object(value: &serde_json::Value, source: Option<Source>, opts: &Re
         (_, "ServiceL2Status") => typed_object(value, &mut issues, Object::ServiceL2Status),
         (_, "ConfigurationState") => typed_object(value, &mut issues, Object::ConfigurationState),
         (_, "EgressService") => typed_object(value, &mut issues, Object::EgressService),
-        (_, "NodeNetworkConfigurationPolicy") => typed_object(value, &mut issues, Object::NodeNetworkConfigurationPolicy),
-        (_, "NodeNetworkConfigurationEnactment") => {
-            typed_object(value, &mut issues, Object::NodeNetworkConfigurationEnactment)
+        (_, "NodeNetworkConfigurationPolicy") => {
+            typed_object(value, &mut issues, Object::NodeNetworkConfigurationPolicy)
         }
+        (_, "NodeNetworkConfigurationEnactment") => typed_object(
+            value,
+            &mut issues,
+            Object::NodeNetworkConfigurationEnactment,
+        ),
         (_, "NodeNetworkState") => typed_object(value, &mut issues, Object::NodeNetworkState),
         (_, "Service") => typed_object(value, &mut issues, Object::Service),
         (_, "EndpointSlice") => typed_object(value, &mut issues, Object::EndpointSlice),

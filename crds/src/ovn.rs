@@ -26,11 +26,19 @@ pub const GROUP: &str = "k8s.ovn.org";
 pub struct EgressServiceSpec {
     /// `LoadBalancerIP` (SNAT to the service's ingress IP) or `Network` (the network's own
     /// source IP).
-    #[serde(rename = "sourceIPBy", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "sourceIPBy",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(extend("enum" = ["LoadBalancerIP", "Network"]))]
     pub source_ip_by: Option<String>,
     /// Nodes that may handle the service's egress (one is chosen).
-    #[serde(rename = "nodeSelector", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "nodeSelector",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub node_selector: Option<LabelSelector>,
     /// The network egress traffic uses: a routing table id or name; empty for the main table.
     #[serde(default, skip_serializing_if = "Option::is_none")]

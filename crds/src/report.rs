@@ -81,7 +81,10 @@ impl fmt::Display for Issue {
             write!(f, "{}: {}", self.field, self.reason)?;
         }
         if self.transient {
-            write!(f, " (transient: retried when the referenced object appears)")?;
+            write!(
+                f,
+                " (transient: retried when the referenced object appears)"
+            )?;
         }
         Ok(())
     }

@@ -106,14 +106,20 @@ impl Selector {
     /// True when no label set can satisfy both selectors (some key has contradictory
     /// requirements). `false` means "may overlap".
     pub fn provably_disjoint(&self, other: &Selector) -> bool {
-        let all: Vec<&Requirement> = self.requirements.iter().chain(&other.requirements).collect();
+        let all: Vec<&Requirement> = self
+            .requirements
+            .iter()
+            .chain(&other.requirements)
+            .collect();
         let keys: BTreeSet<&str> = all.iter().map(|r| r.key()).collect();
         keys.into_iter().any(|key| {
             let reqs: Vec<&&Requirement> = all.iter().filter(|r| r.key() == key).collect();
             let must_exist = reqs
                 .iter()
                 .any(|r| matches!(r, Requirement::In(..) | Requirement::Exists(_)));
-            let must_not_exist = reqs.iter().any(|r| matches!(r, Requirement::DoesNotExist(_)));
+            let must_not_exist = reqs
+                .iter()
+                .any(|r| matches!(r, Requirement::DoesNotExist(_)));
             if must_exist && must_not_exist {
                 return true;
             }
@@ -216,7 +222,9 @@ pub fn check_label_key(key: &str) -> Result<(), String> {
         }
     }
     if name.is_empty() {
-        return Err(format!("invalid label key {key:?}: name part must not be empty"));
+        return Err(format!(
+            "invalid label key {key:?}: name part must not be empty"
+        ));
     }
     check_label_value(name).map_err(|_| {
         format!(
@@ -333,7 +341,11 @@ pub fn parse_selector(raw: &LabelSelector, field: &str, issues: &mut Issues) -> 
 
 /// Validates a list of selectors at `field` (each one, and no duplicates) and returns them as an
 /// [`AnySelector`]; `None` after recording problems.
-pub fn parse_selectors(raw: &[LabelSelector], field: &str, issues: &mut Issues) -> Option<AnySelector> {
+pub fn parse_selectors(
+    raw: &[LabelSelector],
+    field: &str,
+    issues: &mut Issues,
+) -> Option<AnySelector> {
     let before = issues.errors.len();
     let mut out: Vec<Selector> = Vec::new();
     for (i, s) in raw.iter().enumerate() {
@@ -354,7 +366,10 @@ mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
 
     fn labels(pairs: &[(&str, &str)]) -> Labels {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn expr(key: &str, op: &str, values: &[&str]) -> LabelSelectorRequirement {
@@ -371,7 +386,11 @@ mod tests {
 
     fn sel(ml: &[(&str, &str)], exprs: Vec<LabelSelectorRequirement>) -> Selector {
         let raw = LabelSelector {
-            match_labels: if ml.is_empty() { None } else { Some(labels(ml)) },
+            match_labels: if ml.is_empty() {
+                None
+            } else {
+                Some(labels(ml))
+            },
             match_expressions: if exprs.is_empty() { None } else { Some(exprs) },
         };
         let mut issues = Issues::default();
@@ -398,7 +417,10 @@ mod tests {
         let b = sel(&[("kubernetes.io/hostname", "b")], vec![]);
         let any = sel(&[], vec![]);
         let notin_a = sel(&[], vec![expr("kubernetes.io/hostname", "NotIn", &["a"])]);
-        let gone = sel(&[], vec![expr("kubernetes.io/hostname", "DoesNotExist", &[])]);
+        let gone = sel(
+            &[],
+            vec![expr("kubernetes.io/hostname", "DoesNotExist", &[])],
+        );
         assert!(a.provably_disjoint(&b));
         assert!(!a.provably_disjoint(&any));
         assert!(a.provably_disjoint(&notin_a));

@@ -54,7 +54,10 @@ impl Snapshot {
 
     /// Loads files and directories and validates them. Unreadable or non-YAML input is returned
     /// as errors (together with nothing else: a partial configuration is never used).
-    pub fn load<P: AsRef<Path>>(paths: &[P], opts: &ReadOptions) -> Result<Snapshot, Vec<LoadError>> {
+    pub fn load<P: AsRef<Path>>(
+        paths: &[P],
+        opts: &ReadOptions,
+    ) -> Result<Snapshot, Vec<LoadError>> {
         let loaded = load_paths(paths, opts);
         if !loaded.errors.is_empty() {
             return Err(loaded.errors);
@@ -64,7 +67,9 @@ impl Snapshot {
 
     /// True when every checked object is valid and no document is of an unknown kind.
     pub fn is_valid(&self) -> bool {
-        self.reports.iter().all(|r| r.outcome == Outcome::Skipped || r.is_valid())
+        self.reports
+            .iter()
+            .all(|r| r.outcome == Outcome::Skipped || r.is_valid())
     }
 
     /// Reports with at least one error (including unknown kinds).
@@ -79,7 +84,9 @@ impl Snapshot {
 
     /// A loaded Node by name.
     pub fn node(&self, name: &str) -> Option<&Node> {
-        self.nodes.iter().find(|n| n.metadata.name.as_deref() == Some(name))
+        self.nodes
+            .iter()
+            .find(|n| n.metadata.name.as_deref() == Some(name))
     }
 
     /// The labels of a node: the Node object's labels when loaded (with

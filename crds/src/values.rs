@@ -52,9 +52,9 @@ impl HoldTime {
         if secs < 3 {
             return Err("must be 0 or at least 3s".to_string());
         }
-        u16::try_from(secs)
-            .map(HoldTime)
-            .map_err(|_| "must be at most 65535s (the BGP hold time is a 16-bit count of seconds)".to_string())
+        u16::try_from(secs).map(HoldTime).map_err(|_| {
+            "must be at most 65535s (the BGP hold time is a 16-bit count of seconds)".to_string()
+        })
     }
 
     /// Seconds (0 = no keepalives, no hold timer).
@@ -146,7 +146,9 @@ impl fmt::Debug for Md5Password {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Md5Password::Inline(_) => f.write_str("Md5Password::Inline(<redacted>)"),
-            Md5Password::Secret { name, .. } => write!(f, "Md5Password::Secret({name}, <redacted>)"),
+            Md5Password::Secret { name, .. } => {
+                write!(f, "Md5Password::Secret({name}, <redacted>)")
+            }
         }
     }
 }
@@ -195,7 +197,9 @@ impl Community {
                         ))
                     })
                 };
-                Ok(Community::Standard((u32::from(part(a)?) << 16) | u32::from(part(b)?)))
+                Ok(Community::Standard(
+                    (u32::from(part(a)?) << 16) | u32::from(part(b)?),
+                ))
             }
             ["large", a, b, c] => {
                 let part = |p: &str| {
@@ -262,19 +266,27 @@ impl PoolRange {
     /// Parses an entry; the error is the reason.
     pub fn parse(s: &str) -> Result<PoolRange, String> {
         if let Some((a, b)) = s.split_once('-') {
-            let start: IpAddr = a
-                .trim()
-                .parse()
-                .map_err(|_| format!("invalid IP range {s:?}: start {:?} is not an IP address", a.trim()))?;
-            let end: IpAddr = b
-                .trim()
-                .parse()
-                .map_err(|_| format!("invalid IP range {s:?}: end {:?} is not an IP address", b.trim()))?;
+            let start: IpAddr = a.trim().parse().map_err(|_| {
+                format!(
+                    "invalid IP range {s:?}: start {:?} is not an IP address",
+                    a.trim()
+                )
+            })?;
+            let end: IpAddr = b.trim().parse().map_err(|_| {
+                format!(
+                    "invalid IP range {s:?}: end {:?} is not an IP address",
+                    b.trim()
+                )
+            })?;
             if Family::of(&start) != Family::of(&end) {
-                return Err(format!("invalid IP range {s:?}: start and end are of different IP families"));
+                return Err(format!(
+                    "invalid IP range {s:?}: start and end are of different IP families"
+                ));
             }
             if start > end {
-                return Err(format!("invalid IP range {s:?}: start {start} is after end {end}"));
+                return Err(format!(
+                    "invalid IP range {s:?}: start {start} is after end {end}"
+                ));
             }
             return Ok(PoolRange::Range { start, end });
         }
@@ -313,7 +325,9 @@ impl PoolRange {
 
     /// True when the two entries share an address.
     pub fn overlaps(&self, other: &PoolRange) -> bool {
-        self.family() == other.family() && self.first() <= other.last() && other.first() <= self.last()
+        self.family() == other.family()
+            && self.first() <= other.last()
+            && other.first() <= self.last()
     }
 
     /// The smallest set of prefixes covering the entry exactly (a range is summarised).
@@ -326,7 +340,11 @@ impl PoolRange {
 
     /// The shortest prefix length among [`PoolRange::prefixes`] (the widest prefix).
     pub fn widest_prefix_len(&self) -> u8 {
-        self.prefixes().iter().map(IpNet::prefix_len).min().unwrap_or(0)
+        self.prefixes()
+            .iter()
+            .map(IpNet::prefix_len)
+            .min()
+            .unwrap_or(0)
     }
 }
 
@@ -341,13 +359,15 @@ impl fmt::Display for PoolRange {
 
 fn summarize(start: IpAddr, end: IpAddr) -> Vec<IpNet> {
     match (start, end) {
-        (IpAddr::V4(s), IpAddr::V4(e)) => summarize_bits(u128::from(u32::from(s)), u128::from(u32::from(e)), 32)
-            .into_iter()
-            .filter_map(|(a, l)| {
-                let a = u32::try_from(a).ok()?;
-                Ipv4Net::new(Ipv4Addr::from(a), l).ok().map(IpNet::V4)
-            })
-            .collect(),
+        (IpAddr::V4(s), IpAddr::V4(e)) => {
+            summarize_bits(u128::from(u32::from(s)), u128::from(u32::from(e)), 32)
+                .into_iter()
+                .filter_map(|(a, l)| {
+                    let a = u32::try_from(a).ok()?;
+                    Ipv4Net::new(Ipv4Addr::from(a), l).ok().map(IpNet::V4)
+                })
+                .collect()
+        }
         (IpAddr::V6(s), IpAddr::V6(e)) => summarize_bits(u128::from(s), u128::from(e), 128)
             .into_iter()
             .filter_map(|(a, l)| Ipv6Net::new(Ipv6Addr::from(a), l).ok().map(IpNet::V6))
@@ -361,16 +381,28 @@ fn summarize_bits(mut start: u128, end: u128, width: u8) -> Vec<(u128, u8)> {
     let mut out = Vec::new();
     loop {
         // Largest block aligned at `start` that does not pass `end`.
-        let mut size_bits: u32 = if start == 0 { u32::from(width) } else { start.trailing_zeros().min(u32::from(width)) };
+        let mut size_bits: u32 = if start == 0 {
+            u32::from(width)
+        } else {
+            start.trailing_zeros().min(u32::from(width))
+        };
         while size_bits > 0 {
-            let last = if size_bits >= 128 { u128::MAX } else { start + ((1u128 << size_bits) - 1) };
+            let last = if size_bits >= 128 {
+                u128::MAX
+            } else {
+                start + ((1u128 << size_bits) - 1)
+            };
             if last <= end {
                 break;
             }
             size_bits -= 1;
         }
         out.push((start, width - size_bits as u8));
-        let last = if size_bits >= 128 { u128::MAX } else { start + ((1u128 << size_bits) - 1) };
+        let last = if size_bits >= 128 {
+            u128::MAX
+        } else {
+            start + ((1u128 << size_bits) - 1)
+        };
         if last >= end {
             break;
         }
@@ -389,7 +421,14 @@ mod tests {
         let p: Vec<String> = r.prefixes().iter().map(|n| n.to_string()).collect();
         assert_eq!(
             p,
-            ["4.4.4.100/30", "4.4.4.104/29", "4.4.4.112/28", "4.4.4.128/26", "4.4.4.192/29", "4.4.4.200/32"]
+            [
+                "4.4.4.100/30",
+                "4.4.4.104/29",
+                "4.4.4.112/28",
+                "4.4.4.128/26",
+                "4.4.4.192/29",
+                "4.4.4.200/32"
+            ]
         );
         assert_eq!(r.widest_prefix_len(), 26);
         let all = PoolRange::parse("0.0.0.0-255.255.255.255").unwrap();
@@ -404,9 +443,15 @@ mod tests {
             PoolRange::parse("192.0.2.7/24").unwrap(),
             PoolRange::Cidr("192.0.2.0/24".parse().unwrap())
         );
-        assert!(PoolRange::parse("192.0.2.20-192.0.2.10").unwrap_err().contains("is after end"));
-        assert!(PoolRange::parse("192.0.2.1-2001:db8::1").unwrap_err().contains("different IP families"));
-        assert!(PoolRange::parse("192.0.2.0/33").unwrap_err().contains("invalid CIDR"));
+        assert!(PoolRange::parse("192.0.2.20-192.0.2.10")
+            .unwrap_err()
+            .contains("is after end"));
+        assert!(PoolRange::parse("192.0.2.1-2001:db8::1")
+            .unwrap_err()
+            .contains("different IP families"));
+        assert!(PoolRange::parse("192.0.2.0/33")
+            .unwrap_err()
+            .contains("invalid CIDR"));
         let a = PoolRange::parse("192.0.2.0/25").unwrap();
         let b = PoolRange::parse("192.0.2.100-192.0.2.200").unwrap();
         let c = PoolRange::parse("192.0.2.128/25").unwrap();
@@ -415,20 +460,46 @@ mod tests {
 
     #[test]
     fn communities_parse() {
-        assert_eq!(Community::parse("65535:65282"), Ok(Community::Standard(0xFFFF_FF02)));
-        assert_eq!(Community::parse("no-advertise"), Ok(Community::Standard(0xFFFF_FF02)));
-        assert_eq!(Community::parse("large:1:2:3"), Ok(Community::Large(1, 2, 3)));
-        assert!(matches!(Community::parse("65536:1"), Err(CommunityParseError::InvalidValue(_))));
-        assert!(matches!(Community::parse("big:1:2:3"), Err(CommunityParseError::InvalidValue(_))));
-        assert_eq!(Community::parse("my-alias"), Err(CommunityParseError::NotAValue));
+        assert_eq!(
+            Community::parse("65535:65282"),
+            Ok(Community::Standard(0xFFFF_FF02))
+        );
+        assert_eq!(
+            Community::parse("no-advertise"),
+            Ok(Community::Standard(0xFFFF_FF02))
+        );
+        assert_eq!(
+            Community::parse("large:1:2:3"),
+            Ok(Community::Large(1, 2, 3))
+        );
+        assert!(matches!(
+            Community::parse("65536:1"),
+            Err(CommunityParseError::InvalidValue(_))
+        ));
+        assert!(matches!(
+            Community::parse("big:1:2:3"),
+            Err(CommunityParseError::InvalidValue(_))
+        ));
+        assert_eq!(
+            Community::parse("my-alias"),
+            Err(CommunityParseError::NotAValue)
+        );
         assert_eq!(Community::Standard(0xFFFF_FF02).to_string(), "65535:65282");
     }
 
     #[test]
     fn hold_time_rules() {
-        assert_eq!(HoldTime::from_duration(Duration::ZERO).unwrap().seconds(), 0);
+        assert_eq!(
+            HoldTime::from_duration(Duration::ZERO).unwrap().seconds(),
+            0
+        );
         assert!(HoldTime::from_duration(Duration::from_secs(2)).is_err());
-        assert_eq!(HoldTime::from_duration(Duration::from_millis(3500)).unwrap().seconds(), 3);
+        assert_eq!(
+            HoldTime::from_duration(Duration::from_millis(3500))
+                .unwrap()
+                .seconds(),
+            3
+        );
         assert!(HoldTime::from_duration(Duration::from_secs(70000)).is_err());
         assert!(ConnectTime::from_duration(Duration::from_millis(1500)).is_err());
         assert!(ConnectTime::from_duration(Duration::ZERO).is_err());

@@ -15,7 +15,14 @@ struct Case {
     transient: bool,
 }
 
-fn case(name: &'static str, yaml: String, kind: &'static str, object: &'static str, field: &'static str, reason: &'static str) -> Case {
+fn case(
+    name: &'static str,
+    yaml: String,
+    kind: &'static str,
+    object: &'static str,
+    field: &'static str,
+    reason: &'static str,
+) -> Case {
     Case {
         name,
         yaml,
@@ -146,35 +153,164 @@ fn peer_cross_cases() -> Vec<Case> {
 }
 
 fn pool_cases() -> Vec<Case> {
-    let sa = |body: &str| metallb("metallb.io/v1beta1", "IPAddressPool", "p", &format!("addresses: [192.0.2.0/24]\nserviceAllocation:\n{}", indent(body, 2)));
+    let sa = |body: &str| {
+        metallb(
+            "metallb.io/v1beta1",
+            "IPAddressPool",
+            "p",
+            &format!(
+                "addresses: [192.0.2.0/24]\nserviceAllocation:\n{}",
+                indent(body, 2)
+            ),
+        )
+    };
     vec![
-        case("no addresses", metallb("metallb.io/v1beta1", "IPAddressPool", "p", "addresses: []"), "IPAddressPool", "p", "spec.addresses", "must list at least one CIDR or start-end range"),
-        case("bad cidr", pool("p", &["192.0.2.0/33"]), "IPAddressPool", "p", "spec.addresses[0]", "invalid CIDR \"192.0.2.0/33\""),
-        case("reversed range", pool("p", &["192.0.2.20-192.0.2.10"]), "IPAddressPool", "p", "spec.addresses[0]", "start 192.0.2.20 is after end 192.0.2.10"),
-        case("mixed range", pool("p", &["192.0.2.1-2001:db8::1"]), "IPAddressPool", "p", "spec.addresses[0]", "start and end are of different IP families"),
-        case("bad range start", pool("p", &["192.0.2-192.0.2.9"]), "IPAddressPool", "p", "spec.addresses[0]", "start \"192.0.2\" is not an IP address"),
-        case("overlap within", pool("p", &["192.0.2.0/24", "192.0.2.128-192.0.2.130"]), "IPAddressPool", "p", "spec.addresses[1]", "overlaps spec.addresses[0] (192.0.2.0/24)"),
+        case(
+            "no addresses",
+            metallb("metallb.io/v1beta1", "IPAddressPool", "p", "addresses: []"),
+            "IPAddressPool",
+            "p",
+            "spec.addresses",
+            "must list at least one CIDR or start-end range",
+        ),
+        case(
+            "bad cidr",
+            pool("p", &["192.0.2.0/33"]),
+            "IPAddressPool",
+            "p",
+            "spec.addresses[0]",
+            "invalid CIDR \"192.0.2.0/33\"",
+        ),
+        case(
+            "reversed range",
+            pool("p", &["192.0.2.20-192.0.2.10"]),
+            "IPAddressPool",
+            "p",
+            "spec.addresses[0]",
+            "start 192.0.2.20 is after end 192.0.2.10",
+        ),
+        case(
+            "mixed range",
+            pool("p", &["192.0.2.1-2001:db8::1"]),
+            "IPAddressPool",
+            "p",
+            "spec.addresses[0]",
+            "start and end are of different IP families",
+        ),
+        case(
+            "bad range start",
+            pool("p", &["192.0.2-192.0.2.9"]),
+            "IPAddressPool",
+            "p",
+            "spec.addresses[0]",
+            "start \"192.0.2\" is not an IP address",
+        ),
+        case(
+            "overlap within",
+            pool("p", &["192.0.2.0/24", "192.0.2.128-192.0.2.130"]),
+            "IPAddressPool",
+            "p",
+            "spec.addresses[1]",
+            "overlaps spec.addresses[0] (192.0.2.0/24)",
+        ),
         case(
             "overlap across",
-            format!("{}{}", pool("a", &["192.0.2.0/25"]), pool("b", &["198.51.100.0/24", "192.0.2.100/32"])),
-            "IPAddressPool", "b", "spec.addresses[1]", "192.0.2.100/32 overlaps 192.0.2.0/25 of IPAddressPool a",
+            format!(
+                "{}{}",
+                pool("a", &["192.0.2.0/25"]),
+                pool("b", &["198.51.100.0/24", "192.0.2.100/32"])
+            ),
+            "IPAddressPool",
+            "b",
+            "spec.addresses[1]",
+            "192.0.2.100/32 overlaps 192.0.2.0/25 of IPAddressPool a",
         ),
-        case("duplicate namespace", sa("namespaces: [a, b, a]"), "IPAddressPool", "p", "spec.serviceAllocation.namespaces[2]", "duplicate namespace \"a\""),
-        case("duplicate service selector", sa("serviceSelectors:\n- matchLabels: {app: x}\n- matchLabels: {app: x}"), "IPAddressPool", "p", "spec.serviceAllocation.serviceSelectors[1]", "duplicate of spec.serviceAllocation.serviceSelectors[0]"),
-        case("bad namespace selector", sa("namespaceSelectors:\n- matchExpressions:\n  - {key: team, operator: Has}"), "IPAddressPool", "p", "spec.serviceAllocation.namespaceSelectors[0].matchExpressions[0].operator", "unknown operator"),
+        case(
+            "duplicate namespace",
+            sa("namespaces: [a, b, a]"),
+            "IPAddressPool",
+            "p",
+            "spec.serviceAllocation.namespaces[2]",
+            "duplicate namespace \"a\"",
+        ),
+        case(
+            "duplicate service selector",
+            sa("serviceSelectors:\n- matchLabels: {app: x}\n- matchLabels: {app: x}"),
+            "IPAddressPool",
+            "p",
+            "spec.serviceAllocation.serviceSelectors[1]",
+            "duplicate of spec.serviceAllocation.serviceSelectors[0]",
+        ),
+        case(
+            "bad namespace selector",
+            sa("namespaceSelectors:\n- matchExpressions:\n  - {key: team, operator: Has}"),
+            "IPAddressPool",
+            "p",
+            "spec.serviceAllocation.namespaceSelectors[0].matchExpressions[0].operator",
+            "unknown operator",
+        ),
     ]
 }
 
 fn bfd_cases() -> Vec<Case> {
     let b = |spec: &str| metallb("metallb.io/v1beta1", "BFDProfile", "b", spec);
     vec![
-        case("rx too small", b("receiveInterval: 5"), "BFDProfile", "b", "spec.receiveInterval", "5 is out of range 10..60000 ms"),
-        case("tx too big", b("transmitInterval: 60001"), "BFDProfile", "b", "spec.transmitInterval", "60001 is out of range 10..60000 ms"),
-        case("multiplier 1", b("detectMultiplier: 1"), "BFDProfile", "b", "spec.detectMultiplier", "1 is out of range 2..255"),
-        case("multiplier 256", b("detectMultiplier: 256"), "BFDProfile", "b", "spec.detectMultiplier", "256 is out of range 2..255"),
-        case("echo interval", b("echoInterval: 9"), "BFDProfile", "b", "spec.echoInterval", "9 is out of range 10..60000 ms"),
-        case("min ttl 255", b("minimumTtl: 255"), "BFDProfile", "b", "spec.minimumTtl", "255 is out of range 1..254"),
-        case("min ttl 0", b("minimumTtl: 0"), "BFDProfile", "b", "spec.minimumTtl", "0 is out of range 1..254"),
+        case(
+            "rx too small",
+            b("receiveInterval: 5"),
+            "BFDProfile",
+            "b",
+            "spec.receiveInterval",
+            "5 is out of range 10..60000 ms",
+        ),
+        case(
+            "tx too big",
+            b("transmitInterval: 60001"),
+            "BFDProfile",
+            "b",
+            "spec.transmitInterval",
+            "60001 is out of range 10..60000 ms",
+        ),
+        case(
+            "multiplier 1",
+            b("detectMultiplier: 1"),
+            "BFDProfile",
+            "b",
+            "spec.detectMultiplier",
+            "1 is out of range 2..255",
+        ),
+        case(
+            "multiplier 256",
+            b("detectMultiplier: 256"),
+            "BFDProfile",
+            "b",
+            "spec.detectMultiplier",
+            "256 is out of range 2..255",
+        ),
+        case(
+            "echo interval",
+            b("echoInterval: 9"),
+            "BFDProfile",
+            "b",
+            "spec.echoInterval",
+            "9 is out of range 10..60000 ms",
+        ),
+        case(
+            "min ttl 255",
+            b("minimumTtl: 255"),
+            "BFDProfile",
+            "b",
+            "spec.minimumTtl",
+            "255 is out of range 1..254",
+        ),
+        case(
+            "min ttl 0",
+            b("minimumTtl: 0"),
+            "BFDProfile",
+            "b",
+            "spec.minimumTtl",
+            "0 is out of range 1..254",
+        ),
     ]
 }
 
@@ -183,47 +319,203 @@ fn adv_cases() -> Vec<Case> {
     let a = |spec: &str| format!("{p30}{}", bgp_adv("a", spec));
     let n1 = node("n1", &[("zone", "a")]);
     vec![
-        case("aggregation 33", a("aggregationLength: 33"), "BGPAdvertisement", "a", "spec.aggregationLength", "33 is out of range 1..32"),
-        case("aggregation 0", a("aggregationLength: 0"), "BGPAdvertisement", "a", "spec.aggregationLength", "0 is out of range 1..32"),
-        case("aggregation v6 129", a("aggregationLengthV6: 129"), "BGPAdvertisement", "a", "spec.aggregationLengthV6", "129 is out of range 0..128"),
-        case("aggregation wider than pool", a("ipAddressPools: [p]\naggregationLength: 24"), "BGPAdvertisement", "a", "spec.aggregationLength", "24 is shorter than /30, the widest prefix of 203.0.113.200/30 in IPAddressPool p"),
-        case("aggregation v6 wider than pool", a("aggregationLengthV6: 64"), "BGPAdvertisement", "a", "spec.aggregationLengthV6", "64 is shorter than /124"),
-        case("community 16-bit", a("communities: [\"65536:1\"]"), "BGPAdvertisement", "a", "spec.communities[0]", "\"65536\" is not a 16-bit number"),
-        case("large community 32-bit", a("communities: [\"large:1:2:99999999999\"]"), "BGPAdvertisement", "a", "spec.communities[0]", "is not a 32-bit number"),
-        case("large community marker", a("communities: [\"huge:1:2:3\"]"), "BGPAdvertisement", "a", "spec.communities[0]", "expected large:<uint32>:<uint32>:<uint32>"),
-        transient(case("unknown alias", a("communities: [gold]"), "BGPAdvertisement", "a", "spec.communities[0]", "\"gold\" is neither a community value")),
-        case("duplicate community", a("communities: [\"8000:800\", \"8000:800\"]"), "BGPAdvertisement", "a", "spec.communities[1]", "duplicate community \"8000:800\" (also spec.communities[0])"),
-        case("duplicate pool", a("ipAddressPools: [p, p]"), "BGPAdvertisement", "a", "spec.ipAddressPools[1]", "duplicate pool \"p\""),
-        case("duplicate peer", a("peers: [x, x]"), "BGPAdvertisement", "a", "spec.peers[1]", "duplicate peer \"x\""),
-        case("service selectors with aggregation", a("aggregationLength: 31\nserviceSelectors:\n- matchLabels: {app: x}"), "BGPAdvertisement", "a", "spec.aggregationLength", "31 cannot be combined with spec.serviceSelectors"),
-        case("service selectors with v6 aggregation", a("aggregationLengthV6: 126\nserviceSelectors:\n- matchLabels: {app: x}"), "BGPAdvertisement", "a", "spec.aggregationLengthV6", "126 cannot be combined with spec.serviceSelectors"),
-        case("localPref negative", a("localPref: -1"), "BGPAdvertisement", "a", "spec.localPref", "-1 is out of range 0..4294967295"),
-        case("bad node selector", a("nodeSelectors:\n- matchLabels: {zone: \"a b\"}"), "BGPAdvertisement", "a", "spec.nodeSelectors[0].matchLabels[zone]", "invalid label value \"a b\""),
-        case("bad pool selector", a("ipAddressPoolSelectors:\n- matchExpressions:\n  - {key: zone, operator: NotIn}"), "BGPAdvertisement", "a", "spec.ipAddressPoolSelectors[0].matchExpressions[0].values", "operator NotIn needs at least one value"),
+        case(
+            "aggregation 33",
+            a("aggregationLength: 33"),
+            "BGPAdvertisement",
+            "a",
+            "spec.aggregationLength",
+            "33 is out of range 1..32",
+        ),
+        case(
+            "aggregation 0",
+            a("aggregationLength: 0"),
+            "BGPAdvertisement",
+            "a",
+            "spec.aggregationLength",
+            "0 is out of range 1..32",
+        ),
+        case(
+            "aggregation v6 129",
+            a("aggregationLengthV6: 129"),
+            "BGPAdvertisement",
+            "a",
+            "spec.aggregationLengthV6",
+            "129 is out of range 0..128",
+        ),
+        case(
+            "aggregation wider than pool",
+            a("ipAddressPools: [p]\naggregationLength: 24"),
+            "BGPAdvertisement",
+            "a",
+            "spec.aggregationLength",
+            "24 is shorter than /30, the widest prefix of 203.0.113.200/30 in IPAddressPool p",
+        ),
+        case(
+            "aggregation v6 wider than pool",
+            a("aggregationLengthV6: 64"),
+            "BGPAdvertisement",
+            "a",
+            "spec.aggregationLengthV6",
+            "64 is shorter than /124",
+        ),
+        case(
+            "community 16-bit",
+            a("communities: [\"65536:1\"]"),
+            "BGPAdvertisement",
+            "a",
+            "spec.communities[0]",
+            "\"65536\" is not a 16-bit number",
+        ),
+        case(
+            "large community 32-bit",
+            a("communities: [\"large:1:2:99999999999\"]"),
+            "BGPAdvertisement",
+            "a",
+            "spec.communities[0]",
+            "is not a 32-bit number",
+        ),
+        case(
+            "large community marker",
+            a("communities: [\"huge:1:2:3\"]"),
+            "BGPAdvertisement",
+            "a",
+            "spec.communities[0]",
+            "expected large:<uint32>:<uint32>:<uint32>",
+        ),
+        transient(case(
+            "unknown alias",
+            a("communities: [gold]"),
+            "BGPAdvertisement",
+            "a",
+            "spec.communities[0]",
+            "\"gold\" is neither a community value",
+        )),
+        case(
+            "duplicate community",
+            a("communities: [\"8000:800\", \"8000:800\"]"),
+            "BGPAdvertisement",
+            "a",
+            "spec.communities[1]",
+            "duplicate community \"8000:800\" (also spec.communities[0])",
+        ),
+        case(
+            "duplicate pool",
+            a("ipAddressPools: [p, p]"),
+            "BGPAdvertisement",
+            "a",
+            "spec.ipAddressPools[1]",
+            "duplicate pool \"p\"",
+        ),
+        case(
+            "duplicate peer",
+            a("peers: [x, x]"),
+            "BGPAdvertisement",
+            "a",
+            "spec.peers[1]",
+            "duplicate peer \"x\"",
+        ),
+        case(
+            "service selectors with aggregation",
+            a("aggregationLength: 31\nserviceSelectors:\n- matchLabels: {app: x}"),
+            "BGPAdvertisement",
+            "a",
+            "spec.aggregationLength",
+            "31 cannot be combined with spec.serviceSelectors",
+        ),
+        case(
+            "service selectors with v6 aggregation",
+            a("aggregationLengthV6: 126\nserviceSelectors:\n- matchLabels: {app: x}"),
+            "BGPAdvertisement",
+            "a",
+            "spec.aggregationLengthV6",
+            "126 cannot be combined with spec.serviceSelectors",
+        ),
+        case(
+            "localPref negative",
+            a("localPref: -1"),
+            "BGPAdvertisement",
+            "a",
+            "spec.localPref",
+            "-1 is out of range 0..4294967295",
+        ),
+        case(
+            "bad node selector",
+            a("nodeSelectors:\n- matchLabels: {zone: \"a b\"}"),
+            "BGPAdvertisement",
+            "a",
+            "spec.nodeSelectors[0].matchLabels[zone]",
+            "invalid label value \"a b\"",
+        ),
+        case(
+            "bad pool selector",
+            a("ipAddressPoolSelectors:\n- matchExpressions:\n  - {key: zone, operator: NotIn}"),
+            "BGPAdvertisement",
+            "a",
+            "spec.ipAddressPoolSelectors[0].matchExpressions[0].values",
+            "operator NotIn needs at least one value",
+        ),
         case(
             "identical advertisements",
-            format!("{p30}{}{}", bgp_adv("a", "ipAddressPools: [p]\nlocalPref: 100"), bgp_adv("b", "ipAddressPools: [p]\nlocalPref: 100")),
-            "BGPAdvertisement", "b", "spec", "identical to BGPAdvertisement a",
+            format!(
+                "{p30}{}{}",
+                bgp_adv("a", "ipAddressPools: [p]\nlocalPref: 100"),
+                bgp_adv("b", "ipAddressPools: [p]\nlocalPref: 100")
+            ),
+            "BGPAdvertisement",
+            "b",
+            "spec",
+            "identical to BGPAdvertisement a",
         ),
         case(
             "localPref conflict",
-            format!("{n1}{p30}{}{}", bgp_adv("a", "ipAddressPools: [p]\nlocalPref: 100"), bgp_adv("b", "ipAddressPools: [p]\nlocalPref: 200\ncommunities: [\"1:1\"]")),
-            "BGPAdvertisement", "b", "spec.localPref", "200 conflicts with BGPAdvertisement a (localPref 100) for IPAddressPool p",
+            format!(
+                "{n1}{p30}{}{}",
+                bgp_adv("a", "ipAddressPools: [p]\nlocalPref: 100"),
+                bgp_adv(
+                    "b",
+                    "ipAddressPools: [p]\nlocalPref: 200\ncommunities: [\"1:1\"]"
+                )
+            ),
+            "BGPAdvertisement",
+            "b",
+            "spec.localPref",
+            "200 conflicts with BGPAdvertisement a (localPref 100) for IPAddressPool p",
         ),
         case(
             "localPref conflict when only one family differs",
-            format!("{n1}{p30}{}{}", bgp_adv("a", "localPref: 100"), bgp_adv("b", "localPref: 50\naggregationLength: 31")),
-            "BGPAdvertisement", "b", "spec.localPref", "(both select node n1)",
+            format!(
+                "{n1}{p30}{}{}",
+                bgp_adv("a", "localPref: 100"),
+                bgp_adv("b", "localPref: 50\naggregationLength: 31")
+            ),
+            "BGPAdvertisement",
+            "b",
+            "spec.localPref",
+            "(both select node n1)",
         ),
     ]
 }
 
 fn other_cases() -> Vec<Case> {
     let l2 = |spec: &str| metallb("metallb.io/v1beta1", "L2Advertisement", "l", spec);
-    let comm = |name: &str, body: &str| metallb("metallb.io/v1beta1", "Community", name, &format!("communities:\n{}", indent(body, 2)));
-    let es = |spec: &str| format!("apiVersion: k8s.ovn.org/v1\nkind: EgressService\nmetadata:\n  name: e\n  namespace: web\nspec:\n{}", indent(spec, 2));
-    let nncp = |spec: &str| format!("apiVersion: nmstate.io/v1\nkind: NodeNetworkConfigurationPolicy\nmetadata:\n  name: n\nspec:\n{}", indent(spec, 2));
-    let svc = |extra: &str| format!("apiVersion: v1\nkind: Service\nmetadata:\n  name: s\n  namespace: web\n{extra}");
+    let comm = |name: &str, body: &str| {
+        metallb(
+            "metallb.io/v1beta1",
+            "Community",
+            name,
+            &format!("communities:\n{}", indent(body, 2)),
+        )
+    };
+    let es = |spec: &str| {
+        format!("apiVersion: k8s.ovn.org/v1\nkind: EgressService\nmetadata:\n  name: e\n  namespace: web\nspec:\n{}", indent(spec, 2))
+    };
+    let nncp = |spec: &str| {
+        format!("apiVersion: nmstate.io/v1\nkind: NodeNetworkConfigurationPolicy\nmetadata:\n  name: n\nspec:\n{}", indent(spec, 2))
+    };
+    let svc = |extra: &str| {
+        format!("apiVersion: v1\nkind: Service\nmetadata:\n  name: s\n  namespace: web\n{extra}")
+    };
     vec![
         case("l2 duplicate interface", l2("interfaces: [eth0, eth0]"), "L2Advertisement", "l", "spec.interfaces[1]", "duplicate interface \"eth0\""),
         case("l2 bad interface", l2("interfaces: [\"eth 0\"]"), "L2Advertisement", "l", "spec.interfaces[0]", "is not an interface name"),
@@ -261,29 +553,58 @@ fn other_cases() -> Vec<Case> {
 
 #[test]
 fn every_invalid_case_names_field_and_reason() {
-    let cases: Vec<Case> = [peer_cases(), peer_cross_cases(), pool_cases(), bfd_cases(), adv_cases(), other_cases()]
-        .into_iter()
-        .flatten()
-        .collect();
+    let cases: Vec<Case> = [
+        peer_cases(),
+        peer_cross_cases(),
+        pool_cases(),
+        bfd_cases(),
+        adv_cases(),
+        other_cases(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     assert!(cases.len() >= 60, "only {} cases", cases.len());
     let mut failures = Vec::new();
     for c in &cases {
         let snap = snapshot(&c.yaml);
         // For duplicates, the second report with this key is the invalid one.
-        let candidates: Vec<_> = snap.reports.iter().filter(|r| r.key.kind == c.kind && r.key.name == c.object).collect();
+        let candidates: Vec<_> = snap
+            .reports
+            .iter()
+            .filter(|r| r.key.kind == c.kind && r.key.name == c.object)
+            .collect();
         let Some(r) = candidates.iter().find(|r| !r.errors.is_empty()) else {
-            failures.push(format!("{}: {} {} has no error; reports: {:#?}", c.name, c.kind, c.object, candidates));
+            failures.push(format!(
+                "{}: {} {} has no error; reports: {:#?}",
+                c.name, c.kind, c.object, candidates
+            ));
             continue;
         };
-        let hit = r.errors.iter().find(|e| e.field == c.field && e.reason.contains(c.reason));
+        let hit = r
+            .errors
+            .iter()
+            .find(|e| e.field == c.field && e.reason.contains(c.reason));
         match hit {
-            None => failures.push(format!("{}: no error {} / {:?}; got {:#?}", c.name, c.field, c.reason, r.errors)),
-            Some(e) if e.transient != c.transient => failures.push(format!("{}: transient is {} (want {})", c.name, e.transient, c.transient)),
+            None => failures.push(format!(
+                "{}: no error {} / {:?}; got {:#?}",
+                c.name, c.field, c.reason, r.errors
+            )),
+            Some(e) if e.transient != c.transient => failures.push(format!(
+                "{}: transient is {} (want {})",
+                c.name, e.transient, c.transient
+            )),
             Some(_) => {}
         }
         if r.is_valid() {
             failures.push(format!("{}: reported valid", c.name));
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }

@@ -61,7 +61,11 @@ fn bgppeer_crd_serves_both_versions_and_stores_v1beta2() {
     let spec = &versions[0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"];
     assert_eq!(spec["peerPort"]["maximum"], 16384.0);
     assert_eq!(spec["peerPort"]["default"], 179);
-    assert!(spec["myASN"].is_object() && spec["vrf"].is_object() && spec["dualStackAddressFamily"].is_object());
+    assert!(
+        spec["myASN"].is_object()
+            && spec["vrf"].is_object()
+            && spec["dualStackAddressFamily"].is_object()
+    );
 }
 
 #[test]
@@ -73,6 +77,7 @@ fn nncp_desired_state_preserves_unknown_fields() {
         .expect("nncp manifest");
     let crd: serde_json::Value = serde_yaml_ng::from_str(text).expect("yaml");
     assert_eq!(crd["spec"]["scope"], "Cluster");
-    let ds = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["desiredState"];
+    let ds = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+        ["properties"]["desiredState"];
     assert_eq!(ds["x-kubernetes-preserve-unknown-fields"], true);
 }

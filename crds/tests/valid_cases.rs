@@ -77,21 +77,41 @@ fn seed_04_bfd_defaults_and_timers() {
     let s = seed("04-peer-examples.yaml");
     let b = &s.config.bfd_profiles["doc-example-bfd-profile-full"];
     assert_eq!(b.receive_interval, Duration::from_millis(300));
-    assert_eq!(b.echo_interval, Duration::from_millis(50), "default echo interval");
+    assert_eq!(
+        b.echo_interval,
+        Duration::from_millis(50),
+        "default echo interval"
+    );
     assert!(b.echo_mode && b.passive_mode);
     assert_eq!(b.minimum_ttl, 254);
     let p = &s.config.peers["doc-example-peer-bfd"];
     let t = p.timers.expect("holdTime set");
     assert_eq!(t.hold.seconds(), 10);
-    assert_eq!(t.keepalive, Duration::from_secs(10) / 3, "keepalive derived as hold/3");
+    assert_eq!(
+        t.keepalive,
+        Duration::from_secs(10) / 3,
+        "keepalive derived as hold/3"
+    );
     assert!(s.config.peers["doc-example-dual-stack-ipv4"].is_ibgp());
     // Three peers dial 10.0.20.1 in the default VRF: with no Node loaded, that is a warning.
     let w = &report(&s, "BGPPeer", "doc-example-peer-bfd").warnings;
-    assert!(w.iter().any(|w| w.field == "spec.peerAddress" && w.reason.contains("no Node objects are loaded")), "{w:?}");
+    assert!(
+        w.iter()
+            .any(|w| w.field == "spec.peerAddress"
+                && w.reason.contains("no Node objects are loaded")),
+        "{w:?}"
+    );
     // On a node, only the first peer by name is used for 10.0.20.1.
     let labels = s.node_labels("compute-1.example.com");
-    let names: Vec<&str> = s.peers_for_node(&labels).iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["doc-example-dual-stack-ipv4", "doc-example-dual-stack-ipv6"]);
+    let names: Vec<&str> = s
+        .peers_for_node(&labels)
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["doc-example-dual-stack-ipv4", "doc-example-dual-stack-ipv6"]
+    );
 }
 
 #[test]
@@ -100,7 +120,13 @@ fn seed_06_aggregation_and_communities() {
     let a2 = &s.config.bgp_advertisements["bgpadvertisement-adv-2"];
     assert_eq!((a2.aggregation_length, a2.aggregation_length_v6), (30, 124));
     assert_eq!(a2.local_pref, None);
-    assert_eq!(a2.communities.iter().map(|c| c.to_string()).collect::<Vec<_>>(), ["8000:800"]);
+    assert_eq!(
+        a2.communities
+            .iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>(),
+        ["8000:800"]
+    );
     let a1 = &s.config.bgp_advertisements["bgpadvertisement-adv-1"];
     assert_eq!((a1.aggregation_length, a1.aggregation_length_v6), (32, 128));
     assert!(!s.config.pools["doc-example-bgp-adv"].auto_assign);
@@ -119,26 +145,42 @@ fn seed_07_and_11_read_node_selector_alias() {
         .iter()
         .any(|w| w.field == "spec.nodeSelector"));
     let s = seed("11-egress-service.yaml");
-    let es = &s.config.egress_services[&("example-namespace".to_string(), "example-service".to_string())];
+    let es = &s.config.egress_services[&(
+        "example-namespace".to_string(),
+        "example-service".to_string(),
+    )];
     assert_eq!(es.source_ip_by, SourceIpBy::LoadBalancerIp);
-    assert!(report(&s, "EgressService", "example-service").warnings.is_empty());
+    assert!(report(&s, "EgressService", "example-service")
+        .warnings
+        .is_empty());
     let other = report(&s, "EgressService", "test-egress-service");
     assert!(other.is_valid());
-    assert!(other.warnings.iter().any(|w| w.reason.contains("no Service test-namespace/test-egress-service")));
+    assert!(other.warnings.iter().any(|w| w
+        .reason
+        .contains("no Service test-namespace/test-egress-service")));
 }
 
 #[test]
 fn seed_10_nncp_is_typed() {
     let s = seed("10-nncp-vrf-symmetric-routing.yaml");
     let p = &s.config.network_policies["vrfpolicy"];
-    let vrf_node = [("vrf".to_string(), "true".to_string())].into_iter().collect();
+    let vrf_node = [("vrf".to_string(), "true".to_string())]
+        .into_iter()
+        .collect();
     assert!(p.node_selector.matches(&vrf_node));
     assert!(!p.node_selector.matches(&Default::default()));
 }
 
 #[test]
 fn valid_peer_next_to_invalid_peer_stays_valid() {
-    let yaml = format!("{}{}", peer("bad", &peer_ok("holdTime: 9s\nkeepaliveTime: 30s")), peer("good", "myASN: 64500\npeerASN: 64501\npeerAddress: 192.0.2.2"));
+    let yaml = format!(
+        "{}{}",
+        peer("bad", &peer_ok("holdTime: 9s\nkeepaliveTime: 30s")),
+        peer(
+            "good",
+            "myASN: 64500\npeerASN: 64501\npeerAddress: 192.0.2.2"
+        )
+    );
     let s = snapshot(&yaml);
     assert!(!report(&s, "BGPPeer", "bad").is_valid());
     assert!(report(&s, "BGPPeer", "good").is_valid());
@@ -151,19 +193,40 @@ fn valid_peer_next_to_invalid_peer_stays_valid() {
 
 #[test]
 fn first_pool_keeps_working_when_a_later_one_overlaps() {
-    let yaml = format!("{}{}{}", pool("a", &["192.0.2.0/24"]), pool("b", &["192.0.2.128/25"]), bgp_adv("adv", "ipAddressPools: [a, b]"));
+    let yaml = format!(
+        "{}{}{}",
+        pool("a", &["192.0.2.0/24"]),
+        pool("b", &["192.0.2.128/25"]),
+        bgp_adv("adv", "ipAddressPools: [a, b]")
+    );
     let s = snapshot(&yaml);
     assert!(report(&s, "IPAddressPool", "a").is_valid());
     assert!(!report(&s, "IPAddressPool", "b").is_valid());
     let adv = report(&s, "BGPAdvertisement", "adv");
-    assert!(adv.is_valid(), "an advertisement naming an invalid pool is still valid");
-    assert!(adv.warnings.iter().any(|w| w.field == "spec.ipAddressPools[1]" && w.reason.contains("invalid")));
-    assert_eq!(s.config.bgp_advertisements["adv"].pools.iter().collect::<Vec<_>>(), ["a"]);
+    assert!(
+        adv.is_valid(),
+        "an advertisement naming an invalid pool is still valid"
+    );
+    assert!(adv
+        .warnings
+        .iter()
+        .any(|w| w.field == "spec.ipAddressPools[1]" && w.reason.contains("invalid")));
+    assert_eq!(
+        s.config.bgp_advertisements["adv"]
+            .pools
+            .iter()
+            .collect::<Vec<_>>(),
+        ["a"]
+    );
 }
 
 #[test]
 fn invalid_advertisement_does_not_touch_its_pool() {
-    let yaml = format!("{}{}", pool("p", &["203.0.113.0/28"]), bgp_adv("adv", "aggregationLength: 8"));
+    let yaml = format!(
+        "{}{}",
+        pool("p", &["203.0.113.0/28"]),
+        bgp_adv("adv", "aggregationLength: 8")
+    );
     let s = snapshot(&yaml);
     assert!(report(&s, "IPAddressPool", "p").is_valid());
     assert!(!report(&s, "BGPAdvertisement", "adv").is_valid());
@@ -172,7 +235,11 @@ fn invalid_advertisement_does_not_touch_its_pool() {
 
 #[test]
 fn peers_with_disjoint_node_selectors_do_not_conflict() {
-    let nodes = format!("{}{}", node("n1", &[("rack", "r1")]), node("n2", &[("rack", "r2")]));
+    let nodes = format!(
+        "{}{}",
+        node("n1", &[("rack", "r1")]),
+        node("n2", &[("rack", "r2")])
+    );
     let yaml = format!(
         "{nodes}{}{}",
         peer("a", &peer_ok("routerID: 192.0.2.10\nnodeSelectors:\n- matchLabels: {rack: r1}")),
@@ -190,7 +257,10 @@ fn peers_in_different_vrfs_may_use_different_asns_and_the_same_address() {
         "{}{}{}",
         node("n1", &[]),
         peer("a", &peer_ok("")),
-        peer("b", "myASN: 65000\npeerASN: 64501\npeerAddress: 192.0.2.1\nvrf: red")
+        peer(
+            "b",
+            "myASN: 65000\npeerASN: 64501\npeerAddress: 192.0.2.1\nvrf: red"
+        )
     );
     let s = snapshot(&yaml);
     assert!(s.is_valid(), "{:#?}", s.reports);
@@ -199,12 +269,22 @@ fn peers_in_different_vrfs_may_use_different_asns_and_the_same_address() {
 #[test]
 fn local_pref_may_differ_when_aggregation_peers_or_nodes_differ() {
     let p = pool("p", &["203.0.113.0/28"]);
-    let n = format!("{}{}", node("n1", &[("zone", "a")]), node("n2", &[("zone", "b")]));
+    let n = format!(
+        "{}{}",
+        node("n1", &[("zone", "a")]),
+        node("n2", &[("zone", "b")])
+    );
     for (a, b) in [
         ("localPref: 100", "localPref: 200\naggregationLength: 30"),
         ("localPref: 100\npeers: [x]", "localPref: 200\npeers: [y]"),
-        ("localPref: 100\nnodeSelectors:\n- matchLabels: {zone: a}", "localPref: 200\nnodeSelectors:\n- matchLabels: {zone: b}"),
-        ("localPref: 100", "localPref: 200\nserviceSelectors:\n- matchLabels: {app: x}"),
+        (
+            "localPref: 100\nnodeSelectors:\n- matchLabels: {zone: a}",
+            "localPref: 200\nnodeSelectors:\n- matchLabels: {zone: b}",
+        ),
+        (
+            "localPref: 100",
+            "localPref: 200\nserviceSelectors:\n- matchLabels: {app: x}",
+        ),
     ] {
         let s = snapshot(&format!("{n}{p}{}{}", bgp_adv("a", a), bgp_adv("b", b)));
         let r = report(&s, "BGPAdvertisement", "b");
@@ -214,8 +294,17 @@ fn local_pref_may_differ_when_aggregation_peers_or_nodes_differ() {
 
 #[test]
 fn community_aliases_resolve_and_transient_errors_clear() {
-    let comm = metallb("metallb.io/v1beta1", "Community", "c", "communities:\n- {name: gold, value: \"large:64500:1:2\"}");
-    let adv = format!("{}{}", pool("p", &["203.0.113.0/28"]), bgp_adv("a", "communities: [gold, no-export]"));
+    let comm = metallb(
+        "metallb.io/v1beta1",
+        "Community",
+        "c",
+        "communities:\n- {name: gold, value: \"large:64500:1:2\"}",
+    );
+    let adv = format!(
+        "{}{}",
+        pool("p", &["203.0.113.0/28"]),
+        bgp_adv("a", "communities: [gold, no-export]")
+    );
     let without = snapshot(&adv);
     let r = report(&without, "BGPAdvertisement", "a");
     assert!(r.only_transient_errors());
@@ -228,10 +317,19 @@ fn community_aliases_resolve_and_transient_errors_clear() {
 #[test]
 fn password_secret_resolves() {
     let secret = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: bgp-pass\n  namespace: metallb-system\ntype: kubernetes.io/basic-auth\ndata:\n  password: czNjcmV0\n---\n";
-    let s = snapshot(&format!("{secret}{}", peer("p", &peer_ok("passwordSecret:\n  name: bgp-pass\n  namespace: metallb-system"))));
+    let s = snapshot(&format!(
+        "{secret}{}",
+        peer(
+            "p",
+            &peer_ok("passwordSecret:\n  name: bgp-pass\n  namespace: metallb-system")
+        )
+    ));
     let pw = s.config.peers["p"].password.as_ref().expect("password");
     assert_eq!(pw.as_str(), "s3cret");
-    assert!(!format!("{pw:?}").contains("s3cret"), "Debug must not print the password");
+    assert!(
+        !format!("{pw:?}").contains("s3cret"),
+        "Debug must not print the password"
+    );
 }
 
 #[test]
@@ -239,10 +337,18 @@ fn v1beta1_peer_converts() {
     let yaml = "apiVersion: metallb.io/v1beta1\nkind: BGPPeer\nmetadata:\n  name: old\n  namespace: metallb-system\nspec:\n  myASN: 64500\n  peerASN: 64501\n  peerAddress: 2001:db8::1\n  keepaliveTime: 5s\n  nodeSelectors:\n  - matchExpressions:\n    - {key: zone, operator: In, values: [a]}\n";
     let s = snapshot(yaml);
     let p = &s.config.peers["old"];
-    assert_eq!(p.target, PeerTarget::Address("2001:db8::1".parse::<IpAddr>().unwrap()));
+    assert_eq!(
+        p.target,
+        PeerTarget::Address("2001:db8::1".parse::<IpAddr>().unwrap())
+    );
     let t = p.timers.expect("timers");
-    assert_eq!((t.hold.seconds(), t.keepalive), (15, Duration::from_secs(5)));
-    let zone_a = [("zone".to_string(), "a".to_string())].into_iter().collect();
+    assert_eq!(
+        (t.hold.seconds(), t.keepalive),
+        (15, Duration::from_secs(5))
+    );
+    let zone_a = [("zone".to_string(), "a".to_string())]
+        .into_iter()
+        .collect();
     assert!(p.node_selector.matches(&zone_a));
 }
 

@@ -2,6 +2,10 @@
 //! the legacy BGPPeer (converted to v1beta2 by [`BGPPeer::into_v1beta2`]), and the status kinds
 //! ServiceBGPStatus, ServiceL2Status and ConfigurationState.
 
+// kube's `printcolumn(...)` entries repeat `type_ = "string"`, which clippy mistakes for
+// duplicated attributes.
+#![allow(clippy::duplicated_attributes)]
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector};
 use kube::CustomResource;
 use schemars::JsonSchema;
@@ -25,15 +29,27 @@ pub struct IPAddressPoolSpec {
     /// Ranges: each a CIDR prefix or an explicit `start-end` range of one family.
     pub addresses: Vec<String>,
     /// Whether addresses are assigned automatically (default true).
-    #[serde(rename = "autoAssign", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "autoAssign",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(extend("default" = true))]
     pub auto_assign: Option<bool>,
     /// Never hand out addresses ending in .0 or .255 (default false).
-    #[serde(rename = "avoidBuggyIPs", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "avoidBuggyIPs",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(extend("default" = false))]
     pub avoid_buggy_ips: Option<bool>,
     /// Restricts the pool to namespaces and/or services.
-    #[serde(rename = "serviceAllocation", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceAllocation",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_allocation: Option<ServiceAllocation>,
 }
 
@@ -47,10 +63,18 @@ pub struct ServiceAllocation {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub namespaces: Vec<String>,
     /// Namespaces selected by label.
-    #[serde(rename = "namespaceSelectors", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "namespaceSelectors",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub namespace_selectors: Vec<LabelSelector>,
     /// Services selected by label.
-    #[serde(rename = "serviceSelectors", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "serviceSelectors",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub service_selectors: Vec<LabelSelector>,
 }
 
@@ -86,11 +110,19 @@ pub struct IPAddressPoolStatus {
 )]
 pub struct BGPAdvertisementSpec {
     /// Roll IPv4 service addresses up into prefixes of this length (1..32, default 32).
-    #[serde(rename = "aggregationLength", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "aggregationLength",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(range(min = 1), extend("default" = 32))]
     pub aggregation_length: Option<i64>,
     /// Roll IPv6 service addresses up into prefixes of this length (0..128, default 128).
-    #[serde(rename = "aggregationLengthV6", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "aggregationLengthV6",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(extend("default" = 128))]
     pub aggregation_length_v6: Option<i64>,
     /// LOCAL_PREF (iBGP only); unset means not sent.
@@ -101,20 +133,37 @@ pub struct BGPAdvertisementSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub communities: Vec<String>,
     /// Pools by name.
-    #[serde(rename = "ipAddressPools", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "ipAddressPools",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub ip_address_pools: Vec<String>,
     /// Pools by label; with ipAddressPools empty too, every pool is selected.
-    #[serde(rename = "ipAddressPoolSelectors", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "ipAddressPoolSelectors",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub ip_address_pool_selectors: Vec<LabelSelector>,
     /// Nodes announced as next hops (empty: all nodes). `nodeSelector` is read as an alias and
     /// reported with a warning.
-    #[serde(rename = "nodeSelectors", alias = "nodeSelector", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "nodeSelectors",
+        alias = "nodeSelector",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub node_selectors: Vec<LabelSelector>,
     /// BGPPeer names to announce to (empty: all peers).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub peers: Vec<String>,
     /// Services announced through this advertisement (empty: all of the selected pools').
-    #[serde(rename = "serviceSelectors", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "serviceSelectors",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub service_selectors: Vec<LabelSelector>,
 }
 
@@ -137,22 +186,43 @@ pub struct EmptyStatus {}
 )]
 pub struct L2AdvertisementSpec {
     /// Pools by name.
-    #[serde(rename = "ipAddressPools", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "ipAddressPools",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub ip_address_pools: Vec<String>,
     /// Pools by label; with ipAddressPools empty too, every pool is selected.
-    #[serde(rename = "ipAddressPoolSelectors", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "ipAddressPoolSelectors",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub ip_address_pool_selectors: Vec<LabelSelector>,
     /// Nodes that may announce (empty: all).
-    #[serde(rename = "nodeSelectors", alias = "nodeSelector", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "nodeSelectors",
+        alias = "nodeSelector",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub node_selectors: Vec<LabelSelector>,
     /// Interfaces to announce from (empty: all).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub interfaces: Vec<String>,
     /// Services announced through this advertisement (empty: all of the selected pools').
-    #[serde(rename = "serviceSelectors", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "serviceSelectors",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub service_selectors: Vec<LabelSelector>,
     /// Soft preferences for the announcing node.
-    #[serde(rename = "preferredNodeSelectors", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "preferredNodeSelectors",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub preferred_node_selectors: Vec<PreferredNodeSelector>,
 }
 
@@ -181,29 +251,53 @@ pub struct PreferredNodeSelector {
 )]
 pub struct BFDProfileSpec {
     /// Minimum receive interval in ms (10..60000, default 300).
-    #[serde(rename = "receiveInterval", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "receiveInterval",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(range(min = 10, max = 60000))]
     pub receive_interval: Option<i64>,
     /// Minimum transmit interval in ms (10..60000, default 300).
-    #[serde(rename = "transmitInterval", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "transmitInterval",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(range(min = 10, max = 60000))]
     pub transmit_interval: Option<i64>,
     /// Detection multiplier (2..255, default 3).
-    #[serde(rename = "detectMultiplier", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "detectMultiplier",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(range(min = 2, max = 255))]
     pub detect_multiplier: Option<i64>,
     /// Minimum echo receive interval in ms (10..60000, default 50).
-    #[serde(rename = "echoInterval", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "echoInterval",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(range(min = 10, max = 60000))]
     pub echo_interval: Option<i64>,
     /// Echo mode (default false; IPv4 single-hop only).
     #[serde(rename = "echoMode", default, skip_serializing_if = "Option::is_none")]
     pub echo_mode: Option<bool>,
     /// Wait for the peer's control packets before sending (default false).
-    #[serde(rename = "passiveMode", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "passiveMode",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub passive_mode: Option<bool>,
     /// Multi-hop only: minimum TTL of received packets (1..254, default 254).
-    #[serde(rename = "minimumTtl", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "minimumTtl",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(range(min = 1, max = 254))]
     pub minimum_ttl: Option<i64>,
 }
@@ -264,7 +358,11 @@ pub struct BGPPeerSpec {
     #[serde(rename = "peerAddress")]
     pub peer_address: String,
     /// Source address.
-    #[serde(rename = "sourceAddress", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "sourceAddress",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub source_address: Option<String>,
     /// Port (default 179).
     #[serde(rename = "peerPort", default, skip_serializing_if = "Option::is_none")]
@@ -274,22 +372,38 @@ pub struct BGPPeerSpec {
     #[serde(rename = "holdTime", default, skip_serializing_if = "Option::is_none")]
     pub hold_time: Option<String>,
     /// Keepalive time (Go duration).
-    #[serde(rename = "keepaliveTime", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "keepaliveTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub keepalive_time: Option<String>,
     /// Router ID.
     #[serde(rename = "routerID", default, skip_serializing_if = "Option::is_none")]
     pub router_id: Option<String>,
     /// Legacy node selectors (values required per expression).
-    #[serde(rename = "nodeSelectors", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "nodeSelectors",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub node_selectors: Vec<LegacyNodeSelector>,
     /// TCP MD5 password.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
     /// BFD profile name.
-    #[serde(rename = "bfdProfile", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "bfdProfile",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub bfd_profile: Option<String>,
     /// eBGP multi-hop.
-    #[serde(rename = "ebgpMultiHop", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ebgpMultiHop",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ebgp_multi_hop: Option<bool>,
 }
 
@@ -297,10 +411,18 @@ pub struct BGPPeerSpec {
 #[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, JsonSchema)]
 pub struct LegacyNodeSelector {
     /// Labels that must match.
-    #[serde(rename = "matchLabels", default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        rename = "matchLabels",
+        default,
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub match_labels: BTreeMap<String, String>,
     /// Expressions that must match.
-    #[serde(rename = "matchExpressions", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "matchExpressions",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub match_expressions: Vec<LegacyMatchExpression>,
 }
 
@@ -373,8 +495,16 @@ impl BGPPeer {
     derive = "PartialEq",
     derive = "Default",
     printcolumn(name = "Node", type_ = "string", json_path = ".status.node"),
-    printcolumn(name = "Service Name", type_ = "string", json_path = ".status.serviceName"),
-    printcolumn(name = "Service Namespace", type_ = "string", json_path = ".status.serviceNamespace"),
+    printcolumn(
+        name = "Service Name",
+        type_ = "string",
+        json_path = ".status.serviceName"
+    ),
+    printcolumn(
+        name = "Service Namespace",
+        type_ = "string",
+        json_path = ".status.serviceNamespace"
+    ),
     doc = "ServiceBGPStatus exposes the BGP peers a service is configured to be advertised to, per relevant node."
 )]
 pub struct ServiceBGPStatusSpec {}
@@ -386,10 +516,18 @@ pub struct ServiceBGPStatusStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
     /// The service's name.
-    #[serde(rename = "serviceName", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_name: Option<String>,
     /// The service's namespace.
-    #[serde(rename = "serviceNamespace", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceNamespace",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_namespace: Option<String>,
     /// BGPPeer names the service is configured to be advertised to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -408,8 +546,16 @@ pub struct ServiceBGPStatusStatus {
     derive = "PartialEq",
     derive = "Default",
     printcolumn(name = "Allocated Node", type_ = "string", json_path = ".status.node"),
-    printcolumn(name = "Service Name", type_ = "string", json_path = ".status.serviceName"),
-    printcolumn(name = "Service Namespace", type_ = "string", json_path = ".status.serviceNamespace"),
+    printcolumn(
+        name = "Service Name",
+        type_ = "string",
+        json_path = ".status.serviceName"
+    ),
+    printcolumn(
+        name = "Service Namespace",
+        type_ = "string",
+        json_path = ".status.serviceNamespace"
+    ),
     doc = "ServiceL2Status reveals the actual traffic status of loadbalancer services in layer2 mode."
 )]
 pub struct ServiceL2StatusSpec {}
@@ -421,10 +567,18 @@ pub struct ServiceL2StatusStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
     /// The service's name.
-    #[serde(rename = "serviceName", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_name: Option<String>,
     /// The service's namespace.
-    #[serde(rename = "serviceNamespace", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceNamespace",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_namespace: Option<String>,
     /// Interfaces receiving the traffic.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -452,8 +606,16 @@ pub struct InterfaceInfo {
     derive = "PartialEq",
     derive = "Default",
     printcolumn(name = "Result", type_ = "string", json_path = ".status.result"),
-    printcolumn(name = "ErrorSummary", type_ = "string", json_path = ".status.errorSummary"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    printcolumn(
+        name = "ErrorSummary",
+        type_ = "string",
+        json_path = ".status.errorSummary"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    ),
     doc = "ConfigurationState is a status-only object reporting configuration validation results of a component."
 )]
 pub struct ConfigurationStateFields {}
@@ -466,7 +628,11 @@ pub struct ConfigurationStateStatus {
     #[schemars(extend("enum" = ["Valid", "Invalid", "Unknown"]))]
     pub result: Option<String>,
     /// Aggregated error messages; empty when valid.
-    #[serde(rename = "errorSummary", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "errorSummary",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub error_summary: Option<String>,
     /// Conditions of the component's reconcilers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -17,7 +17,10 @@ use std::collections::BTreeSet;
 fn no_duplicates(list: &[String], field: &str, what: &str, issues: &mut Issues) {
     for (i, v) in list.iter().enumerate() {
         if let Some(j) = list[..i].iter().position(|w| w == v) {
-            issues.error(format!("{field}[{i}]"), format!("duplicate {what} {v:?} (also {field}[{j}])"));
+            issues.error(
+                format!("{field}[{i}]"),
+                format!("duplicate {what} {v:?} (also {field}[{j}])"),
+            );
         }
     }
 }
@@ -40,9 +43,15 @@ fn select_pools(
         if pools.contains_key(n) {
             out.insert(n.clone());
         } else if ctx.invalid_pools.contains(n) {
-            issues.warn(format!("spec.ipAddressPools[{i}]"), format!("IPAddressPool {n} is invalid; its addresses are not advertised"));
+            issues.warn(
+                format!("spec.ipAddressPools[{i}]"),
+                format!("IPAddressPool {n} is invalid; its addresses are not advertised"),
+            );
         } else {
-            issues.warn(format!("spec.ipAddressPools[{i}]"), format!("IPAddressPool {n} does not exist"));
+            issues.warn(
+                format!("spec.ipAddressPools[{i}]"),
+                format!("IPAddressPool {n} does not exist"),
+            );
         }
     }
     if let Some(sel) = selectors {
@@ -57,7 +66,14 @@ fn select_pools(
     out
 }
 
-fn aggregation(v: Option<i64>, default: u8, min: i64, max: i64, field: &str, issues: &mut Issues) -> u8 {
+fn aggregation(
+    v: Option<i64>,
+    default: u8,
+    min: i64,
+    max: i64,
+    field: &str,
+    issues: &mut Issues,
+) -> u8 {
     match v {
         None => default,
         Some(x) if (min..=max).contains(&x) => x as u8,
@@ -69,14 +85,36 @@ fn aggregation(v: Option<i64>, default: u8, min: i64, max: i64, field: &str, iss
 }
 
 /// Checks one BGPAdvertisement against the valid pools, aliases and peers.
-pub fn check_bgp_advertisement(name: &str, s: &BGPAdvertisementSpec, ctx: &Ctx<'_>, issues: &mut Issues) -> Option<BgpAdvertisement> {
-    let agg4 = aggregation(s.aggregation_length, 32, 1, 32, "spec.aggregationLength", issues);
-    let agg6 = aggregation(s.aggregation_length_v6, 128, 0, 128, "spec.aggregationLengthV6", issues);
+pub fn check_bgp_advertisement(
+    name: &str,
+    s: &BGPAdvertisementSpec,
+    ctx: &Ctx<'_>,
+    issues: &mut Issues,
+) -> Option<BgpAdvertisement> {
+    let agg4 = aggregation(
+        s.aggregation_length,
+        32,
+        1,
+        32,
+        "spec.aggregationLength",
+        issues,
+    );
+    let agg6 = aggregation(
+        s.aggregation_length_v6,
+        128,
+        0,
+        128,
+        "spec.aggregationLengthV6",
+        issues,
+    );
     let local_pref = match s.local_pref {
         None | Some(0) => None,
         Some(v) if (0..=i64::from(u32::MAX)).contains(&v) => Some(v as u32),
         Some(v) => {
-            issues.error("spec.localPref", format!("{v} is out of range 0..4294967295"));
+            issues.error(
+                "spec.localPref",
+                format!("{v} is out of range 0..4294967295"),
+            );
             None
         }
     };
@@ -106,24 +144,49 @@ pub fn check_bgp_advertisement(name: &str, s: &BGPAdvertisementSpec, ctx: &Ctx<'
     no_duplicates(&s.peers, "spec.peers", "peer", issues);
     for (i, p) in s.peers.iter().enumerate() {
         if !ctx.peer_names.contains(p) {
-            issues.warn(format!("spec.peers[{i}]"), format!("BGPPeer {p} does not exist"));
+            issues.warn(
+                format!("spec.peers[{i}]"),
+                format!("BGPPeer {p} does not exist"),
+            );
         }
     }
-    let pool_sel = parse_selectors(&s.ip_address_pool_selectors, "spec.ipAddressPoolSelectors", issues);
+    let pool_sel = parse_selectors(
+        &s.ip_address_pool_selectors,
+        "spec.ipAddressPoolSelectors",
+        issues,
+    );
     let node_selector = parse_selectors(&s.node_selectors, "spec.nodeSelectors", issues);
     let service_selectors = parse_selectors(&s.service_selectors, "spec.serviceSelectors", issues);
     if !s.service_selectors.is_empty() {
         if agg4 != 32 {
-            issues.error("spec.aggregationLength", format!("{agg4} cannot be combined with spec.serviceSelectors (only the default 32)"));
+            issues.error(
+                "spec.aggregationLength",
+                format!(
+                    "{agg4} cannot be combined with spec.serviceSelectors (only the default 32)"
+                ),
+            );
         }
         if agg6 != 128 {
-            issues.error("spec.aggregationLengthV6", format!("{agg6} cannot be combined with spec.serviceSelectors (only the default 128)"));
+            issues.error(
+                "spec.aggregationLengthV6",
+                format!(
+                    "{agg6} cannot be combined with spec.serviceSelectors (only the default 128)"
+                ),
+            );
         }
     }
 
-    let pools = select_pools(&s.ip_address_pools, &s.ip_address_pool_selectors, pool_sel.as_ref(), ctx, issues);
+    let pools = select_pools(
+        &s.ip_address_pools,
+        &s.ip_address_pool_selectors,
+        pool_sel.as_ref(),
+        ctx,
+        issues,
+    );
     for pn in &pools {
-        let Some(pool) = ctx.config.pools.get(pn) else { continue };
+        let Some(pool) = ctx.config.pools.get(pn) else {
+            continue;
+        };
         check_aggregation_against_pool(agg4, agg6, pool, issues);
     }
 
@@ -180,7 +243,9 @@ impl super::Phase<'_> {
     pub(super) fn bgp_advertisements(&mut self, entries: &[super::Entry]) {
         let mut accepted_specs: Vec<(String, BGPAdvertisementSpec)> = Vec::new();
         for e in entries {
-            let Object::BGPAdvertisement(a) = &e.object else { continue };
+            let Object::BGPAdvertisement(a) = &e.object else {
+                continue;
+            };
             let name = self.name(e);
             let mut issues = Issues::default();
             let typed = check_bgp_advertisement(&name, &a.spec, &self.ctx(), &mut issues);
@@ -207,16 +272,23 @@ impl super::Phase<'_> {
             if !other.service_selectors.is_empty() || other.local_pref == adv.local_pref {
                 continue;
             }
-            if !adv.peers.is_empty() && !other.peers.is_empty() && adv.peers.is_disjoint(&other.peers) {
+            if !adv.peers.is_empty()
+                && !other.peers.is_empty()
+                && adv.peers.is_disjoint(&other.peers)
+            {
                 continue;
             }
             for pn in adv.pools.intersection(&other.pools) {
-                let Some(pool) = self.snap.config.pools.get(pn) else { continue };
+                let Some(pool) = self.snap.config.pools.get(pn) else {
+                    continue;
+                };
                 if aggregation_differs(adv, other, pool) {
                     continue;
                 }
-                let overlap = node_overlap(&adv.node_selector, &other.node_selector, &self.snap.nodes);
-                let show = |lp: Option<u32>| lp.map(|v| v.to_string()).unwrap_or_else(|| "unset".into());
+                let overlap =
+                    node_overlap(&adv.node_selector, &other.node_selector, &self.snap.nodes);
+                let show =
+                    |lp: Option<u32>| lp.map(|v| v.to_string()).unwrap_or_else(|| "unset".into());
                 let reason = format!(
                     "{} conflicts with BGPAdvertisement {} (localPref {}) for IPAddressPool {pn}: same aggregation lengths, overlapping peers",
                     show(adv.local_pref),
@@ -234,7 +306,13 @@ impl super::Phase<'_> {
         let cfg = &self.snap.config;
         let mut bad: Vec<(String, String)> = Vec::new();
         for peer in cfg.peers.values() {
-            let Some(profile) = peer.bfd_profile.as_ref().and_then(|b| cfg.bfd_profiles.get(b)) else { continue };
+            let Some(profile) = peer
+                .bfd_profile
+                .as_ref()
+                .and_then(|b| cfg.bfd_profiles.get(b))
+            else {
+                continue;
+            };
             if !profile.echo_mode {
                 continue;
             }
@@ -271,7 +349,9 @@ impl super::Phase<'_> {
     /// L2 advertisements.
     pub(super) fn l2_advertisements(&mut self, entries: &[super::Entry]) {
         for e in entries {
-            let Object::L2Advertisement(a) = &e.object else { continue };
+            let Object::L2Advertisement(a) = &e.object else {
+                continue;
+            };
             let name = self.name(e);
             let mut issues = Issues::default();
             let typed = check_l2_advertisement(&name, &a.spec, &self.ctx(), &mut issues);
@@ -285,7 +365,12 @@ impl super::Phase<'_> {
 }
 
 /// Checks one L2Advertisement.
-pub fn check_l2_advertisement(name: &str, s: &L2AdvertisementSpec, ctx: &Ctx<'_>, issues: &mut Issues) -> Option<L2Advertisement> {
+pub fn check_l2_advertisement(
+    name: &str,
+    s: &L2AdvertisementSpec,
+    ctx: &Ctx<'_>,
+    issues: &mut Issues,
+) -> Option<L2Advertisement> {
     no_duplicates(&s.ip_address_pools, "spec.ipAddressPools", "pool", issues);
     no_duplicates(&s.interfaces, "spec.interfaces", "interface", issues);
     for (i, ifname) in s.interfaces.iter().enumerate() {
@@ -293,20 +378,33 @@ pub fn check_l2_advertisement(name: &str, s: &L2AdvertisementSpec, ctx: &Ctx<'_>
             issues.error(format!("spec.interfaces[{i}]"), e);
         }
     }
-    let pool_sel = parse_selectors(&s.ip_address_pool_selectors, "spec.ipAddressPoolSelectors", issues);
+    let pool_sel = parse_selectors(
+        &s.ip_address_pool_selectors,
+        "spec.ipAddressPoolSelectors",
+        issues,
+    );
     let node_selector = parse_selectors(&s.node_selectors, "spec.nodeSelectors", issues);
     let service_selectors = parse_selectors(&s.service_selectors, "spec.serviceSelectors", issues);
     let mut preferred = Vec::new();
     for (i, p) in s.preferred_node_selectors.iter().enumerate() {
         let field = format!("spec.preferredNodeSelectors[{i}]");
         if !(1..=100).contains(&p.weight) {
-            issues.error(format!("{field}.weight"), format!("{} is out of range 1..100", p.weight));
+            issues.error(
+                format!("{field}.weight"),
+                format!("{} is out of range 1..100", p.weight),
+            );
         }
         if let Some(sel) = parse_selector(&p.preference, &format!("{field}.preference"), issues) {
             preferred.push((p.weight.clamp(1, 100) as u8, sel));
         }
     }
-    let pools = select_pools(&s.ip_address_pools, &s.ip_address_pool_selectors, pool_sel.as_ref(), ctx, issues);
+    let pools = select_pools(
+        &s.ip_address_pools,
+        &s.ip_address_pool_selectors,
+        pool_sel.as_ref(),
+        ctx,
+        issues,
+    );
     if !issues.is_ok() {
         return None;
     }

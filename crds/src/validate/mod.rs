@@ -48,10 +48,19 @@ pub struct Ctx<'a> {
 /// Checks an interface (or VRF) name as the kernel does: 1..15 bytes, no '/', ':' or whitespace.
 pub fn check_interface_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 15 {
-        return Err(format!("{name:?} is not an interface name (1 to 15 characters)"));
+        return Err(format!(
+            "{name:?} is not an interface name (1 to 15 characters)"
+        ));
     }
-    if name == "." || name == ".." || name.chars().any(|c| c == '/' || c == ':' || c.is_whitespace()) {
-        return Err(format!("{name:?} is not an interface name (no '/', ':' or whitespace)"));
+    if name == "."
+        || name == ".."
+        || name
+            .chars()
+            .any(|c| c == '/' || c == ':' || c.is_whitespace())
+    {
+        return Err(format!(
+            "{name:?} is not an interface name (no '/', ':' or whitespace)"
+        ));
     }
     Ok(())
 }
@@ -127,10 +136,17 @@ pub fn validate(objects: Vec<LoadedObject>, opts: &ReadOptions) -> Snapshot {
         if lo.outcome == Outcome::Checked && !lo.key.name.is_empty() {
             if let Some(&first) = first_seen.get(&lo.key) {
                 let at: &ObjectReport = &reports[first];
-                let where_ = at.source.as_ref().map(|s| format!(" ({s})")).unwrap_or_default();
+                let where_ = at
+                    .source
+                    .as_ref()
+                    .map(|s| format!(" ({s})"))
+                    .unwrap_or_default();
                 issues.error(
                     "metadata.name",
-                    format!("duplicate {}: the object defined first{where_} is used", lo.key),
+                    format!(
+                        "duplicate {}: the object defined first{where_} is used",
+                        lo.key
+                    ),
                 );
             } else {
                 first_seen.insert(lo.key.clone(), reports.len());

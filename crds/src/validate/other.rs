@@ -16,9 +16,15 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::net::IpAddr;
 
 /// MetalLB annotations naming the addresses a Service wants.
-const IP_ANNOTATIONS: [&str; 2] = ["metallb.universe.tf/loadBalancerIPs", "metallb.io/loadBalancerIPs"];
+const IP_ANNOTATIONS: [&str; 2] = [
+    "metallb.universe.tf/loadBalancerIPs",
+    "metallb.io/loadBalancerIPs",
+];
 /// MetalLB annotations naming the pool a Service wants.
-const POOL_ANNOTATIONS: [&str; 2] = ["metallb.universe.tf/address-pool", "metallb.io/address-pool"];
+const POOL_ANNOTATIONS: [&str; 2] = [
+    "metallb.universe.tf/address-pool",
+    "metallb.io/address-pool",
+];
 
 /// Checks the addresses a Service carries (ingress IPs, loadBalancerIP, MetalLB annotations).
 pub fn check_service(svc: &Service, ctx: &Ctx<'_>, issues: &mut Issues) {
@@ -30,13 +36,23 @@ pub fn check_service(svc: &Service, ctx: &Ctx<'_>, issues: &mut Issues) {
     for (i, ing) in ingress.into_iter().flatten().enumerate() {
         if let Some(ip) = &ing.ip {
             if ip.parse::<IpAddr>().is_err() {
-                issues.error(format!("status.loadBalancer.ingress[{i}].ip"), format!("{ip:?} is not an IP address"));
+                issues.error(
+                    format!("status.loadBalancer.ingress[{i}].ip"),
+                    format!("{ip:?} is not an IP address"),
+                );
             }
         }
     }
-    if let Some(ip) = svc.spec.as_ref().and_then(|s| s.load_balancer_ip.as_deref()) {
+    if let Some(ip) = svc
+        .spec
+        .as_ref()
+        .and_then(|s| s.load_balancer_ip.as_deref())
+    {
         if !ip.is_empty() && ip.parse::<IpAddr>().is_err() {
-            issues.error("spec.loadBalancerIP", format!("{ip:?} is not an IP address"));
+            issues.error(
+                "spec.loadBalancerIP",
+                format!("{ip:?} is not an IP address"),
+            );
         }
     }
     let annotations = svc.metadata.annotations.clone().unwrap_or_default();
@@ -44,7 +60,10 @@ pub fn check_service(svc: &Service, ctx: &Ctx<'_>, issues: &mut Issues) {
         if let Some(v) = annotations.get(key) {
             for part in v.split(',') {
                 if part.trim().parse::<IpAddr>().is_err() {
-                    issues.error(format!("metadata.annotations[{key}]"), format!("{:?} is not an IP address", part.trim()));
+                    issues.error(
+                        format!("metadata.annotations[{key}]"),
+                        format!("{:?} is not an IP address", part.trim()),
+                    );
                 }
             }
         }
@@ -52,19 +71,31 @@ pub fn check_service(svc: &Service, ctx: &Ctx<'_>, issues: &mut Issues) {
     for key in POOL_ANNOTATIONS {
         if let Some(pool) = annotations.get(key) {
             if !ctx.config.pools.contains_key(pool) {
-                issues.warn(format!("metadata.annotations[{key}]"), format!("IPAddressPool {pool} does not exist or is invalid"));
+                issues.warn(
+                    format!("metadata.annotations[{key}]"),
+                    format!("IPAddressPool {pool} does not exist or is invalid"),
+                );
             }
         }
     }
 }
 
 /// Checks an EgressService; `namespace`/`name` are its own (and its Service's).
-pub fn check_egress_service(namespace: &str, name: &str, s: &EgressServiceSpec, ctx: &Ctx<'_>, issues: &mut Issues) -> Option<EgressService> {
+pub fn check_egress_service(
+    namespace: &str,
+    name: &str,
+    s: &EgressServiceSpec,
+    ctx: &Ctx<'_>,
+    issues: &mut Issues,
+) -> Option<EgressService> {
     let source_ip_by = match s.source_ip_by.as_deref() {
         None | Some("") | Some("LoadBalancerIP") => Some(SourceIpBy::LoadBalancerIp),
         Some("Network") => Some(SourceIpBy::Network),
         Some(other) => {
-            issues.error("spec.sourceIPBy", format!("{other:?} is not one of LoadBalancerIP, Network"));
+            issues.error(
+                "spec.sourceIPBy",
+                format!("{other:?} is not one of LoadBalancerIP, Network"),
+            );
             None
         }
     };
@@ -75,13 +106,16 @@ pub fn check_egress_service(namespace: &str, name: &str, s: &EgressServiceSpec, 
     let network = s.network.clone().filter(|n| !n.is_empty());
     if let Some(n) = &network {
         if n.chars().any(char::is_whitespace) {
-            issues.error("spec.network", format!("{n:?} is not a routing table id or name"));
+            issues.error(
+                "spec.network",
+                format!("{n:?} is not a routing table id or name"),
+            );
         }
     }
-    let svc = ctx
-        .services
-        .iter()
-        .find(|s| s.metadata.namespace.as_deref() == Some(namespace) && s.metadata.name.as_deref() == Some(name));
+    let svc = ctx.services.iter().find(|s| {
+        s.metadata.namespace.as_deref() == Some(namespace)
+            && s.metadata.name.as_deref() == Some(name)
+    });
     match svc {
         None => issues.warn(
             "metadata.name",
@@ -106,7 +140,11 @@ pub fn check_egress_service(namespace: &str, name: &str, s: &EgressServiceSpec, 
 }
 
 /// Checks a NodeNetworkConfigurationPolicy.
-pub fn check_network_policy(name: &str, s: &NodeNetworkConfigurationPolicySpec, issues: &mut Issues) -> Option<NetworkPolicy> {
+pub fn check_network_policy(
+    name: &str,
+    s: &NodeNetworkConfigurationPolicySpec,
+    issues: &mut Issues,
+) -> Option<NetworkPolicy> {
     let labels = s.node_selector.clone().unwrap_or_default();
     for (k, v) in &labels {
         let field = format!("spec.nodeSelector[{k}]");
@@ -118,7 +156,9 @@ pub fn check_network_policy(name: &str, s: &NodeNetworkConfigurationPolicySpec, 
         }
     }
     match &s.max_unavailable {
-        Some(IntOrString::Int(n)) if *n < 0 => issues.error("spec.maxUnavailable", format!("{n} must not be negative")),
+        Some(IntOrString::Int(n)) if *n < 0 => {
+            issues.error("spec.maxUnavailable", format!("{n} must not be negative"))
+        }
         Some(IntOrString::String(p)) => {
             let ok = p
                 .strip_suffix('%')
@@ -126,7 +166,10 @@ pub fn check_network_policy(name: &str, s: &NodeNetworkConfigurationPolicySpec, 
                 .is_some_and(|n| n <= 100)
                 || p.parse::<u32>().is_ok();
             if !ok {
-                issues.error("spec.maxUnavailable", format!("{p:?} must be a count or a percentage such as \"50%\""));
+                issues.error(
+                    "spec.maxUnavailable",
+                    format!("{p:?} must be a count or a percentage such as \"50%\""),
+                );
             }
         }
         _ => {}
@@ -166,7 +209,9 @@ impl super::Phase<'_> {
     /// Services (after pools, which their annotations name): checked, and kept when valid.
     pub(super) fn services(&mut self, entries: &[super::Entry]) {
         for e in entries {
-            let Object::Service(svc) = &e.object else { continue };
+            let Object::Service(svc) = &e.object else {
+                continue;
+            };
             let mut issues = Issues::default();
             check_service(svc, &self.ctx(), &mut issues);
             if self.record(e, issues) {
@@ -178,7 +223,9 @@ impl super::Phase<'_> {
     /// EgressServices (after Services, which they refer to).
     pub(super) fn egress_services(&mut self, entries: &[super::Entry]) {
         for e in entries {
-            let Object::EgressService(es) = &e.object else { continue };
+            let Object::EgressService(es) = &e.object else {
+                continue;
+            };
             let key = self.reports[e.report].key.clone();
             let ns = key.namespace.clone().unwrap_or_default();
             let mut issues = Issues::default();
@@ -194,7 +241,9 @@ impl super::Phase<'_> {
     /// nmstate policies.
     pub(super) fn network_policies(&mut self, entries: &[super::Entry]) {
         for e in entries {
-            let Object::NodeNetworkConfigurationPolicy(p) = &e.object else { continue };
+            let Object::NodeNetworkConfigurationPolicy(p) = &e.object else {
+                continue;
+            };
             let name = self.name(e);
             let mut issues = Issues::default();
             let typed = check_network_policy(&name, &p.spec, &mut issues);

@@ -8,7 +8,9 @@ use crate::duration::{parse_go_duration, GoDuration};
 use crate::metallb::v1beta2::BGPPeerSpec;
 use crate::report::Issues;
 use crate::selector::parse_selectors;
-use crate::values::{Asn, BgpTimers, ConnectTime, Family, HoldTime, Md5Password, PeerAsn, PeerTarget};
+use crate::values::{
+    Asn, BgpTimers, ConnectTime, Family, HoldTime, Md5Password, PeerAsn, PeerTarget,
+};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -25,7 +27,11 @@ fn asn_field(v: i64, field: &str, issues: &mut Issues) -> Option<Asn> {
     }
 }
 
-fn duration_field(v: &Option<String>, field: &str, issues: &mut Issues) -> Option<Option<Duration>> {
+fn duration_field(
+    v: &Option<String>,
+    field: &str,
+    issues: &mut Issues,
+) -> Option<Option<Duration>> {
     match v {
         None => Some(None),
         Some(s) => match parse_go_duration(s) {
@@ -50,18 +56,27 @@ pub fn check_peer(name: &str, s: &BGPPeerSpec, ctx: &Ctx<'_>, issues: &mut Issue
 
     let peer_asn = match (s.peer_asn.filter(|a| *a != 0), s.dynamic_asn.as_deref()) {
         (Some(_), Some(_)) => {
-            issues.error("spec.dynamicASN", "spec.peerASN and spec.dynamicASN are mutually exclusive");
+            issues.error(
+                "spec.dynamicASN",
+                "spec.peerASN and spec.dynamicASN are mutually exclusive",
+            );
             None
         }
         (None, None) => {
-            issues.error("spec.peerASN", "one of spec.peerASN or spec.dynamicASN must be set");
+            issues.error(
+                "spec.peerASN",
+                "one of spec.peerASN or spec.dynamicASN must be set",
+            );
             None
         }
         (Some(v), None) => asn_field(v, "spec.peerASN", issues).map(PeerAsn::Fixed),
         (None, Some("internal")) => Some(PeerAsn::Internal),
         (None, Some("external")) => Some(PeerAsn::External),
         (None, Some(other)) => {
-            issues.error("spec.dynamicASN", format!("{other:?} is not one of internal, external"));
+            issues.error(
+                "spec.dynamicASN",
+                format!("{other:?} is not one of internal, external"),
+            );
             None
         }
     };
@@ -70,18 +85,27 @@ pub fn check_peer(name: &str, s: &BGPPeerSpec, ctx: &Ctx<'_>, issues: &mut Issue
         None => None,
         Some(v) if (1..=i64::from(u32::MAX)).contains(&v) => Some(Asn(v as u32)),
         Some(v) => {
-            issues.error("spec.localASN", format!("{v} is not an AS number in 1..4294967295"));
+            issues.error(
+                "spec.localASN",
+                format!("{v} is not an AS number in 1..4294967295"),
+            );
             None
         }
     };
 
     let target = match (s.peer_address.as_deref(), s.interface.as_deref()) {
         (Some(_), Some(_)) => {
-            issues.error("spec.interface", "spec.peerAddress and spec.interface are mutually exclusive");
+            issues.error(
+                "spec.interface",
+                "spec.peerAddress and spec.interface are mutually exclusive",
+            );
             None
         }
         (None, None) => {
-            issues.error("spec.peerAddress", "one of spec.peerAddress or spec.interface must be set");
+            issues.error(
+                "spec.peerAddress",
+                "one of spec.peerAddress or spec.interface must be set",
+            );
             None
         }
         (Some(a), None) => match a.trim().parse::<IpAddr>() {
@@ -102,23 +126,25 @@ pub fn check_peer(name: &str, s: &BGPPeerSpec, ctx: &Ctx<'_>, issues: &mut Issue
 
     let source_address = match s.source_address.as_deref() {
         None | Some("") => None,
-        Some(a) => match a.trim().parse::<IpAddr>() {
-            Ok(ip) => {
-                if let Some(PeerTarget::Address(peer)) = &target {
-                    if Family::of(peer) != Family::of(&ip) {
-                        issues.error(
+        Some(a) => {
+            match a.trim().parse::<IpAddr>() {
+                Ok(ip) => {
+                    if let Some(PeerTarget::Address(peer)) = &target {
+                        if Family::of(peer) != Family::of(&ip) {
+                            issues.error(
                             "spec.sourceAddress",
                             format!("{ip} is not of the same IP family as spec.peerAddress ({peer})"),
                         );
+                        }
                     }
+                    Some(ip)
                 }
-                Some(ip)
+                Err(_) => {
+                    issues.error("spec.sourceAddress", format!("{a:?} is not an IP address"));
+                    None
+                }
             }
-            Err(_) => {
-                issues.error("spec.sourceAddress", format!("{a:?} is not an IP address"));
-                None
-            }
-        },
+        }
     };
 
     let port = match s.peer_port {
@@ -153,7 +179,10 @@ pub fn check_peer(name: &str, s: &BGPPeerSpec, ctx: &Ctx<'_>, issues: &mut Issue
         Some(r) => match r.trim().parse::<IpAddr>() {
             Ok(IpAddr::V4(v4)) => Some(v4),
             Ok(IpAddr::V6(_)) => {
-                issues.error("spec.routerID", format!("{r:?} must be an IPv4 address (the BGP identifier is 32 bits)"));
+                issues.error(
+                    "spec.routerID",
+                    format!("{r:?} must be an IPv4 address (the BGP identifier is 32 bits)"),
+                );
                 None
             }
             Err(_) => {
@@ -188,7 +217,10 @@ pub fn check_peer(name: &str, s: &BGPPeerSpec, ctx: &Ctx<'_>, issues: &mut Issue
             _ => false,
         };
         if ibgp {
-            issues.error("spec.ebgpMultiHop", "must not be set for an iBGP peer (the peer's AS equals spec.myASN)");
+            issues.error(
+                "spec.ebgpMultiHop",
+                "must not be set for an iBGP peer (the peer's AS equals spec.myASN)",
+            );
         }
     }
 
@@ -237,14 +269,22 @@ pub fn check_peer(name: &str, s: &BGPPeerSpec, ctx: &Ctx<'_>, issues: &mut Issue
 }
 
 /// MetalLB's timer rules: hold 0 or >= 3s, keepalive <= hold, one given derives the other.
-fn check_timers(hold: Option<Duration>, keepalive: Option<Duration>, issues: &mut Issues) -> Option<BgpTimers> {
+fn check_timers(
+    hold: Option<Duration>,
+    keepalive: Option<Duration>,
+    issues: &mut Issues,
+) -> Option<BgpTimers> {
     let (h, k) = match (hold, keepalive) {
         (None, None) => return None,
         (Some(h), Some(k)) => (h, k),
         (Some(h), None) => (h, h / 3),
         (None, Some(k)) => (k * 3, k),
     };
-    let hold_field = if hold.is_some() { "spec.holdTime" } else { "spec.keepaliveTime" };
+    let hold_field = if hold.is_some() {
+        "spec.holdTime"
+    } else {
+        "spec.keepaliveTime"
+    };
     let hold_time = match HoldTime::from_duration(h) {
         Ok(ht) => ht,
         Err(e) => {
@@ -253,7 +293,11 @@ fn check_timers(hold: Option<Duration>, keepalive: Option<Duration>, issues: &mu
             } else {
                 issues.error(
                     hold_field,
-                    format!("{} gives a derived spec.holdTime of {} (3 × keepalive), which {e}", GoDuration(k), GoDuration(h)),
+                    format!(
+                        "{} gives a derived spec.holdTime of {} (3 × keepalive), which {e}",
+                        GoDuration(k),
+                        GoDuration(h)
+                    ),
                 );
             }
             return None;
@@ -262,7 +306,11 @@ fn check_timers(hold: Option<Duration>, keepalive: Option<Duration>, issues: &mu
     if k > h {
         issues.error(
             "spec.keepaliveTime",
-            format!("{} must not exceed spec.holdTime ({})", GoDuration(k), GoDuration(h)),
+            format!(
+                "{} must not exceed spec.holdTime ({})",
+                GoDuration(k),
+                GoDuration(h)
+            ),
         );
         return None;
     }
@@ -274,15 +322,27 @@ fn check_timers(hold: Option<Duration>, keepalive: Option<Duration>, issues: &mu
 
 fn check_password(s: &BGPPeerSpec, ctx: &Ctx<'_>, issues: &mut Issues) -> Option<Md5Password> {
     let inline = s.password.as_deref().filter(|p| !p.is_empty());
-    let secret_ref = s.password_secret.as_ref().filter(|r| r.name.as_deref().is_some_and(|n| !n.is_empty()) || r.namespace.is_some());
+    let secret_ref = s
+        .password_secret
+        .as_ref()
+        .filter(|r| r.name.as_deref().is_some_and(|n| !n.is_empty()) || r.namespace.is_some());
     let check_len = |p: &str, field: &str, issues: &mut Issues| {
         if p.len() > MD5_MAX_KEY_LEN {
-            issues.error(field, format!("password is {} bytes; TCP MD5 keys are at most {MD5_MAX_KEY_LEN} bytes", p.len()));
+            issues.error(
+                field,
+                format!(
+                    "password is {} bytes; TCP MD5 keys are at most {MD5_MAX_KEY_LEN} bytes",
+                    p.len()
+                ),
+            );
         }
     };
     match (inline, secret_ref) {
         (Some(_), Some(_)) => {
-            issues.error("spec.passwordSecret", "spec.password and spec.passwordSecret are mutually exclusive");
+            issues.error(
+                "spec.passwordSecret",
+                "spec.password and spec.passwordSecret are mutually exclusive",
+            );
             None
         }
         (Some(p), None) => {
@@ -299,13 +359,17 @@ fn check_password(s: &BGPPeerSpec, ctx: &Ctx<'_>, issues: &mut Issues) -> Option
                 if ns != ctx.metallb_namespace {
                     issues.error(
                         "spec.passwordSecret.namespace",
-                        format!("the Secret must be in MetalLB's namespace {} (got {ns})", ctx.metallb_namespace),
+                        format!(
+                            "the Secret must be in MetalLB's namespace {} (got {ns})",
+                            ctx.metallb_namespace
+                        ),
                     );
                     return None;
                 }
             }
             let secret = ctx.secrets.iter().find(|sec| {
-                sec.metadata.name.as_deref() == Some(name) && sec.metadata.namespace.as_deref() == Some(ctx.metallb_namespace)
+                sec.metadata.name.as_deref() == Some(name)
+                    && sec.metadata.namespace.as_deref() == Some(ctx.metallb_namespace)
             });
             let Some(secret) = secret else {
                 issues.transient(
@@ -330,11 +394,18 @@ fn check_password(s: &BGPPeerSpec, ctx: &Ctx<'_>, issues: &mut Issues) -> Option
                 .as_ref()
                 .and_then(|d| d.get("password"))
                 .map(|b| String::from_utf8_lossy(&b.0).into_owned());
-            let from_string = secret.string_data.as_ref().and_then(|d| d.get("password")).cloned();
+            let from_string = secret
+                .string_data
+                .as_ref()
+                .and_then(|d| d.get("password"))
+                .cloned();
             let Some(password) = from_string.or(from_data) else {
                 issues.error(
                     "spec.passwordSecret",
-                    format!("Secret {}/{name} has no key \"password\"", ctx.metallb_namespace),
+                    format!(
+                        "Secret {}/{name} has no key \"password\"",
+                        ctx.metallb_namespace
+                    ),
                 );
                 return None;
             };
@@ -350,7 +421,9 @@ fn check_password(s: &BGPPeerSpec, ctx: &Ctx<'_>, issues: &mut Issues) -> Option
 /// Why two peers cannot be configured on one node, as (field of the later peer, reason).
 pub fn peer_conflict(earlier: &Peer, later: &Peer) -> Option<(&'static str, String)> {
     if earlier.router_id != later.router_id {
-        let show = |r: Option<std::net::Ipv4Addr>| r.map(|r| r.to_string()).unwrap_or_else(|| "unset".into());
+        let show = |r: Option<std::net::Ipv4Addr>| {
+            r.map(|r| r.to_string()).unwrap_or_else(|| "unset".into())
+        };
         return Some((
             "spec.routerID",
             format!(
@@ -409,14 +482,20 @@ impl super::Phase<'_> {
             }
         }
         for e in entries {
-            let crate::object::Object::BGPPeer(p) = &e.object else { continue };
+            let crate::object::Object::BGPPeer(p) = &e.object else {
+                continue;
+            };
             let name = self.name(e);
             let mut issues = Issues::default();
             let typed = check_peer(&name, &p.spec, &self.ctx(), &mut issues);
             if let Some(peer) = &typed {
                 for earlier in self.snap.config.peers.values() {
                     if let Some((field, reason)) = peer_conflict(earlier, peer) {
-                        let overlap = super::node_overlap(&earlier.node_selector, &peer.node_selector, &self.snap.nodes);
+                        let overlap = super::node_overlap(
+                            &earlier.node_selector,
+                            &peer.node_selector,
+                            &self.snap.nodes,
+                        );
                         super::record_node_conflict(&overlap, field, &reason, &mut issues);
                     }
                 }

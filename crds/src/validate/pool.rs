@@ -12,9 +12,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 /// Checks one pool on its own.
-pub fn check_pool(name: &str, labels: &Labels, s: &IPAddressPoolSpec, issues: &mut Issues) -> Option<Pool> {
+pub fn check_pool(
+    name: &str,
+    labels: &Labels,
+    s: &IPAddressPoolSpec,
+    issues: &mut Issues,
+) -> Option<Pool> {
     if s.addresses.is_empty() {
-        issues.error("spec.addresses", "must list at least one CIDR or start-end range");
+        issues.error(
+            "spec.addresses",
+            "must list at least one CIDR or start-end range",
+        );
     }
     let mut ranges: Vec<PoolRange> = Vec::new();
     for (i, a) in s.addresses.iter().enumerate() {
@@ -22,7 +30,10 @@ pub fn check_pool(name: &str, labels: &Labels, s: &IPAddressPoolSpec, issues: &m
         match PoolRange::parse(a) {
             Ok(r) => {
                 if let Some((j, other)) = ranges.iter().enumerate().find(|(_, o)| o.overlaps(&r)) {
-                    issues.error(&field, format!("{r} overlaps spec.addresses[{j}] ({other})"));
+                    issues.error(
+                        &field,
+                        format!("{r} overlaps spec.addresses[{j}] ({other})"),
+                    );
                 }
                 ranges.push(r);
             }
@@ -39,8 +50,16 @@ pub fn check_pool(name: &str, labels: &Labels, s: &IPAddressPoolSpec, issues: &m
                 );
             }
         }
-        let nss = parse_selectors(&sa.namespace_selectors, "spec.serviceAllocation.namespaceSelectors", issues);
-        let svs = parse_selectors(&sa.service_selectors, "spec.serviceAllocation.serviceSelectors", issues);
+        let nss = parse_selectors(
+            &sa.namespace_selectors,
+            "spec.serviceAllocation.namespaceSelectors",
+            issues,
+        );
+        let svs = parse_selectors(
+            &sa.service_selectors,
+            "spec.serviceAllocation.serviceSelectors",
+            issues,
+        );
         ServiceAllocation {
             priority: sa.priority,
             namespaces,
@@ -79,7 +98,10 @@ pub fn check_community(s: &CommunitySpec, issues: &mut Issues) -> Vec<(String, C
             continue;
         }
         if let Some(j) = s.communities[..i].iter().position(|b| b.name == a.name) {
-            issues.error(format!("{field}.name"), format!("duplicate alias {:?} (also spec.communities[{j}])", a.name));
+            issues.error(
+                format!("{field}.name"),
+                format!("duplicate alias {:?} (also spec.communities[{j}])", a.name),
+            );
             continue;
         }
         match parse_alias_value(&a.value) {
@@ -90,7 +112,15 @@ pub fn check_community(s: &CommunitySpec, issues: &mut Issues) -> Vec<(String, C
     out
 }
 
-fn bfd_field(v: Option<i64>, default: i64, min: i64, max: i64, field: &str, unit: &str, issues: &mut Issues) -> i64 {
+fn bfd_field(
+    v: Option<i64>,
+    default: i64,
+    min: i64,
+    max: i64,
+    field: &str,
+    unit: &str,
+    issues: &mut Issues,
+) -> i64 {
     match v {
         None => default,
         Some(x) if (min..=max).contains(&x) => x,
@@ -102,11 +132,47 @@ fn bfd_field(v: Option<i64>, default: i64, min: i64, max: i64, field: &str, unit
 }
 
 /// Checks a BFD profile and applies MetalLB's defaults (300/300/3/50/false/false/254).
-pub fn check_bfd_profile(name: &str, s: &BFDProfileSpec, issues: &mut Issues) -> Option<BfdProfile> {
-    let rx = bfd_field(s.receive_interval, 300, 10, 60000, "spec.receiveInterval", " ms", issues);
-    let tx = bfd_field(s.transmit_interval, 300, 10, 60000, "spec.transmitInterval", " ms", issues);
-    let mult = bfd_field(s.detect_multiplier, 3, 2, 255, "spec.detectMultiplier", "", issues);
-    let echo = bfd_field(s.echo_interval, 50, 10, 60000, "spec.echoInterval", " ms", issues);
+pub fn check_bfd_profile(
+    name: &str,
+    s: &BFDProfileSpec,
+    issues: &mut Issues,
+) -> Option<BfdProfile> {
+    let rx = bfd_field(
+        s.receive_interval,
+        300,
+        10,
+        60000,
+        "spec.receiveInterval",
+        " ms",
+        issues,
+    );
+    let tx = bfd_field(
+        s.transmit_interval,
+        300,
+        10,
+        60000,
+        "spec.transmitInterval",
+        " ms",
+        issues,
+    );
+    let mult = bfd_field(
+        s.detect_multiplier,
+        3,
+        2,
+        255,
+        "spec.detectMultiplier",
+        "",
+        issues,
+    );
+    let echo = bfd_field(
+        s.echo_interval,
+        50,
+        10,
+        60000,
+        "spec.echoInterval",
+        " ms",
+        issues,
+    );
     let ttl = bfd_field(s.minimum_ttl, 254, 1, 254, "spec.minimumTtl", "", issues);
     issues.is_ok().then(|| BfdProfile {
         name: name.to_string(),
@@ -125,7 +191,9 @@ impl super::Phase<'_> {
     pub(super) fn communities(&mut self, entries: &[super::Entry]) {
         let mut owners: BTreeMap<String, String> = BTreeMap::new();
         for e in entries {
-            let Object::Community(c) = &e.object else { continue };
+            let Object::Community(c) = &e.object else {
+                continue;
+            };
             let name = self.name(e);
             let mut issues = Issues::default();
             let aliases = check_community(&c.spec, &mut issues);
@@ -149,7 +217,9 @@ impl super::Phase<'_> {
     /// BFD profiles.
     pub(super) fn bfd_profiles(&mut self, entries: &[super::Entry]) {
         for e in entries {
-            let Object::BFDProfile(b) = &e.object else { continue };
+            let Object::BFDProfile(b) = &e.object else {
+                continue;
+            };
             let name = self.name(e);
             let mut issues = Issues::default();
             let typed = check_bfd_profile(&name, &b.spec, &mut issues);
@@ -167,7 +237,9 @@ impl super::Phase<'_> {
     /// Pools: per-pool checks, then no entry may overlap an entry of an earlier valid pool.
     pub(super) fn pools(&mut self, entries: &[super::Entry]) {
         for e in entries {
-            let Object::IPAddressPool(p) = &e.object else { continue };
+            let Object::IPAddressPool(p) = &e.object else {
+                continue;
+            };
             let name = self.name(e);
             let labels = p.metadata.labels.clone().unwrap_or_default();
             let mut issues = Issues::default();

@@ -30,7 +30,12 @@ pub fn peer_ok(extra: &str) -> String {
 /// An IPAddressPool.
 pub fn pool(name: &str, addresses: &[&str]) -> String {
     let list: String = addresses.iter().map(|a| format!("- {a}\n")).collect();
-    metallb("metallb.io/v1beta1", "IPAddressPool", name, &format!("addresses:\n{}", indent(&list, 2)))
+    metallb(
+        "metallb.io/v1beta1",
+        "IPAddressPool",
+        name,
+        &format!("addresses:\n{}", indent(&list, 2)),
+    )
 }
 
 /// A BGPAdvertisement.
@@ -40,7 +45,10 @@ pub fn bgp_adv(name: &str, spec: &str) -> String {
 
 /// A Node with labels.
 pub fn node(name: &str, labels: &[(&str, &str)]) -> String {
-    let l: String = labels.iter().map(|(k, v)| format!("    {k}: \"{v}\"\n")).collect();
+    let l: String = labels
+        .iter()
+        .map(|(k, v)| format!("    {k}: \"{v}\"\n"))
+        .collect();
     format!("apiVersion: v1\nkind: Node\nmetadata:\n  name: {name}\n  labels:\n{l}---\n")
 }
 
