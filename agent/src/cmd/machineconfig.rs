@@ -189,7 +189,7 @@ fn run_check(a: CheckArgs) -> ExitCode {
     }
 }
 
-mod from_dir {
+pub mod from_dir {
     //! `--from DIR`: the sysctls the agent's configuration needs, from the objects
     //! `metalroute_crds`'s loader reads in DIR (its `.yaml`/`.yml`/`.json` files, sorted, not
     //! recursive — the same files `metalroute validate -f DIR` reads).
@@ -211,7 +211,7 @@ mod from_dir {
     use metalroute_crds::nmstate::{
         needed_sysctls, DesiredState, InterfaceKind, InterfaceState, SysctlKey, SysctlSetting,
     };
-    use metalroute_crds::object::{Object, ReadOptions};
+    use metalroute_crds::object::{LoadedObject, Object, ReadOptions};
     use metalroute_crds::report::ObjectKey;
     use metalroute_crds::snapshot::Snapshot;
     use metalroute_machineconfig::{Family, L3mdevProto, Setting, Sysctl};
@@ -388,6 +388,19 @@ mod from_dir {
         }
         let raw = loaded.objects.clone();
         let snapshot = Snapshot::from_objects(loaded.objects, &opts);
+        sysctls_for_config(&snapshot, &raw, plan)
+    }
+
+    /// Adds what a loaded configuration needs to `plan`: `snapshot` is the validated view and
+    /// `raw` the objects it was built from (invalid NodeNetworkConfigurationPolicies are still
+    /// read for their VRF ports). Returns one line per need or note, for logs. The agent can
+    /// call this with its own snapshot to report which sysctls the node needs.
+    pub fn sysctls_for_config(
+        snapshot: &Snapshot,
+        raw: &[LoadedObject],
+        plan: &mut SysctlPlan,
+    ) -> Result<Vec<String>, String> {
+        let metallb_namespace = snapshot.metallb_namespace.as_str();
         let mut d = Derivation {
             plan,
             said: Vec::new(),
