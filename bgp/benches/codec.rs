@@ -53,7 +53,11 @@ fn bench(c: &mut Criterion) {
         ..DecodeContext::default()
     };
     for (name, family, nh) in [
-        ("ipv4", Family::IPV4_UNICAST, NextHop::Ipv4(Ipv4Addr::new(192, 0, 2, 1))),
+        (
+            "ipv4",
+            Family::IPV4_UNICAST,
+            NextHop::Ipv4(Ipv4Addr::new(192, 0, 2, 1)),
+        ),
         (
             "ipv6",
             Family::IPV6_UNICAST,

@@ -120,9 +120,15 @@ fn open_body(version: u8, asn: u16, hold: u16, id: [u8; 4], params: &[u8]) -> Ve
 fn header_errors_map_to_message_header_notifications() {
     let mut bad_marker = message(4, &[]);
     bad_marker[3] = 0;
-    assert_eq!(frame(&bad_marker), Err(DecodeError::ConnectionNotSynchronized));
+    assert_eq!(
+        frame(&bad_marker),
+        Err(DecodeError::ConnectionNotSynchronized)
+    );
     let n = DecodeError::ConnectionNotSynchronized.to_notification();
-    assert_eq!((n.code, n.subcode, n.data.len()), (ErrorCode::MessageHeader, 1, 0));
+    assert_eq!(
+        (n.code, n.subcode, n.data.len()),
+        (ErrorCode::MessageHeader, 1, 0)
+    );
 
     for len in [0u16, 18, 4097, 65535] {
         let mut m = message(4, &[]);
@@ -133,15 +139,18 @@ fn header_errors_map_to_message_header_notifications() {
     }
 
     let n = frame(&message(6, &[])).unwrap_err().to_notification();
-    assert_eq!((n.code, n.subcode, n.data), (ErrorCode::MessageHeader, 3, vec![6]));
+    assert_eq!(
+        (n.code, n.subcode, n.data),
+        (ErrorCode::MessageHeader, 3, vec![6])
+    );
 
     // Per-type minimum/exact lengths.
     for (kind, body) in [
-        (4u8, vec![0u8]),        // KEEPALIVE with a body
-        (1, vec![0; 9]),         // OPEN shorter than 29
-        (2, vec![0; 3]),         // UPDATE shorter than 23
-        (3, vec![6]),            // NOTIFICATION shorter than 21
-        (5, vec![0, 1, 0]),      // ROUTE-REFRESH shorter than 23
+        (4u8, vec![0u8]),   // KEEPALIVE with a body
+        (1, vec![0; 9]),    // OPEN shorter than 29
+        (2, vec![0; 3]),    // UPDATE shorter than 23
+        (3, vec![6]),       // NOTIFICATION shorter than 21
+        (5, vec![0, 1, 0]), // ROUTE-REFRESH shorter than 23
     ] {
         let m = message(kind, &body);
         let e = frame(&m).unwrap_err();
@@ -182,23 +191,44 @@ fn open_errors_map_to_open_notifications() {
         Ok(Message::Open(_))
     ));
 
-    let n = reset(&message(1, &open_body(3, 65001, 90, [192, 0, 2, 1], &[])), &ctx4());
-    assert_eq!((n.code, n.subcode, n.data), (ErrorCode::Open, 1, vec![0, 4]));
+    let n = reset(
+        &message(1, &open_body(3, 65001, 90, [192, 0, 2, 1], &[])),
+        &ctx4(),
+    );
+    assert_eq!(
+        (n.code, n.subcode, n.data),
+        (ErrorCode::Open, 1, vec![0, 4])
+    );
 
     for hold in [1u16, 2] {
-        let n = reset(&message(1, &open_body(4, 65001, hold, [192, 0, 2, 1], &[])), &ctx4());
-        assert_eq!((n.code, n.subcode), (ErrorCode::Open, OpenSubcode::UnacceptableHoldTime as u8));
+        let n = reset(
+            &message(1, &open_body(4, 65001, hold, [192, 0, 2, 1], &[])),
+            &ctx4(),
+        );
+        assert_eq!(
+            (n.code, n.subcode),
+            (ErrorCode::Open, OpenSubcode::UnacceptableHoldTime as u8)
+        );
     }
-    let n = reset(&message(1, &open_body(4, 65001, 0, [0, 0, 0, 0], &[])), &ctx4());
+    let n = reset(
+        &message(1, &open_body(4, 65001, 0, [0, 0, 0, 0], &[])),
+        &ctx4(),
+    );
     assert_eq!((n.code, n.subcode), (ErrorCode::Open, 3));
 
     // Optional parameter type 1 (authentication, deprecated) is unsupported.
-    let n = reset(&message(1, &open_body(4, 65001, 90, [192, 0, 2, 1], &[1, 1, 0])), &ctx4());
+    let n = reset(
+        &message(1, &open_body(4, 65001, 90, [192, 0, 2, 1], &[1, 1, 0])),
+        &ctx4(),
+    );
     assert_eq!((n.code, n.subcode), (ErrorCode::Open, 4));
 
     // A capability that overruns its parameter.
     let n = reset(
-        &message(1, &open_body(4, 65001, 90, [192, 0, 2, 1], &[2, 3, 65, 4, 0])),
+        &message(
+            1,
+            &open_body(4, 65001, 90, [192, 0, 2, 1], &[2, 3, 65, 4, 0]),
+        ),
         &ctx4(),
     );
     assert_eq!((n.code, n.subcode), (ErrorCode::Open, 0));
@@ -273,9 +303,15 @@ fn duplicate_mp_attributes_reset_other_duplicates_are_dropped() {
     assert_eq!((n.code, n.subcode), (ErrorCode::Update, 1));
 
     let second_origin = attr(0x40, 1, &[2]);
-    let u = decode_update(&update(&[], &with_mandatory(&[&second_origin]), &NLRI), &ctx4());
+    let u = decode_update(
+        &update(&[], &with_mandatory(&[&second_origin]), &NLRI),
+        &ctx4(),
+    );
     assert_discard(&u, 1);
-    assert_eq!(u.attributes.unwrap().origin, metalroute_bgp::packet::Origin::Igp);
+    assert_eq!(
+        u.attributes.unwrap().origin,
+        metalroute_bgp::packet::Origin::Igp
+    );
 }
 
 #[test]
@@ -285,17 +321,30 @@ fn malformed_mp_reach_resets_with_optional_attribute_error() {
     v.extend_from_slice(&[0; 5]);
     v.push(0);
     let n = reset(
-        &update(&[], &[origin(), as_path4(&[65001]), attr(0x80, 14, &v)].concat(), &[]),
+        &update(
+            &[],
+            &[origin(), as_path4(&[65001]), attr(0x80, 14, &v)].concat(),
+            &[],
+        ),
         &ctx4(),
     );
     assert_eq!((n.code, n.subcode), (ErrorCode::Update, 9));
     // IPv6 prefix length 129.
     let mut v = vec![0, 2, 1, 16];
-    v.extend_from_slice(&"2001:db8::1".parse::<std::net::Ipv6Addr>().unwrap().octets());
+    v.extend_from_slice(
+        &"2001:db8::1"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets(),
+    );
     v.extend_from_slice(&[0, 129]);
     v.extend_from_slice(&[0x20; 17]);
     let n = reset(
-        &update(&[], &[origin(), as_path4(&[65001]), attr(0x80, 14, &v)].concat(), &[]),
+        &update(
+            &[],
+            &[origin(), as_path4(&[65001]), attr(0x80, 14, &v)].concat(),
+            &[],
+        ),
         &ctx4(),
     );
     assert_eq!((n.code, n.subcode), (ErrorCode::Update, 9));
@@ -308,7 +357,11 @@ fn malformed_mp_reach_resets_with_optional_attribute_error() {
 fn mp_reach_of_a_family_not_negotiated_is_ignored() {
     let v = [0, 25, 70, 4, 192, 0, 2, 1, 0]; // AFI 25 (L2VPN), SAFI 70 (EVPN)
     let u = decode_update(
-        &update(&[], &[origin(), as_path4(&[65001]), attr(0x80, 14, &v)].concat(), &[]),
+        &update(
+            &[],
+            &[origin(), as_path4(&[65001]), attr(0x80, 14, &v)].concat(),
+            &[],
+        ),
         &ctx4(),
     );
     assert!(!u.treat_as_withdraw);
@@ -365,7 +418,12 @@ fn malformed_well_known_attributes_are_treat_as_withdraw() {
             5,
         ),
         (
-            [origin(), as_path4(&[65001]), attr(0x40, 3, &[192, 0, 2, 1, 0])].concat(),
+            [
+                origin(),
+                as_path4(&[65001]),
+                attr(0x40, 3, &[192, 0, 2, 1, 0]),
+            ]
+            .concat(),
             attr(0x40, 3, &[192, 0, 2, 1, 0]),
             5,
         ),
@@ -426,17 +484,20 @@ fn malformed_well_known_attributes_are_treat_as_withdraw() {
         assert_withdraw(&u);
         assert_eq!(u.errors.len(), 1, "{:?}", u.errors);
         let n = u.errors[0].to_notification();
-        assert_eq!((n.code, n.subcode, &n.data), (ErrorCode::Update, subcode, &data));
+        assert_eq!(
+            (n.code, n.subcode, &n.data),
+            (ErrorCode::Update, subcode, &data)
+        );
     }
 }
 
 #[test]
 fn malformed_as_path_is_treat_as_withdraw() {
     for value in [
-        vec![5u8, 1, 0, 0, 0xfd, 0xe9],   // unknown segment type
-        vec![2, 0],                        // zero-length segment
-        vec![2, 2, 0, 0, 0xfd, 0xe9],      // overruns
-        vec![2, 1, 0, 0, 0xfd, 0xe9, 2],   // lone trailing octet
+        vec![5u8, 1, 0, 0, 0xfd, 0xe9],  // unknown segment type
+        vec![2, 0],                      // zero-length segment
+        vec![2, 2, 0, 0, 0xfd, 0xe9],    // overruns
+        vec![2, 1, 0, 0, 0xfd, 0xe9, 2], // lone trailing octet
     ] {
         let attrs = [origin(), attr(0x40, 2, &value), next_hop()].concat();
         let u = decode_update(&update(&[], &attrs, &NLRI), &ctx4());
@@ -444,7 +505,12 @@ fn malformed_as_path_is_treat_as_withdraw() {
         assert_eq!(u.errors[0].to_notification().subcode, 11, "{value:?}");
     }
     // AS_CONFED_SEQUENCE from an external peer.
-    let attrs = [origin(), attr(0x40, 2, &[3, 1, 0, 0, 0xfd, 0xe9]), next_hop()].concat();
+    let attrs = [
+        origin(),
+        attr(0x40, 2, &[3, 1, 0, 0, 0xfd, 0xe9]),
+        next_hop(),
+    ]
+    .concat();
     let ext = DecodeContext {
         external: true,
         ..ctx4()
@@ -472,7 +538,7 @@ fn attribute_overrunning_the_attribute_field_is_treat_as_withdraw() {
 #[test]
 fn malformed_aggregation_attributes_are_discarded() {
     for (a, code) in [
-        (attr(0x40, 6, &[1]), 6u8),                     // ATOMIC_AGGREGATE with a value
+        (attr(0x40, 6, &[1]), 6u8), // ATOMIC_AGGREGATE with a value
         (attr(0xc0, 7, &[0, 0, 0xfd, 0xe9, 192, 0, 2]), 7), // AGGREGATOR of 7 octets
         (attr(0x40, 7, &[0, 0, 0xfd, 0xe9, 192, 0, 2, 1]), 7), // AGGREGATOR flags conflict
     ] {
@@ -593,7 +659,10 @@ fn as4_path_and_as4_aggregator_are_merged_from_two_octet_speakers() {
     .concat();
     let u = decode_update(&update(&[], &attrs, &NLRI), &ctx4());
     assert_discard(&u, 17);
-    assert_eq!(u.attributes.unwrap().as_path, AsPath::from_sequence([65001]));
+    assert_eq!(
+        u.attributes.unwrap().as_path,
+        AsPath::from_sequence([65001])
+    );
 
     // Malformed AS4_PATH is discarded, the route stays (RFC 6793 §6).
     let attrs = [
@@ -678,7 +747,10 @@ fn route_refresh_length_errors() {
     // Subtype 1 (BoRR) with a body longer than 4 octets: ROUTE-REFRESH Message Error 7/1.
     let m = message(5, &[0, 1, 1, 1, 0]);
     let n = reset(&m, &ctx4());
-    assert_eq!((n.code, n.subcode, &n.data), (ErrorCode::RouteRefresh, 1, &m));
+    assert_eq!(
+        (n.code, n.subcode, &n.data),
+        (ErrorCode::RouteRefresh, 1, &m)
+    );
     // A normal request may carry ORF data, which is ignored.
     assert!(Message::decode(&message(5, &[0, 1, 0, 1, 9, 9]), &ctx4()).is_ok());
 }

@@ -79,7 +79,9 @@ fn frr_ipv4_session() {
         safi: Safi::Unicast
     }));
     assert!(open.capabilities.contains(&Capability::RouteRefresh));
-    assert!(open.capabilities.contains(&Capability::EnhancedRouteRefresh));
+    assert!(open
+        .capabilities
+        .contains(&Capability::EnhancedRouteRefresh));
     assert!(open.graceful_restart().is_some());
     // FRR's hostname capability (73) is not interpreted but kept.
     assert!(open
@@ -177,7 +179,9 @@ fn gobgp_ipv4_session() {
     assert_eq!(open.my_as, 65002);
     assert_eq!(open.hold_time, 90);
     assert_eq!(open.router_id, v4("192.0.2.2"));
-    let gr = open.graceful_restart().expect("graceful restart capability");
+    let gr = open
+        .graceful_restart()
+        .expect("graceful restart capability");
     assert_eq!(gr.restart_time_secs, 120);
     assert_eq!(gr.families.len(), 1);
     assert_eq!(gr.families[0].family, Family::IPV4_UNICAST);
@@ -210,7 +214,10 @@ fn gobgp_ipv4_session() {
         panic!("last message is not a NOTIFICATION");
     };
     assert_eq!(n.code, ErrorCode::Cease);
-    assert_eq!(n.cease_subcode(), Some(CeaseSubcode::AdministrativeShutdown));
+    assert_eq!(
+        n.cease_subcode(),
+        Some(CeaseSubcode::AdministrativeShutdown)
+    );
     assert_eq!(
         n.shutdown_communication().as_deref(),
         Some("codec fixture: maintenance")
@@ -223,10 +230,7 @@ fn gobgp_ipv6_session_global_next_hop() {
     let ups = updates(&msgs);
     let u = find(&ups, "2001:db8:100::/48");
     let mp = u.mp_reach.as_ref().expect("MP_REACH");
-    assert_eq!(
-        mp.next_hop,
-        NextHop::Ipv6("2001:db8::2".parse().unwrap())
-    );
+    assert_eq!(mp.next_hop, NextHop::Ipv6("2001:db8::2".parse().unwrap()));
     let a = u.attributes.as_ref().unwrap();
     assert_eq!(a.communities, vec![Community::new(65002, 600)]);
     assert_eq!(a.large_communities[0].local_data2, 1);

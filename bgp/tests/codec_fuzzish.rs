@@ -114,7 +114,17 @@ fn every_single_octet_change_is_handled() {
     for m in fixtures() {
         for pos in 0..m.len() {
             let orig = m[pos];
-            for v in [0u8, 1, 2, 0x7f, 0x80, 0xff, orig ^ 0xff, orig.wrapping_add(1), orig.wrapping_sub(1)] {
+            for v in [
+                0u8,
+                1,
+                2,
+                0x7f,
+                0x80,
+                0xff,
+                orig ^ 0xff,
+                orig.wrapping_add(1),
+                orig.wrapping_sub(1),
+            ] {
                 let mut x = m.clone();
                 x[pos] = v;
                 for (d, e) in &ctxs {

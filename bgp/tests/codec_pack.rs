@@ -83,7 +83,10 @@ fn ten_thousand_host_routes_fill_the_minimum_number_of_updates() {
     let ups = decode(&msgs);
     let mut seen = BTreeSet::new();
     for u in &ups {
-        assert_eq!(u.attributes.as_deref().map(|p| p.next_hop), Some(Some(Ipv4Addr::new(192, 0, 2, 1))));
+        assert_eq!(
+            u.attributes.as_deref().map(|p| p.next_hop),
+            Some(Some(Ipv4Addr::new(192, 0, 2, 1)))
+        );
         let mut expected = (*a).clone();
         expected.next_hop = Some(Ipv4Addr::new(192, 0, 2, 1));
         assert_eq!(u.attributes.as_deref(), Some(&expected));

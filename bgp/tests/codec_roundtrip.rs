@@ -19,7 +19,11 @@ use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
 
 fn afi() -> impl Strategy<Value = Afi> {
-    prop_oneof![Just(Afi::Ipv4), Just(Afi::Ipv6), any::<u16>().prop_map(Afi::from_u16)]
+    prop_oneof![
+        Just(Afi::Ipv4),
+        Just(Afi::Ipv6),
+        any::<u16>().prop_map(Afi::from_u16)
+    ]
 }
 fn safi() -> impl Strategy<Value = Safi> {
     prop_oneof![Just(Safi::Unicast), any::<u8>().prop_map(Safi::from_u8)]
@@ -42,19 +46,26 @@ fn capability() -> impl Strategy<Value = Capability> {
                 })
                 .collect()
         )),
-        (any::<bool>(), any::<bool>(), 0u16..4096, vec((family(), any::<bool>()), 0..4))
-            .prop_map(|(r, n, t, f)| Capability::GracefulRestart(GracefulRestartCap {
-                restart_state: r,
-                notification: n,
-                restart_time_secs: t,
-                families: f
-                    .into_iter()
-                    .map(|(family, forwarding_preserved)| GracefulRestartFamily {
-                        family,
-                        forwarding_preserved
-                    })
-                    .collect(),
-            })),
+        (
+            any::<bool>(),
+            any::<bool>(),
+            0u16..4096,
+            vec((family(), any::<bool>()), 0..4)
+        )
+            .prop_map(
+                |(r, n, t, f)| Capability::GracefulRestart(GracefulRestartCap {
+                    restart_state: r,
+                    notification: n,
+                    restart_time_secs: t,
+                    families: f
+                        .into_iter()
+                        .map(|(family, forwarding_preserved)| GracefulRestartFamily {
+                            family,
+                            forwarding_preserved
+                        })
+                        .collect(),
+                })
+            ),
         vec((family(), 1u8..4), 0..4).prop_map(|l| Capability::AddPath(
             l.into_iter()
                 .map(|(family, d)| AddPathFamily {
@@ -77,7 +88,10 @@ fn capability() -> impl Strategy<Value = Capability> {
 
 fn open() -> impl Strategy<Value = Open> {
     (
-        prop_oneof![(0u32..=65535).prop_map(|a| (a, false)), any::<u32>().prop_map(|a| (a, true))],
+        prop_oneof![
+            (0u32..=65535).prop_map(|a| (a, false)),
+            any::<u32>().prop_map(|a| (a, true))
+        ],
         prop_oneof![Just(0u16), 3u16..],
         1u32..,
         vec(capability(), 0..12),
@@ -102,7 +116,11 @@ fn notification() -> impl Strategy<Value = Notification> {
 }
 
 fn route_refresh() -> impl Strategy<Value = RouteRefresh> {
-    (afi(), safi(), any::<u8>()).prop_map(|(afi, safi, subtype)| RouteRefresh { afi, safi, subtype })
+    (afi(), safi(), any::<u8>()).prop_map(|(afi, safi, subtype)| RouteRefresh {
+        afi,
+        safi,
+        subtype,
+    })
 }
 
 fn v4net() -> impl Strategy<Value = Ipv4Net> {
@@ -143,7 +161,11 @@ fn as_path(two_octet: bool) -> impl Strategy<Value = AsPath> {
 fn attributes(two_octet: bool, with_next_hop: bool) -> impl Strategy<Value = PathAttributes> {
     (
         (
-            prop_oneof![Just(Origin::Igp), Just(Origin::Egp), Just(Origin::Incomplete)],
+            prop_oneof![
+                Just(Origin::Igp),
+                Just(Origin::Egp),
+                Just(Origin::Incomplete)
+            ],
             as_path(two_octet),
             valid_v4_next_hop(),
             proptest::option::of(any::<u32>()),
@@ -213,8 +235,11 @@ fn next_hop_for(afi: Afi) -> BoxedStrategy<NextHop> {
         }),
     ];
     match afi {
-        Afi::Ipv4 => prop_oneof![any::<u32>().prop_map(|a| NextHop::Ipv4(Ipv4Addr::from(a))), v6]
-            .boxed(),
+        Afi::Ipv4 => prop_oneof![
+            any::<u32>().prop_map(|a| NextHop::Ipv4(Ipv4Addr::from(a))),
+            v6
+        ]
+        .boxed(),
         _ => v6.boxed(),
     }
 }
