@@ -91,7 +91,4 @@ pub enum Error {
         /// The parser's message.
         reason: String,
     },
-    /// Serializing the rendered MachineConfig failed (a bug: the value is built from plain types).
-    #[error("serializing the MachineConfig failed: {0}")]
-    Serialize(String),
 }

@@ -9,6 +9,8 @@
 //!   defects ([`Finding`]s).
 //! - [`check_host`] / [`ProcSys::check`]: whether a node's kernel has the required sysctls.
 
+#![warn(missing_docs)]
+
 pub mod catalog;
 mod check;
 pub mod dataurl;

@@ -8,7 +8,6 @@
 use crate::dataurl;
 use crate::error::Error;
 use crate::plan::RequiredSysctl;
-use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -160,53 +159,28 @@ pub fn render_sysctl_conf(required: &[RequiredSysctl]) -> Result<String, Error> 
     Ok(out)
 }
 
-#[derive(Serialize)]
-struct Doc<'a> {
-    #[serde(rename = "apiVersion")]
-    api_version: &'a str,
-    kind: &'a str,
-    metadata: Metadata<'a>,
-    spec: Spec<'a>,
-}
+/// Words YAML 1.1 (what `oc`/`kubectl` parse) reads as booleans or null.
+const YAML11_WORDS: &[&str] = &[
+    "y", "n", "yes", "no", "true", "false", "on", "off", "null", "~",
+];
 
-#[derive(Serialize)]
-struct Metadata<'a> {
-    labels: BTreeMap<&'a str, &'a str>,
-    name: &'a str,
-}
-
-#[derive(Serialize)]
-struct Spec<'a> {
-    config: IgnitionConfig<'a>,
-}
-
-#[derive(Serialize)]
-struct IgnitionConfig<'a> {
-    ignition: IgnitionVersion<'a>,
-    storage: Storage<'a>,
-}
-
-#[derive(Serialize)]
-struct IgnitionVersion<'a> {
-    version: &'a str,
-}
-
-#[derive(Serialize)]
-struct Storage<'a> {
-    files: Vec<File<'a>>,
-}
-
-#[derive(Serialize)]
-struct File<'a> {
-    contents: Contents,
-    mode: u32,
-    overwrite: bool,
-    path: &'a str,
-}
-
-#[derive(Serialize)]
-struct Contents {
-    source: String,
+/// `s` as a YAML scalar that every YAML 1.1 and 1.2 reader takes as the same string: plain when
+/// it has a letter no number syntax uses and is not a boolean/null word, else single-quoted.
+/// Only used for role and name, whose characters are letters, digits, `-`, `_` and `.`.
+fn yaml_string(s: &str) -> String {
+    let wordy = s
+        .chars()
+        .any(|c| c.is_ascii_alphabetic() && !"abcdefABCDEFoOxX".contains(c));
+    let plain = wordy
+        && !YAML11_WORDS.contains(&s.to_ascii_lowercase().as_str())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && s.starts_with(|c: char| c.is_ascii_alphanumeric());
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "''"))
+    }
 }
 
 /// Renders a MachineConfig named `name` for pool `role` that writes `required` to
@@ -223,32 +197,32 @@ pub fn render(
     }
     let sysctl_conf = render_sysctl_conf(required)?;
     let path = format!("{SYSCTL_DIR}/{}.conf", name.as_str());
-    let doc = Doc {
-        api_version: API_VERSION,
-        kind: "MachineConfig",
-        metadata: Metadata {
-            labels: BTreeMap::from([(ROLE_LABEL, role.as_str())]),
-            name: name.as_str(),
-        },
-        spec: Spec {
-            config: IgnitionConfig {
-                ignition: IgnitionVersion {
-                    version: IGNITION_VERSION,
-                },
-                storage: Storage {
-                    files: vec![File {
-                        contents: Contents {
-                            source: dataurl::encode_base64(sysctl_conf.as_bytes()),
-                        },
-                        mode: MODE_0644,
-                        overwrite: true,
-                        path: &path,
-                    }],
-                },
-            },
-        },
-    };
-    let yaml = serde_yaml_ng::to_string(&doc).map_err(|e| Error::Serialize(e.to_string()))?;
+    let source = dataurl::encode_base64(sysctl_conf.as_bytes());
+    // Written by hand, not by a serializer: the layout is fixed (keys sorted, two-space indent,
+    // kubectl's style), and role and name are quoted whenever a YAML 1.1 reader (oc, kubectl)
+    // could take them for something other than a string. `source` and `path` are plain-safe by
+    // construction (base64 and DNS-subdomain characters).
+    let yaml = format!(
+        "apiVersion: {API_VERSION}\n\
+         kind: MachineConfig\n\
+         metadata:\n\
+         \x20 labels:\n\
+         \x20   {ROLE_LABEL}: {role}\n\
+         \x20 name: {name}\n\
+         spec:\n\
+         \x20 config:\n\
+         \x20   ignition:\n\
+         \x20     version: {IGNITION_VERSION}\n\
+         \x20   storage:\n\
+         \x20     files:\n\
+         \x20     - contents:\n\
+         \x20         source: {source}\n\
+         \x20       mode: {MODE_0644}\n\
+         \x20       overwrite: true\n\
+         \x20       path: {path}\n",
+        role = yaml_string(role.as_str()),
+        name = yaml_string(name.as_str()),
+    );
     Ok(Rendered {
         path,
         sysctl_conf,
@@ -273,6 +247,57 @@ mod tests {
             let e = Role::parse(bad).unwrap_err().to_string();
             assert!(e.contains(why) && e.contains(ROLE_LABEL), "{e}");
         }
+    }
+
+    #[test]
+    fn ambiguous_scalars_are_quoted() {
+        for (s, want) in [
+            ("worker", "worker"),
+            ("81-enable-global-forwarding", "81-enable-global-forwarding"),
+            ("yes", "'yes'"),
+            ("No", "'No'"),
+            ("on", "'on'"),
+            ("y", "'y'"),
+            ("123", "'123'"),
+            ("1.5", "'1.5'"),
+            ("1e3", "'1e3'"),
+            ("0x1f", "'0x1f'"),
+            ("0644", "'0644'"),
+            ("deadbeef", "'deadbeef'"),
+            ("infra", "infra"),
+        ] {
+            assert_eq!(yaml_string(s), want, "{s}");
+        }
+    }
+
+    #[test]
+    fn rendered_yaml_reads_back_as_strings() {
+        let req = crate::required_sysctls(
+            &[crate::ConfTarget::Interface(
+                crate::IfName::parse("eth0").unwrap(),
+            )],
+            &[],
+            false,
+        )
+        .unwrap();
+        let r = render(
+            &ObjectName::parse("1.5").unwrap(),
+            &Role::parse("yes").unwrap(),
+            &req,
+        )
+        .unwrap();
+        let v: serde_json::Value = serde_yaml_ng::from_str(&r.yaml).unwrap();
+        assert_eq!(v["metadata"]["name"], "1.5");
+        assert_eq!(v["metadata"]["labels"][ROLE_LABEL], "yes");
+        assert_eq!(v["spec"]["config"]["storage"]["files"][0]["mode"], 420);
+        assert_eq!(
+            v["spec"]["config"]["storage"]["files"][0]["overwrite"],
+            true
+        );
+        assert_eq!(
+            v["spec"]["config"]["storage"]["files"][0]["path"],
+            "/etc/sysctl.d/1.5.conf"
+        );
     }
 
     #[test]
