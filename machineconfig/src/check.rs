@@ -171,9 +171,6 @@ pub fn octal_written_as_decimal(decimal: i64) -> Option<u32> {
     (is_sensible_mode(meant) && !is_sensible_mode(actual)).then_some(meant)
 }
 
-#[derive(Deserialize)]
-struct Loose(Value);
-
 /// Checks MachineConfig YAML `text` read from `source_name`. Errors only when the text is not
 /// YAML; everything else is a finding in the report.
 pub fn check_machine_config(
@@ -183,7 +180,7 @@ pub fn check_machine_config(
 ) -> Result<CheckReport, Error> {
     let mut report = CheckReport::default();
     for (doc_index, de) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
-        let Loose(doc) = Loose::deserialize(de).map_err(|e| Error::NotYaml {
+        let doc = Value::deserialize(de).map_err(|e| Error::NotYaml {
             source_name: source_name.to_string(),
             document: doc_index,
             reason: e.to_string(),
