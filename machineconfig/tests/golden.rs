@@ -367,3 +367,29 @@ fn not_a_machineconfig_and_not_yaml() {
     let e = check_machine_config("a: [1,\n", "broken.yaml", &CheckOptions::default()).unwrap_err();
     assert!(e.to_string().contains("broken.yaml"), "{e}");
 }
+
+#[test]
+fn check_host_reads_the_running_kernel() {
+    use metalroute_machineconfig::{check_host, Family, Setting};
+    // Read-only: compare with whatever this namespace's lo has, then with the opposite.
+    let now = std::fs::read_to_string("/proc/sys/net/ipv4/conf/lo/forwarding")
+        .expect("/proc/sys is mounted")
+        .trim()
+        .to_string();
+    let want = |enabled: bool| {
+        vec![RequiredSysctl {
+            setting: Setting::Forwarding {
+                family: Family::Ipv4,
+                target: iface("lo"),
+                enabled,
+            },
+            reason: "test".into(),
+        }]
+    };
+    let has = now == "1";
+    assert!(check_host(&want(has)).is_empty());
+    let findings = check_host(&want(!has));
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert_eq!(findings[0].kind, FindingKind::ValueMismatch);
+    assert!(findings[0].location.contains("(needed: test)"));
+}
