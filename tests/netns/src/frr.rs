@@ -17,7 +17,7 @@ use std::time::Duration;
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// How long a daemon may take to open its sockets.
-const START_DEADLINE: Duration = Duration::from_secs(20);
+const START_DEADLINE: Duration = Duration::from_secs(30);
 
 /// One of the FRR daemons the harness runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,7 +126,7 @@ impl Frr {
     /// `no bgp ebgp-requires-policy` for eBGP and `neighbor X timers connect 1` for fast retries.
     ///
     /// # Panics
-    /// If FRR is not installed, a daemon exits or does not open its vty socket within 20 s
+    /// If FRR is not installed, a daemon exits or does not open its vty socket within 30 s
     /// (the message includes the daemon's log).
     pub fn start(ns: &Netns, bgpd_conf: &str, bfdd_conf: Option<&str>) -> Frr {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);

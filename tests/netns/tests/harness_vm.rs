@@ -78,3 +78,73 @@ fn vrf_stage_kernel_has_dummy_and_vlan() {
         "{kinds:?}"
     );
 }
+
+#[test]
+fn vrf_frr_in_a_vrf_peers_with_bird() {
+    if !prerequisites(
+        "vrf_frr_in_a_vrf_peers_with_bird",
+        &[
+            Need::Root,
+            Need::Vrf,
+            Need::Binary("bgpd"),
+            Need::Binary("zebra"),
+            Need::Binary("bird"),
+        ],
+    ) {
+        return;
+    }
+    let t = two_ns_with_veth("hvfrr");
+    vrf(&t.a, "vrf-red", 100);
+    set_master(&t.a, "to-b", "vrf-red");
+    let frr = metalroute_netns::Frr::start(
+        &t.a,
+        "frr defaults traditional\n!\nrouter bgp 64512 vrf vrf-red\n bgp router-id 192.0.2.1\n no bgp ebgp-requires-policy\n no bgp network import-check\n neighbor 192.0.2.2 remote-as 64511\n neighbor 192.0.2.2 timers connect 1\n address-family ipv4 unicast\n  network 203.0.113.0/24\n exit-address-family\n!\n",
+        None,
+    );
+    let bird = metalroute_netns::Bird::start(
+        &t.b,
+        r#"
+router id 192.0.2.2;
+protocol device { }
+protocol static s4 { ipv4; route 198.51.100.0/24 blackhole; }
+protocol bgp red {
+    local 192.0.2.2 as 64511;
+    neighbor 192.0.2.1 as 64512;
+    connect delay time 0; connect retry time 1;
+    ipv4 { import all; export where source = RTS_STATIC; };
+}
+"#,
+    );
+    bird.wait_established("red", Duration::from_secs(60));
+    let sum = metalroute_netns::wait_for(
+        "FRR vrf-red learns 198.51.100.0/24",
+        Duration::from_secs(60),
+        || {
+            let v = frr.vtysh_json("show bgp vrf vrf-red ipv4 unicast json");
+            v["routes"].get("198.51.100.0/24").is_some().then_some(v)
+        },
+    );
+    assert!(sum.to_string().contains("64511"), "{sum}");
+    // zebra installed it into the VRF's kernel table, not into main.
+    metalroute_netns::wait_for(
+        "198.51.100.0/24 in table 100",
+        Duration::from_secs(30),
+        || {
+            ip_json(&t.a, &["route", "show", "table", "100"])
+                .to_string()
+                .contains("198.51.100.0/24")
+                .then_some(())
+        },
+    );
+    let main = ip_json(&t.a, &["route", "show", "table", "main"]);
+    assert!(!main.to_string().contains("198.51.100.0/24"), "{main}");
+    metalroute_netns::wait_for(
+        "BIRD learns 203.0.113.0/24",
+        Duration::from_secs(30),
+        || {
+            bird.prefixes()
+                .contains(&"203.0.113.0/24".to_owned())
+                .then_some(())
+        },
+    );
+}
