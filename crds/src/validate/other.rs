@@ -35,11 +35,16 @@ pub fn check_service(svc: &Service, ctx: &Ctx<'_>, issues: &mut Issues) {
         .and_then(|lb| lb.ingress.as_ref());
     for (i, ing) in ingress.into_iter().flatten().enumerate() {
         if let Some(ip) = &ing.ip {
-            if ip.parse::<IpAddr>().is_err() {
-                issues.error(
+            match ip.parse::<IpAddr>() {
+                Err(_) => issues.error(
                     format!("status.loadBalancer.ingress[{i}].ip"),
                     format!("{ip:?} is not an IP address"),
-                );
+                ),
+                Ok(addr) if !ctx.config.pools.values().any(|p| p.contains(&addr)) => issues.warn(
+                    format!("status.loadBalancer.ingress[{i}].ip"),
+                    format!("{addr} is in no valid IPAddressPool: it is not announced"),
+                ),
+                Ok(_) => {}
             }
         }
     }
