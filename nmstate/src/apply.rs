@@ -128,11 +128,31 @@ impl Applier {
         let start = Instant::now();
         let writes_before = self.writes();
         let cur = self.nl.state().await?;
-        let keys: Vec<SysctlKey> = needed_sysctls(desired).into_iter().map(|s| s.key).collect();
+        let scope = checkpoint::scope_of(desired, &cur, self.owned.link_set());
+        // Sysctls the state sets, plus those of every existing interface in scope (a link
+        // deleted and recreated by a rollback gets them back).
+        let mut keys: Vec<SysctlKey> = needed_sysctls(desired).into_iter().map(|s| s.key).collect();
+        keys.extend(
+            metalroute_crds::nmstate::l3mdev_sysctls()
+                .into_iter()
+                .map(|s| s.key),
+        );
+        for name in &scope.links {
+            if cur.link(name).is_none() {
+                continue;
+            }
+            if let Ok(n) = metalroute_crds::nmstate::InterfaceName::new(name) {
+                keys.push(SysctlKey::Ipv4Forwarding(n.clone()));
+                keys.push(SysctlKey::Ipv4RpFilter(n.clone()));
+                keys.push(SysctlKey::Ipv6Forwarding(n));
+            }
+        }
+        keys.sort();
+        keys.dedup();
         let cp = Checkpoint {
             sysctls: sysctl::read_all(&keys)?,
             owned: self.owned.link_set().clone(),
-            scope: checkpoint::scope_of(desired, &cur, self.owned.link_set()),
+            scope,
             state: cur,
         };
         let mut report = ApplyReport::default();

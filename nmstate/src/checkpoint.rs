@@ -171,10 +171,17 @@ pub fn restore_links(cp: &Checkpoint, cur: &KernelState) -> (Vec<Op>, Vec<String
                     created.insert(peer.clone());
                 }
                 created.insert(l.name.clone());
+                // Ask for the old ifindexes (free again, as the links are gone), so the
+                // restored links sort and read exactly as before.
+                let peer_index = match &spec {
+                    LinkSpec::Veth { peer } => cp.state.link(peer).map(|p| p.index),
+                    _ => None,
+                };
                 let op = Op::CreateLink {
                     name: l.name.clone(),
                     spec: spec.clone(),
                     mac: l.mac.clone(),
+                    index: Some((l.index, peer_index)),
                 };
                 if matches!(spec, LinkSpec::Vlan { .. }) {
                     vlans.push(op);
@@ -226,6 +233,18 @@ pub fn restore_link_settings(cp: &Checkpoint, cur: &KernelState) -> Vec<Op> {
                         on,
                     });
                 }
+            }
+        }
+        let software = matches!(
+            b.kind.as_deref(),
+            Some("veth" | "dummy" | "bridge" | "vlan" | "vrf")
+        );
+        if software && b.mac.is_some() && b.mac != c.mac {
+            if let Some(mac) = &b.mac {
+                rest.push(Op::SetMac {
+                    name: b.name.clone(),
+                    mac: mac.clone(),
+                });
             }
         }
         if b.mtu != c.mtu && b.mtu != 0 {
@@ -320,14 +339,17 @@ fn remap_route(m: &RouteMessage, cp: &KernelState, cur: &KernelState) -> Option<
 /// interface/table in scope are deleted; checkpointed routes of that kind that are missing are
 /// added back exactly (protocol, scope, type, metric, ...).
 pub fn restore_routes(cp: &Checkpoint, cur: &KernelState) -> (Vec<Op>, Vec<String>) {
+    // Routes the kernel generates (for addresses and links) come back by themselves once
+    // links and addresses are restored, possibly a moment later: never add or delete them.
     let in_scope_idx = |st: &KernelState, r: &crate::kernel::KRoute| {
-        r.is_ours()
-            || cp.scope.tables.contains(&r.table)
-            || r.hops.iter().any(|h| {
-                h.oif
-                    .and_then(|i| st.link_by_index(i))
-                    .is_some_and(|l| cp.scope.links.contains(&l.name) || cp.owned.contains(&l.name))
-            })
+        !crate::kernel::is_kernel_generated(r)
+            && (r.is_ours()
+                || cp.scope.tables.contains(&r.table)
+                || r.hops.iter().any(|h| {
+                    h.oif.and_then(|i| st.link_by_index(i)).is_some_and(|l| {
+                        cp.scope.links.contains(&l.name) || cp.owned.contains(&l.name)
+                    })
+                }))
     };
     let mut problems = Vec::new();
     let before: Vec<(RouteMessage, String)> = cp

@@ -219,10 +219,29 @@ pub fn address(index: u32, addr: ipnet::IpNet) -> AddressMessage {
 pub fn write_for(op: &Op, cur: &KernelState) -> Result<Option<Write>> {
     let what = op.to_string();
     let w = match op {
-        Op::CreateLink { name, spec, mac } => Write::create(
-            RouteNetlinkMessage::NewLink(new_link(name, spec, mac, cur)?),
-            what,
-        ),
+        Op::CreateLink {
+            name,
+            spec,
+            mac,
+            index,
+        } => {
+            let mut m = new_link(name, spec, mac, cur)?;
+            if let Some((idx, peer_idx)) = index {
+                m.header.index = *idx;
+                if let Some(peer_idx) = peer_idx {
+                    for a in &mut m.attributes {
+                        if let LinkAttribute::LinkInfo(infos) = a {
+                            for i in infos {
+                                if let LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(p))) = i {
+                                    p.header.index = *peer_idx;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            Write::create(RouteNetlinkMessage::NewLink(m), what)
+        }
         Op::DeleteLink { name } => Write::plain(
             RouteNetlinkMessage::DelLink(link_msg(index(cur, name, &what)?)),
             what,
@@ -247,6 +266,11 @@ pub fn write_for(op: &Op, cur: &KernelState) -> Result<Option<Write>> {
             if *up {
                 m.header.flags = LinkFlags::Up;
             }
+            Write::plain(RouteNetlinkMessage::SetLink(m), what)
+        }
+        Op::SetMac { name, mac } => {
+            let mut m = link_msg(index(cur, name, &what)?);
+            m.attributes.push(LinkAttribute::Address(mac.clone()));
             Write::plain(RouteNetlinkMessage::SetLink(m), what)
         }
         Op::SetStp { name, on } => {

@@ -73,6 +73,8 @@ pub enum Op {
         spec: LinkSpec,
         /// Hardware address to give it (restoring a deleted link).
         mac: Option<Vec<u8>>,
+        /// ifindex to ask for, and for a veth the peer's (restoring a deleted link).
+        index: Option<(u32, Option<u32>)>,
     },
     /// Delete a link.
     DeleteLink {
@@ -99,6 +101,13 @@ pub enum Op {
         name: String,
         /// Up or down.
         up: bool,
+    },
+    /// Set the hardware address (restoring a recreated link).
+    SetMac {
+        /// Link.
+        name: String,
+        /// The address.
+        mac: Vec<u8>,
     },
     /// Set a bridge's STP on or off.
     SetStp {
@@ -179,6 +188,14 @@ impl fmt::Display for Op {
             Op::SetUp { name, up } => {
                 write!(f, "set {name} {}", if *up { "up" } else { "down" })
             }
+            Op::SetMac { name, mac } => write!(
+                f,
+                "set {name} address {}",
+                mac.iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<Vec<_>>()
+                    .join(":")
+            ),
             Op::SetStp { name, on } => write!(f, "set bridge {name} stp {}", u8::from(*on)),
             Op::AddAddress { name, addr, .. } => write!(f, "add address {addr} dev {name}"),
             Op::DelAddress { name, addr } => write!(f, "delete address {addr} dev {name}"),
@@ -357,6 +374,7 @@ pub fn plan_links(
                             name: name.to_string(),
                             spec,
                             mac: None,
+                            index: None,
                         };
                         if matches!(iface.kind, InterfaceKind::Vlan { .. }) {
                             vlan_creates.push(op);
@@ -404,6 +422,7 @@ pub fn plan_links(
                             name: name.to_string(),
                             spec,
                             mac: None,
+                            index: None,
                         };
                         if matches!(iface.kind, InterfaceKind::Vlan { .. }) {
                             vlan_creates.push(op);

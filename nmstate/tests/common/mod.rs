@@ -111,9 +111,52 @@ pub fn dump(ns: &Netns) -> String {
                 "expires",
             ],
         );
+        // Routes to different devices with the same prefix and metric (e.g. each link's
+        // fe80::/64) are listed in the order the kernel happened to add them: sort routes.
+        if args.contains(&"route") {
+            if let Value::Array(a) = &mut v {
+                a.sort_by_key(|x| x.to_string());
+            }
+        }
         parts.push(format!("{} => {}", args.join(" "), v));
     }
+    parts.push(format!("sysctls => {}", sysctls(ns)));
     parts.join("\n")
+}
+
+/// Forwarding, rp_filter and l3mdev sysctls of every interface of `ns`, one `key=value` each.
+pub fn sysctls(ns: &Netns) -> String {
+    ns.run(|| {
+        let mut out = Vec::new();
+        for fam in ["ipv4", "ipv6"] {
+            let dir = format!("/proc/sys/net/{fam}/conf");
+            let mut names: Vec<String> = std::fs::read_dir(&dir)
+                .map(|d| {
+                    d.filter_map(|e| e.ok())
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            names.sort();
+            for n in names {
+                for key in ["forwarding", "rp_filter"] {
+                    if let Ok(v) = std::fs::read_to_string(format!("{dir}/{n}/{key}")) {
+                        out.push(format!("{fam}.{n}.{key}={}", v.trim()));
+                    }
+                }
+            }
+        }
+        for key in [
+            "tcp_l3mdev_accept",
+            "udp_l3mdev_accept",
+            "raw_l3mdev_accept",
+        ] {
+            if let Ok(v) = std::fs::read_to_string(format!("/proc/sys/net/ipv4/{key}")) {
+                out.push(format!("{key}={}", v.trim()));
+            }
+        }
+        out.join(" ")
+    })
 }
 
 /// Waits (up to 5 s, links settle asynchronously) until `dump(ns)` equals `want`; panics with
