@@ -128,8 +128,10 @@ pub struct Session {
     desired: BTreeMap<Family, Routes>,
     sent: BTreeMap<Family, Routes>,
     rib_in: BTreeMap<Family, HashMap<IpNet, RibInEntry>>,
-    conn_local: HashMap<ConnId, SocketAddr>,
+    conn_local: HashMap<ConnId, (SocketAddr, Option<IpAddr>)>,
     local_addr: Option<SocketAddr>,
+    /// An address of the other family on the session's interface (dual-stack next hop).
+    other_family_addr: Option<IpAddr>,
     negotiated: Option<Negotiated>,
     /// When stale routes of the peer are dropped if no End-of-RIB arrived.
     stale_deadline: Option<Instant>,
@@ -153,6 +155,7 @@ impl Session {
             rib_in: BTreeMap::new(),
             conn_local: HashMap::new(),
             local_addr: None,
+            other_family_addr: None,
             negotiated: None,
             stale_deadline: None,
             errors: ErrorCounters::default(),
@@ -241,15 +244,18 @@ impl Session {
         self.fsm.next_conn_id()
     }
 
-    /// A TCP connection is up; `local` is our end of it (the next hop we announce).
+    /// A TCP connection is up; `local` is our end of it (the next hop we announce for its
+    /// family) and `other_family` an address of the other family on the same interface (the
+    /// next hop for the other family of a dual-stack session).
     pub fn connected(
         &mut self,
         now: Instant,
         conn: ConnId,
         direction: Direction,
         local: SocketAddr,
+        other_family: Option<IpAddr>,
     ) {
-        self.conn_local.insert(conn, local);
+        self.conn_local.insert(conn, (local, other_family));
         self.fsm
             .handle_event(now, Event::Connected { conn, direction });
         self.pump(now);
@@ -450,10 +456,12 @@ impl Session {
     }
 
     fn on_established(&mut self, now: Instant, n: Negotiated) {
-        self.local_addr = self
+        let addrs = self
             .fsm
             .established_conn()
             .and_then(|c| self.conn_local.get(&c).copied());
+        self.local_addr = addrs.map(|a| a.0);
+        self.other_family_addr = addrs.and_then(|a| a.1);
         // Graceful restart helper: families the restarted peer no longer preserves lose their
         // stale routes at once (RFC 4724 §4.2).
         let keep: BTreeSet<Family> = match &n.graceful_restart {
@@ -536,6 +544,7 @@ impl Session {
         }
         self.negotiated = None;
         self.local_addr = None;
+        self.other_family_addr = None;
     }
 
     fn flush_stale(&mut self, family: Option<Family>) {
@@ -595,8 +604,18 @@ impl Session {
     }
 
     /// Our next hop for `family`: the local address of the session when it is of that family;
-    /// an IPv4-mapped IPv6 address for IPv6 routes over an IPv4 session.
+    /// otherwise an address of that family on the session's interface; failing that, for IPv6
+    /// routes over an IPv4 session, the IPv4-mapped IPv6 address.
     fn next_hop(&self, family: Family) -> Option<NextHop> {
+        match (family == Family::IPV4_UNICAST, self.other_family_addr) {
+            (true, Some(IpAddr::V4(a))) if self.local_addr.is_some_and(|l| l.is_ipv6()) => {
+                return Some(NextHop::Ipv4(a))
+            }
+            (false, Some(IpAddr::V6(a))) if self.local_addr.is_some_and(|l| l.is_ipv4()) => {
+                return Some(NextHop::Ipv6(a))
+            }
+            _ => {}
+        }
         let local = self.local_addr?.ip();
         let local = match local {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(local),

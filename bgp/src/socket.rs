@@ -276,3 +276,64 @@ mod tests {
         set_md5_key(s4.as_raw_fd(), "192.0.2.1".parse().unwrap(), None).unwrap();
     }
 }
+
+/// An address of the other family on the interface that holds `local` (a global IPv6 address
+/// for an IPv4 session, an IPv4 address for an IPv6 session): the next hop we announce for the
+/// other family of a dual-stack session. `None` if the interface has none.
+pub fn other_family_address(local: IpAddr) -> Option<IpAddr> {
+    let addrs = interface_addresses().ok()?;
+    let ifname = addrs
+        .iter()
+        .find(|(_, a)| *a == local)
+        .map(|(n, _)| n.clone())?;
+    addrs
+        .into_iter()
+        .filter(|(n, a)| *n == ifname && a.is_ipv4() != local.is_ipv4())
+        .map(|(_, a)| a)
+        .find(|a| match a {
+            IpAddr::V4(v4) => !v4.is_loopback() && !v4.is_link_local(),
+            IpAddr::V6(v6) => !v6.is_loopback() && (v6.segments()[0] & 0xffc0) != 0xfe80,
+        })
+}
+
+/// Every (interface name, address) of the calling thread's network namespace.
+fn interface_addresses() -> io::Result<Vec<(String, IpAddr)>> {
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs writes a list head we free below with freeifaddrs.
+    if unsafe { libc::getifaddrs(&mut head) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut out = Vec::new();
+    let mut cur = head;
+    while !cur.is_null() {
+        // SAFETY: `cur` is a node of the list getifaddrs returned, valid until freeifaddrs.
+        let ifa = unsafe { &*cur };
+        if !ifa.ifa_addr.is_null() && !ifa.ifa_name.is_null() {
+            // SAFETY: ifa_name is a NUL-terminated string owned by the list.
+            let name = unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) }
+                .to_string_lossy()
+                .into_owned();
+            // SAFETY: ifa_addr is non-null and points to a sockaddr whose family says its size.
+            let family = unsafe { (*ifa.ifa_addr).sa_family } as libc::c_int;
+            if family == libc::AF_INET {
+                // SAFETY: family AF_INET means the sockaddr is a sockaddr_in.
+                let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
+                out.push((
+                    name,
+                    IpAddr::V4(std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr))),
+                ));
+            } else if family == libc::AF_INET6 {
+                // SAFETY: family AF_INET6 means the sockaddr is a sockaddr_in6.
+                let sin6 = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in6) };
+                out.push((
+                    name,
+                    IpAddr::V6(std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr)),
+                ));
+            }
+        }
+        cur = ifa.ifa_next;
+    }
+    // SAFETY: head came from getifaddrs and is freed once.
+    unsafe { libc::freeifaddrs(head) };
+    Ok(out)
+}

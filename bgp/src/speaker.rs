@@ -147,6 +147,7 @@ enum Input {
         peer: IpAddr,
         conn: ConnId,
         local: SocketAddr,
+        other: Option<IpAddr>,
     },
     ConnectFailed {
         peer: IpAddr,
@@ -596,9 +597,14 @@ impl VrfTask {
     fn input(&mut self, input: Input) {
         let now = Instant::now();
         match input {
-            Input::Connected { peer, conn, local } => {
+            Input::Connected {
+                peer,
+                conn,
+                local,
+                other,
+            } => {
                 if let Some(s) = self.sessions.get_mut(&peer) {
-                    s.connected(now, conn, Direction::Outbound, local);
+                    s.connected(now, conn, Direction::Outbound, local, other);
                     self.drive(peer);
                 }
             }
@@ -661,7 +667,13 @@ impl VrfTask {
                     self.inputs.clone(),
                 ));
                 self.conns.insert(conn, ConnHandle { tx, task });
-                s.connected(now, conn, Direction::Inbound, local);
+                s.connected(
+                    now,
+                    conn,
+                    Direction::Inbound,
+                    local,
+                    socket::other_family_address(canonical(local.ip())),
+                );
                 self.drive(peer);
             }
         }
@@ -907,8 +919,14 @@ async fn run_conn(
             match result {
                 Ok(Ok(s)) => {
                     let local = s.local_addr().unwrap_or(opts.peer);
+                    let other = socket::other_family_address(canonical(local.ip()));
                     if inputs
-                        .send(Input::Connected { peer, conn, local })
+                        .send(Input::Connected {
+                            peer,
+                            conn,
+                            local,
+                            other,
+                        })
                         .await
                         .is_err()
                     {

@@ -237,7 +237,8 @@ fn interop_frr_communities() {
         has(&frr.prefixes_v4(), "198.51.100.30/32").then_some(())
     });
     let p = best_path(&frr, "198.51.100.30/32");
-    assert_eq!(p["community"]["string"], "64511:100 8000:800", "{p}");
+    // FRR lists communities sorted numerically.
+    assert_eq!(p["community"]["string"], "8000:800 64511:100", "{p}");
     assert_eq!(p["largeCommunity"]["string"], "64511:1:2", "{p}");
     ours.shutdown(false);
 }
@@ -742,14 +743,17 @@ fn interop_frr_config_change_resets() {
     // A new hold time: Cease / Other Configuration Change, then back with the new timers.
     cfg.timers.hold_time = metalroute_bgp::config::HoldTime::from_secs(6).expect("hold");
     ours.add_peer(cfg);
-    wait_for(
+    wait_for_ok(
         "FRR saw Other Configuration Change and re-established",
         UP,
         || {
             let n = frr_neighbor(&frr, "192.0.2.1");
-            (n["connectionsEstablished"] == 2
-                && n.to_string().contains("Other Configuration Change"))
-            .then_some(())
+            let log = std::fs::read_to_string(frr.log_path()).unwrap_or_default();
+            if n["connectionsEstablished"] == 2 && log.contains("Other Configuration Change") {
+                Ok(())
+            } else {
+                Err(n.to_string())
+            }
         },
     );
     let st = ours.wait_state(&key, State::Established, UP);

@@ -154,7 +154,7 @@ pub fn frr_conf(
     networks: &[&str],
 ) -> String {
     let mut c = format!(
-        "frr defaults traditional\nhostname r{asn}\n!\nrouter bgp {asn}\n bgp router-id {router_id}\n no bgp ebgp-requires-policy\n no bgp network import-check\n bgp graceful-restart\n"
+        "frr defaults traditional\nhostname r{asn}\n!\nrouter bgp {asn}\n bgp router-id {router_id}\n no bgp ebgp-requires-policy\n no bgp network import-check\n bgp graceful-restart\n bgp log-neighbor-changes\n"
     );
     for (n, remote, extra) in neighbors {
         c.push_str(&format!(" neighbor {n} remote-as {remote}\n neighbor {n} timers 3 9\n neighbor {n} timers connect 1\n"));
