@@ -260,8 +260,22 @@ fn typed<T: DeserializeOwned>(value: &serde_json::Value, issues: &mut Issues) ->
         }
         Err(e) => {
             let path = track.path().to_string();
-            let field = if path == "." { String::new() } else { path };
-            issues.error(field, e.to_string());
+            let mut field = if path == "." { String::new() } else { path };
+            let mut reason = e.to_string();
+            // serde names a missing field in its message; make it the field path instead.
+            if let Some(missing) = reason
+                .strip_prefix("missing field `")
+                .and_then(|r| r.strip_suffix('`'))
+                .map(str::to_string)
+            {
+                field = if field.is_empty() {
+                    missing
+                } else {
+                    format!("{field}.{missing}")
+                };
+                reason = "required".to_string();
+            }
+            issues.error(field, reason);
             None
         }
     }

@@ -179,6 +179,23 @@ impl ObjectReport {
         !self.errors.is_empty() && self.errors.iter().all(|e| e.transient)
     }
 
+    /// How lines name the object: `Kind namespace/name`, or the document's place when the
+    /// document has no kind or name.
+    pub fn label(&self) -> String {
+        if !self.key.kind.is_empty() && !self.key.name.is_empty() {
+            return self.key.to_string();
+        }
+        let what = if self.key.kind.is_empty() {
+            "object"
+        } else {
+            self.key.kind.as_str()
+        };
+        match &self.source {
+            Some(s) => format!("{what} at {s}"),
+            None => format!("{what} without a name"),
+        }
+    }
+
     /// The report's lines as `metalroute validate` prints them: `<kind> <ns>/<name>: ok`, or one
     /// line per error, then one line per warning.
     pub fn lines(&self) -> Vec<String> {
@@ -186,17 +203,18 @@ impl ObjectReport {
         match self.outcome {
             Outcome::Skipped => out.push(format!(
                 "{}: skipped ({} is not read by metalroute)",
-                self.key, self.api_version
+                self.label(),
+                self.api_version
             )),
             Outcome::Unknown => {}
-            Outcome::Checked if self.errors.is_empty() => out.push(format!("{}: ok", self.key)),
+            Outcome::Checked if self.errors.is_empty() => out.push(format!("{}: ok", self.label())),
             Outcome::Checked => {}
         }
         for e in &self.errors {
-            out.push(format!("{}: {e}", self.key));
+            out.push(format!("{}: {e}", self.label()));
         }
         for w in &self.warnings {
-            out.push(format!("{}: warning: {w}", self.key));
+            out.push(format!("{}: warning: {w}", self.label()));
         }
         out
     }

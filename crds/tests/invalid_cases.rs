@@ -547,6 +547,8 @@ fn other_cases() -> Vec<Case> {
             format!("{}{}", pool("p", &["192.0.2.0/28"]), pool("p", &["198.51.100.0/28"])),
             "IPAddressPool", "p", "metadata.name", "duplicate IPAddressPool metallb-system/p",
         ),
+        case("missing spec", "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: p, namespace: metallb-system}\nspecs: {addresses: [192.0.2.0/28]}\n".to_string(), "IPAddressPool", "p", "spec", "required"),
+        case("missing nested field", "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: p, namespace: metallb-system}\nspec: {autoAssign: true}\n".to_string(), "IPAddressPool", "p", "spec.addresses", "required"),
         case("missing name", "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {namespace: metallb-system}\nspec: {addresses: [192.0.2.0/28]}\n".to_string(), "IPAddressPool", "", "metadata.name", "required"),
     ]
 }

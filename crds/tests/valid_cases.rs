@@ -368,3 +368,18 @@ fn metallb_objects_without_namespace_default_to_metallb_namespace() {
     assert_eq!(r.key.namespace.as_deref(), Some("metallb-system"));
     assert!(r.is_valid());
 }
+
+#[test]
+fn documents_without_kind_or_name_are_named_by_their_place() {
+    let loaded = metalroute_crds::loader::load_str(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\n- just\n- a list\n",
+        Some(std::path::Path::new("cfg.yaml")),
+        &ReadOptions::default(),
+    );
+    let s = Snapshot::from_objects(loaded.objects, &ReadOptions::default());
+    assert!(!s.is_valid());
+    assert_eq!(
+        s.reports[1].lines(),
+        ["object at cfg.yaml document 1: document is not a mapping (expected a Kubernetes object)"]
+    );
+}
