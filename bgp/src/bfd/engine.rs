@@ -854,9 +854,7 @@ fn control_dst(key: &SessionKey) -> SocketAddr {
 fn encode(s: &mut Session, pkt: &ControlPacket, payload: &mut PacketBuf) {
     match &s.params.auth {
         Some(key) => {
-            let meticulous = key.auth_type().is_meticulous();
-            // Keyed variants may keep the number; we advance it on every packet for both.
-            let _ = meticulous;
+            // Keyed variants may keep the number; we advance it on every packet for all types.
             s.xmit_auth_seq = s.xmit_auth_seq.wrapping_add(1);
             pkt.encode_signed(key, s.xmit_auth_seq, payload);
         }

@@ -4,8 +4,10 @@
 //!
 //! Layout: [`packet`] (wire format, authentication, echo format), [`params`] (BFDProfile
 //! parameters, entropy), [`session`] (one session's pure decisions), [`engine`] (sessions and
-//! timers), [`transport`] (sockets and the driver task), [`error`].
+//! timers), [`transport`] (sockets and the driver task), [`coupling`] (BFD Down → BGP Cease/BFD
+//! Down), [`error`].
 
+pub mod coupling;
 pub mod engine;
 pub mod error;
 pub mod packet;
@@ -13,6 +15,7 @@ pub mod params;
 pub mod session;
 pub mod transport;
 
+pub use coupling::couple_to_speaker;
 pub use engine::{
     EchoVerdict, Engine, Event, RxMeta, SessionId, SessionStatus, Transmit, TransmitKind,
 };
