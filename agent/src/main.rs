@@ -22,6 +22,8 @@ enum Command {
     MachineConfig(cmd::machineconfig::MachineConfigArgs),
     /// Validate MetalLB, nmstate and EgressService YAML as the agent reads it.
     Validate(cmd::validate::ValidateArgs),
+    /// Plan one node offline: sessions, advertisements, withheld Services, network state.
+    Plan(cmd::plan::PlanArgs),
 }
 
 fn main() -> ExitCode {
@@ -29,5 +31,6 @@ fn main() -> ExitCode {
     match cli.command {
         Command::MachineConfig(args) => cmd::machineconfig::run(args),
         Command::Validate(args) => cmd::validate::run(args),
+        Command::Plan(args) => cmd::plan::run(args),
     }
 }

@@ -1,4 +1,5 @@
 //! The `metalroute` subcommands, one module each.
 
 pub mod machineconfig;
+pub mod plan;
 pub mod validate;

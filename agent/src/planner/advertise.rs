@@ -1,0 +1,112 @@
+//! What each session announces: every LB IP of every announced Service, masked to the
+//! aggregationLength / aggregationLengthV6 of every BGPAdvertisement that selects the node and
+//! the Service, sent to the peers the advertisement names (none = all) whose session carries the
+//! prefix's family; merged per prefix with the union of communities (aliases already resolved,
+//! standard and large) and the localPref (iBGP peers only). An aggregate stays while any Service
+//! mapped to it still qualifies. The next hop is the speaker's business.
+
+use super::core_view as cv;
+use super::{BgpDecision, ServiceKey, ServicePlan, SessionType, Vrf, VrfPlan};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use metalroute_crds::snapshot::Snapshot;
+use metalroute_crds::values::{Community, Family};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+/// The path attributes the plan decides (the speaker adds ORIGIN, AS_PATH and NEXT_HOP).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct PathAttributes {
+    /// LOCAL_PREF, only on iBGP sessions, only when an advertisement sets it.
+    pub local_pref: Option<u32>,
+    /// COMMUNITIES and LARGE_COMMUNITIES, merged over every advertisement producing the prefix.
+    pub communities: BTreeSet<Community>,
+}
+
+/// One prefix announced to one peer.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Advertisement {
+    /// What goes on the wire. Compare only this to decide whether to send an UPDATE.
+    pub attributes: PathAttributes,
+    /// The Services whose IPs map to this prefix (informational: a change here alone needs no
+    /// UPDATE).
+    pub services: BTreeSet<ServiceKey>,
+    /// The BGPAdvertisements producing it (informational).
+    pub via: BTreeSet<String>,
+}
+
+/// `ip` masked to `len` bits (lengths are validated: 1..=32 for IPv4, 0..=128 for IPv6).
+pub fn mask(ip: IpAddr, v4_len: u8, v6_len: u8) -> Option<IpNet> {
+    match ip {
+        IpAddr::V4(a) => Ipv4Net::new(a, v4_len).ok().map(|n| IpNet::V4(n.trunc())),
+        IpAddr::V6(a) => Ipv6Net::new(a, v6_len).ok().map(|n| IpNet::V6(n.trunc())),
+    }
+}
+
+/// Adds every announced Service's prefixes to the sessions.
+pub(crate) fn fill_advertisements(
+    snapshot: &Snapshot,
+    services: &BTreeMap<ServiceKey, ServicePlan>,
+    vrfs: &mut BTreeMap<Vrf, VrfPlan>,
+    warnings: &mut Vec<String>,
+) {
+    for svc in &snapshot.services {
+        let key = cv::key(svc);
+        let Some(plan) = services.get(&key) else {
+            continue;
+        };
+        let BgpDecision::Announce { advertisements } = &plan.bgp else {
+            continue;
+        };
+        let ads: Vec<_> = advertisements
+            .iter()
+            .filter_map(|n| snapshot.config.bgp_advertisements.get(n))
+            .collect();
+        for ip in &plan.ips {
+            let family = Family::of(ip);
+            for ad in &ads {
+                let Some(prefix) = mask(*ip, ad.aggregation_length, ad.aggregation_length_v6)
+                else {
+                    warnings.push(format!(
+                        "BGPAdvertisement {}: cannot mask {ip} to its aggregation length",
+                        ad.name
+                    ));
+                    continue;
+                };
+                for vrf in vrfs.values_mut() {
+                    for session in vrf.sessions.values_mut() {
+                        let p = &session.params;
+                        if !ad.peers.is_empty() && !ad.peers.contains(&p.peer) {
+                            continue;
+                        }
+                        if !p.families.carries(family) {
+                            continue;
+                        }
+                        let ibgp = p.session_type() == SessionType::Ibgp;
+                        let peer = p.peer.clone();
+                        let entry = session.advertisements.entry(prefix).or_default();
+                        entry
+                            .attributes
+                            .communities
+                            .extend(ad.communities.iter().copied());
+                        if ibgp {
+                            if let Some(lp) = ad.local_pref {
+                                match entry.attributes.local_pref {
+                                    Some(old) if old != lp => {
+                                        warnings.push(format!(
+                                            "prefix {prefix} to peer {peer}: BGPAdvertisement {} sets localPref {lp} but another advertisement set {old}; the higher is sent",
+                                            ad.name
+                                        ));
+                                        entry.attributes.local_pref = Some(old.max(lp));
+                                    }
+                                    _ => entry.attributes.local_pref = Some(lp),
+                                }
+                            }
+                        }
+                        entry.services.insert(key.clone());
+                        entry.via.insert(ad.name.clone());
+                    }
+                }
+            }
+        }
+    }
+}
