@@ -641,6 +641,25 @@ fn echo_function_runs_and_detects_loss() {
 }
 
 #[test]
+fn echo_never_returned_is_abandoned_without_flap() {
+    let mut pa = params(300, 3);
+    pa.echo_mode = true;
+    let mut p = Pair::new(pa.clone(), pa);
+    p.drop_echo = true;
+    p.bring_up();
+    let n = (p.events_a.len(), p.events_b.len());
+    p.run_for(Duration::from_secs(5));
+    assert_eq!((p.events_a.len(), p.events_b.len()), n, "no flap");
+    let a = p.a.status(&p.ka).unwrap();
+    assert!(a.echo_abandoned && !a.echo_active);
+    assert_eq!(a.echo_rx_packets, 0);
+    // Echoes stop being sent once abandoned.
+    let sent = a.echo_tx_packets;
+    p.run_for(Duration::from_secs(2));
+    assert_eq!(p.a.status(&p.ka).unwrap().echo_tx_packets, sent);
+}
+
+#[test]
 fn echo_not_used_multihop_or_when_peer_declines() {
     let mut pa = params(300, 3);
     pa.echo_mode = true;

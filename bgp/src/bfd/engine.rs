@@ -135,6 +135,8 @@ pub struct SessionStatus {
     pub polling: bool,
     /// Echo packets are flowing.
     pub echo_active: bool,
+    /// Echo was tried but the peer never returned our echoes; off until the session restarts.
+    pub echo_abandoned: bool,
     /// Since when the session is Up.
     pub up_since: Option<Instant>,
     /// Control packets accepted.
@@ -586,6 +588,7 @@ impl Engine {
             return EchoVerdict::Returned;
         }
         s.echo_rx_packets += 1;
+        s.echo_verified = true;
         let sent = epoch + Duration::from_nanos(echo.timestamp_ns);
         s.last_echo_rtt = now.checked_duration_since(sent);
         s.echo_detect_due =
@@ -662,7 +665,12 @@ impl Engine {
         };
         if s.echo_detect_due.is_some_and(|d| d <= now) {
             s.echo_detect_due = None;
-            if s.state == State::Up {
+            if !s.echo_verified {
+                // Never returned: the peer does not loop our echoes. Stop echo, keep the session.
+                s.echo_abandoned = true;
+                s.echo_tx_due = None;
+                tracing::warn!(session = %s.key, "BFD echo packets are not returned by the peer; echo function off for this session");
+            } else if s.state == State::Up {
                 self.transition(now, id, State::Down, Diagnostic::EchoFunctionFailed, false);
                 self.send_control(id, false);
             }
@@ -745,6 +753,8 @@ impl Engine {
         s.local_diag = diag;
         s.last_change = now;
         s.up_since = if to == State::Up { Some(now) } else { None };
+        s.echo_verified = false;
+        s.echo_abandoned = false;
         if to != State::Up {
             s.poll = None;
             s.echo_tx_due = None;
@@ -883,6 +893,7 @@ fn status_of(id: SessionId, s: &Session) -> SessionStatus {
         remote_detect_mult: s.remote_detect_mult,
         polling: s.poll.is_some(),
         echo_active: s.echo_active(),
+        echo_abandoned: s.echo_abandoned,
         up_since: s.up_since,
         rx_packets: s.rx_packets,
         tx_packets: s.tx_packets,

@@ -186,6 +186,11 @@ pub(crate) struct Session {
     pub rcv_auth_seq: Option<u32>,
     pub xmit_auth_seq: u32,
     pub echo_seq: u32,
+    /// At least one of our echoes came back since the session came Up.
+    pub echo_verified: bool,
+    /// Our echoes never came back: the peer does not loop them, so echo is off until the session
+    /// restarts (rather than flapping a session whose control packets are fine).
+    pub echo_abandoned: bool,
     pub tx_due: Option<Instant>,
     pub detect_due: Option<Instant>,
     pub echo_tx_due: Option<Instant>,
@@ -235,6 +240,8 @@ impl Session {
             rcv_auth_seq: None,
             xmit_auth_seq: seq,
             echo_seq: 0,
+            echo_verified: false,
+            echo_abandoned: false,
             tx_due: None,
             detect_due: None,
             echo_tx_due: None,
@@ -281,7 +288,10 @@ impl Session {
 
     /// Echo packets should flow now.
     pub fn echo_active(&self) -> bool {
-        self.echo_configured() && self.state == State::Up && !self.remote_min_echo_rx.is_zero()
+        self.echo_configured()
+            && self.state == State::Up
+            && !self.remote_min_echo_rx.is_zero()
+            && !self.echo_abandoned
     }
 
     /// Echo transmit interval.
