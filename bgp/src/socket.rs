@@ -235,48 +235,6 @@ pub fn configure_accepted<S: AsRawFd>(sock: &S, peer: IpAddr, ttl: TtlPolicy) ->
     setsockopt_raw(sock.as_raw_fd(), libc::IPPROTO_TCP, libc::TCP_NODELAY, &one)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ttl_policy() {
-        assert_eq!(TtlPolicy::for_session(true, None, false).ttl, 1);
-        assert_eq!(TtlPolicy::for_session(true, Some(3), false).ttl, 3);
-        assert_eq!(TtlPolicy::for_session(false, None, false).ttl, 255);
-        assert_eq!(TtlPolicy::for_session(true, None, true).ttl, 255);
-    }
-
-    #[test]
-    fn md5_key_too_long_is_refused() {
-        let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-        let key = [b'x'; 81];
-        let err = set_md5_key(s.as_raw_fd(), "192.0.2.1".parse().unwrap(), Some(&key)).unwrap_err();
-        assert!(err.to_string().contains("192.0.2.1"), "{err}");
-    }
-
-    #[test]
-    fn options_apply_on_fresh_sockets() {
-        // Applies to an unconnected socket: no packet leaves, no namespace needed.
-        let opts = ConnectOptions {
-            peer: "[2001:db8::1]:179".parse().unwrap(),
-            source: None,
-            device: None,
-            password: Some("secret".into()),
-            ttl: TtlPolicy::for_session(true, None, true),
-        };
-        let s = connecting_socket(&opts).unwrap();
-        assert_eq!(s.unicast_hops_v6().unwrap(), 255);
-        let opts4 = ConnectOptions {
-            peer: "192.0.2.1:179".parse().unwrap(),
-            ..opts
-        };
-        let s4 = connecting_socket(&opts4).unwrap();
-        assert_eq!(s4.ttl_v4().unwrap(), 255);
-        set_md5_key(s4.as_raw_fd(), "192.0.2.1".parse().unwrap(), None).unwrap();
-    }
-}
-
 /// An address of the other family on the interface that holds `local` (a global IPv6 address
 /// for an IPv4 session, an IPv4 address for an IPv6 session): the next hop we announce for the
 /// other family of a dual-stack session. `None` if the interface has none.
@@ -336,4 +294,46 @@ fn interface_addresses() -> io::Result<Vec<(String, IpAddr)>> {
     // SAFETY: head came from getifaddrs and is freed once.
     unsafe { libc::freeifaddrs(head) };
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_policy() {
+        assert_eq!(TtlPolicy::for_session(true, None, false).ttl, 1);
+        assert_eq!(TtlPolicy::for_session(true, Some(3), false).ttl, 3);
+        assert_eq!(TtlPolicy::for_session(false, None, false).ttl, 255);
+        assert_eq!(TtlPolicy::for_session(true, None, true).ttl, 255);
+    }
+
+    #[test]
+    fn md5_key_too_long_is_refused() {
+        let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        let key = [b'x'; 81];
+        let err = set_md5_key(s.as_raw_fd(), "192.0.2.1".parse().unwrap(), Some(&key)).unwrap_err();
+        assert!(err.to_string().contains("192.0.2.1"), "{err}");
+    }
+
+    #[test]
+    fn options_apply_on_fresh_sockets() {
+        // Applies to an unconnected socket: no packet leaves, no namespace needed.
+        let opts = ConnectOptions {
+            peer: "[2001:db8::1]:179".parse().unwrap(),
+            source: None,
+            device: None,
+            password: Some("secret".into()),
+            ttl: TtlPolicy::for_session(true, None, true),
+        };
+        let s = connecting_socket(&opts).unwrap();
+        assert_eq!(s.unicast_hops_v6().unwrap(), 255);
+        let opts4 = ConnectOptions {
+            peer: "192.0.2.1:179".parse().unwrap(),
+            ..opts
+        };
+        let s4 = connecting_socket(&opts4).unwrap();
+        assert_eq!(s4.ttl_v4().unwrap(), 255);
+        set_md5_key(s4.as_raw_fd(), "192.0.2.1".parse().unwrap(), None).unwrap();
+    }
 }
