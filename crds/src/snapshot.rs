@@ -52,6 +52,19 @@ impl Snapshot {
         validate(objects, opts)
     }
 
+    /// Parses and validates objects given as JSON values (e.g. objects listed from the
+    /// Kubernetes API and turned into JSON); each value must carry `apiVersion` and `kind`.
+    pub fn from_values<I: IntoIterator<Item = serde_json::Value>>(
+        values: I,
+        opts: &ReadOptions,
+    ) -> Snapshot {
+        let objects = values
+            .into_iter()
+            .map(|v| crate::object::parse_object(&v, None, opts))
+            .collect();
+        validate(objects, opts)
+    }
+
     /// Loads files and directories and validates them. Unreadable or non-YAML input is returned
     /// as errors (together with nothing else: a partial configuration is never used).
     pub fn load<P: AsRef<Path>>(

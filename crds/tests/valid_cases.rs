@@ -383,3 +383,16 @@ fn documents_without_kind_or_name_are_named_by_their_place() {
         ["object at cfg.yaml document 1: document is not a mapping (expected a Kubernetes object)"]
     );
 }
+
+#[test]
+fn snapshot_from_json_values() {
+    let values = vec![
+        serde_json::json!({"apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool",
+            "metadata": {"name": "p", "namespace": "metallb-system"}, "spec": {"addresses": ["192.0.2.0/28"]}}),
+        serde_json::json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}}),
+    ];
+    let s = Snapshot::from_values(values, &ReadOptions::default());
+    assert!(s.is_valid());
+    assert!(s.config.pools.contains_key("p"));
+    assert_eq!(s.nodes.len(), 1);
+}
