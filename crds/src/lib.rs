@@ -2,6 +2,8 @@
 //! OVN-Kubernetes EgressService (`k8s.ovn.org`) and the core kinds — with their defaults,
 //! validation that reports every error by object and field path, and YAML loading.
 
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod core;
 pub mod duration;
