@@ -1,0 +1,263 @@
+//! BGP interop with BIRD 2: our speaker in one namespace, BIRD in another; each test one
+//! feature, checked in BIRD's own tables (`birdc show route all`, `show protocols all`).
+
+mod interop_common;
+
+use interop_common::*;
+use metalroute_bgp::config::Family;
+use metalroute_bgp::fsm::State;
+use metalroute_netns::{prerequisites, two_ns_with_veth, wait_for, Bird, Need};
+
+const BIRD: &[Need] = &[Need::Root, Need::Binary("bird"), Need::Binary("birdc")];
+
+/// A BIRD configuration with one BGP protocol `metal` toward our speaker.
+fn bird_conf(local: &str, local_as: u32, neighbor: &str, neighbor_as: u32, extra: &str) -> String {
+    let channel = if neighbor.contains(':') {
+        "ipv6"
+    } else {
+        "ipv4"
+    };
+    format!(
+        r#"
+router id 192.0.2.2;
+protocol device {{ }}
+protocol direct {{ ipv4; ipv6; }}
+protocol static st {{ {channel}; route {route} blackhole; }}
+protocol bgp metal {{
+    local {local} as {local_as};
+    neighbor {neighbor} as {neighbor_as};
+    connect delay time 0; connect retry time 1;
+    hold time 9;
+    {extra}
+    {channel} {{ import all; export where source = RTS_STATIC; }};
+}}
+"#,
+        route = if channel == "ipv6" {
+            "2001:db8:b::/48"
+        } else {
+            "203.0.113.0/24"
+        }
+    )
+}
+
+fn route_all(bird: &Bird, prefix: &str) -> String {
+    bird.birdc(&format!("show route {prefix} all"))
+}
+
+fn has(v: &[String], p: &str) -> bool {
+    v.iter().any(|x| x == p)
+}
+
+#[test]
+fn interop_bird_ebgp_ipv4() {
+    if !prerequisites("interop_bird_ebgp_ipv4", BIRD) {
+        return;
+    }
+    let t = two_ns_with_veth("ibe4");
+    let bird = Bird::start(&t.b, &bird_conf("192.0.2.2", 64512, "192.0.2.1", 64511, ""));
+    let ours = Ours::start(&t.a, Some(179));
+    let cfg = peer(64511, fixed(64512), "192.0.2.2", "192.0.2.1");
+    let key = cfg.key();
+    ours.add_peer(cfg);
+    ours.advertise(
+        &key,
+        Family::IPV4_UNICAST,
+        &[("198.51.100.0/24", plain()), ("198.51.100.77/32", plain())],
+    );
+    bird.wait_established("metal", UP);
+    wait_for("BIRD has both prefixes", UP, || {
+        let p = bird.prefixes();
+        (has(&p, "198.51.100.0/24") && has(&p, "198.51.100.77/32")).then_some(())
+    });
+    let r = route_all(&bird, "198.51.100.77/32");
+    assert!(r.contains("BGP.as_path: 64511"), "{r}");
+    assert!(r.contains("BGP.next_hop: 192.0.2.1"), "{r}");
+    wait_for("our Adj-RIB-In has BIRD's static route", UP, || {
+        ours.received(&key, Family::IPV4_UNICAST)
+            .iter()
+            .any(|r| r.prefix.to_string() == "203.0.113.0/24")
+            .then_some(())
+    });
+    ours.shutdown(false);
+}
+
+#[test]
+fn interop_bird_ebgp_ipv6() {
+    if !prerequisites("interop_bird_ebgp_ipv6", BIRD) {
+        return;
+    }
+    let t = two_ns_with_veth("ibe6");
+    let bird = Bird::start(
+        &t.b,
+        &bird_conf("2001:db8::2", 64512, "2001:db8::1", 64511, ""),
+    );
+    let ours = Ours::start(&t.a, Some(179));
+    let cfg = peer(64511, fixed(64512), "2001:db8::2", "192.0.2.1");
+    let key = cfg.key();
+    ours.add_peer(cfg);
+    ours.advertise(
+        &key,
+        Family::IPV6_UNICAST,
+        &[("2001:db8:100::/48", plain())],
+    );
+    bird.wait_established("metal", UP);
+    wait_for("BIRD has the IPv6 prefix", UP, || {
+        has(&bird.prefixes(), "2001:db8:100::/48").then_some(())
+    });
+    let r = route_all(&bird, "2001:db8:100::/48");
+    assert!(r.contains("BGP.next_hop: 2001:db8::1"), "{r}");
+    wait_for("our Adj-RIB-In has BIRD's IPv6 route", UP, || {
+        ours.received(&key, Family::IPV6_UNICAST)
+            .iter()
+            .any(|r| r.prefix.to_string() == "2001:db8:b::/48")
+            .then_some(())
+    });
+    ours.shutdown(false);
+}
+
+#[test]
+fn interop_bird_ibgp_local_pref() {
+    if !prerequisites("interop_bird_ibgp_local_pref", BIRD) {
+        return;
+    }
+    let t = two_ns_with_veth("ibib");
+    let bird = Bird::start(&t.b, &bird_conf("192.0.2.2", 64512, "192.0.2.1", 64512, ""));
+    let ours = Ours::start(&t.a, Some(179));
+    let cfg = peer(64512, fixed(64512), "192.0.2.2", "192.0.2.1");
+    let key = cfg.key();
+    ours.add_peer(cfg);
+    ours.advertise(
+        &key,
+        Family::IPV4_UNICAST,
+        &[("198.51.100.20/32", attrs(&[], &[], Some(250)))],
+    );
+    bird.wait_established("metal", UP);
+    wait_for("BIRD has the prefix", UP, || {
+        has(&bird.prefixes(), "198.51.100.20/32").then_some(())
+    });
+    let r = route_all(&bird, "198.51.100.20/32");
+    assert!(r.contains("BGP.local_pref: 250"), "{r}");
+    ours.shutdown(false);
+}
+
+#[test]
+fn interop_bird_communities() {
+    if !prerequisites("interop_bird_communities", BIRD) {
+        return;
+    }
+    let t = two_ns_with_veth("ibco");
+    let bird = Bird::start(&t.b, &bird_conf("192.0.2.2", 64512, "192.0.2.1", 64511, ""));
+    let ours = Ours::start(&t.a, Some(179));
+    let cfg = peer(64511, fixed(64512), "192.0.2.2", "192.0.2.1");
+    let key = cfg.key();
+    ours.add_peer(cfg);
+    ours.advertise(
+        &key,
+        Family::IPV4_UNICAST,
+        &[(
+            "198.51.100.30/32",
+            attrs(&[(64511, 100), (8000, 800)], &[(64511, 1, 2)], None),
+        )],
+    );
+    bird.wait_established("metal", UP);
+    wait_for("BIRD has the prefix", UP, || {
+        has(&bird.prefixes(), "198.51.100.30/32").then_some(())
+    });
+    let r = route_all(&bird, "198.51.100.30/32");
+    assert!(r.contains("(64511,100)") && r.contains("(8000,800)"), "{r}");
+    assert!(r.contains("(64511, 1, 2)"), "{r}");
+    ours.shutdown(false);
+}
+
+#[test]
+fn interop_bird_md5() {
+    if !prerequisites("interop_bird_md5", BIRD) {
+        return;
+    }
+    let t = two_ns_with_veth("ibm5");
+    let bird = Bird::start(
+        &t.b,
+        &bird_conf(
+            "192.0.2.2",
+            64512,
+            "192.0.2.1",
+            64511,
+            "password \"b1rd-secret\";",
+        ),
+    );
+    let ours = Ours::start(&t.a, Some(179));
+    let mut cfg = peer(64511, fixed(64512), "192.0.2.2", "192.0.2.1");
+    cfg.password = Some("b1rd-secret".into());
+    let key = cfg.key();
+    ours.add_peer(cfg);
+    ours.advertise(&key, Family::IPV4_UNICAST, &[("198.51.100.50/32", plain())]);
+    bird.wait_established("metal", UP);
+    wait_for("BIRD has the prefix", UP, || {
+        has(&bird.prefixes(), "198.51.100.50/32").then_some(())
+    });
+    ours.shutdown(false);
+}
+
+#[test]
+fn interop_bird_md5_wrong_password() {
+    if !prerequisites("interop_bird_md5_wrong_password", BIRD) {
+        return;
+    }
+    let t = two_ns_with_veth("ibmw");
+    let bird = Bird::start(
+        &t.b,
+        &bird_conf(
+            "192.0.2.2",
+            64512,
+            "192.0.2.1",
+            64511,
+            "password \"right\";",
+        ),
+    );
+    let ours = Ours::start(&t.a, Some(179));
+    let mut cfg = peer(64511, fixed(64512), "192.0.2.2", "192.0.2.1");
+    cfg.password = Some("wrong".into());
+    let key = cfg.key();
+    ours.add_peer(cfg);
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_secs(12) {
+        assert_ne!(bird.protocol_state("metal").as_deref(), Some("Established"));
+        assert_ne!(ours.status(&key).state, State::Established);
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    assert!(
+        md5_failures(&t.b) + md5_failures(&t.a) > 0,
+        "no TCP MD5 failures counted"
+    );
+    ours.shutdown(false);
+}
+
+#[test]
+fn interop_bird_withdraw() {
+    if !prerequisites("interop_bird_withdraw", BIRD) {
+        return;
+    }
+    let t = two_ns_with_veth("ibwd");
+    let bird = Bird::start(&t.b, &bird_conf("192.0.2.2", 64512, "192.0.2.1", 64511, ""));
+    let ours = Ours::start(&t.a, Some(179));
+    let cfg = peer(64511, fixed(64512), "192.0.2.2", "192.0.2.1");
+    let key = cfg.key();
+    ours.add_peer(cfg);
+    ours.advertise(
+        &key,
+        Family::IPV4_UNICAST,
+        &[("198.51.100.1/32", plain()), ("198.51.100.2/32", plain())],
+    );
+    bird.wait_established("metal", UP);
+    wait_for("BIRD has both", UP, || {
+        let p = bird.prefixes();
+        (has(&p, "198.51.100.1/32") && has(&p, "198.51.100.2/32")).then_some(())
+    });
+    ours.advertise(&key, Family::IPV4_UNICAST, &[("198.51.100.1/32", plain())]);
+    wait_for("BIRD dropped the withdrawn prefix", UP, || {
+        (!has(&bird.prefixes(), "198.51.100.2/32")).then_some(())
+    });
+    assert!(has(&bird.prefixes(), "198.51.100.1/32"));
+    assert_eq!(bird.protocol_state("metal").as_deref(), Some("Established"));
+    ours.shutdown(false);
+}
