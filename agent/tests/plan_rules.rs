@@ -311,6 +311,10 @@ metadata: {namespace: default, name: waslb}
 spec: {type: ClusterIP, ports: [{port: 80}]}
 status: {loadBalancer: {ingress: [{ip: 203.0.113.9}]}}";
     let outside = svc("outside", &["192.0.2.200"], "Cluster", "");
+    let classed = svc("classed", &["203.0.113.14"], "Cluster", "").replace(
+        "  type: LoadBalancer\n",
+        "  type: LoadBalancer\n  loadBalancerClass: example.com/other\n",
+    );
     let split = svc("split", &["203.0.113.11", "198.51.100.11"], "Cluster", "");
     let wrong_pool = svc(
         "wrongpool",
@@ -336,6 +340,7 @@ status: {loadBalancer: {ingress: [{ip: 203.0.113.9}]}}";
         &split,
         &wrong_pool,
         &right_pool,
+        &classed,
     ];
     let eps: Vec<String> = [
         "noip",
@@ -361,13 +366,17 @@ status: {loadBalancer: {ingress: [{ip: 203.0.113.9}]}}";
         ("split", Some(WithheldReason::IpNotAllowed)),
         ("wrongpool", Some(WithheldReason::PoolAnnotationMismatch)),
         ("rightpool", None),
+        ("classed", Some(WithheldReason::OtherLoadBalancerClass)),
     ];
     for (name, want) in rows {
         assert_eq!(decision(&p, name).reason(), want, "{name}\n{p}");
     }
     assert_eq!(prefixes(&p, "tor"), ["203.0.113.13/32"]);
     let withheld: Vec<&str> = p.withheld().map(|(k, _, _)| k.name.as_str()).collect();
-    assert_eq!(withheld, ["noip", "outside", "split", "waslb", "wrongpool"]);
+    assert_eq!(
+        withheld,
+        ["classed", "noip", "outside", "split", "waslb", "wrongpool"]
+    );
 }
 
 // ---------------------------------------------------------------- shared IP

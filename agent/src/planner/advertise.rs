@@ -110,3 +110,25 @@ pub(crate) fn fill_advertisements(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_to_aggregation_lengths() {
+        let rows = [
+            ("203.0.113.201", 32, 128, "203.0.113.201/32"),
+            ("203.0.113.201", 30, 128, "203.0.113.200/30"),
+            ("203.0.113.201", 24, 128, "203.0.113.0/24"),
+            ("fc00:f853:ccd:e799::7", 32, 124, "fc00:f853:ccd:e799::/124"),
+            ("fc00:f853:ccd:e799::7", 32, 0, "::/0"),
+            ("2001:db8::1", 32, 128, "2001:db8::1/128"),
+        ];
+        for (ip, l4, l6, want) in rows {
+            let got = mask(ip.parse().unwrap(), l4, l6).unwrap();
+            assert_eq!(got.to_string(), want);
+        }
+        assert!(mask("192.0.2.1".parse().unwrap(), 33, 128).is_none());
+    }
+}

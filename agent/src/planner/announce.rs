@@ -1,7 +1,7 @@
 //! The BGP announce decision per LoadBalancer Service on one node, with MetalLB's reasons.
 //!
-//! First the Service-level checks of MetalLB's speaker (`SetBalancer`): a LoadBalancer Service,
-//! with ingress IPs, all inside one pool (and, here, the pool its address-pool annotation names).
+//! First the Service-level checks of MetalLB's speaker (`SetBalancer`): a LoadBalancer Service
+//! without a `loadBalancerClass` (MetalLB's default filter), with ingress IPs, all inside one pool (and, here, the pool its address-pool annotation names).
 //! Then MetalLB's `ShouldAnnounce` for BGP, in its order: `notOwner` (no BGPAdvertisement of the
 //! pool selects this node), `noMatchingAdvertisement` (none of those selects the Service),
 //! `conflictingAdvertisements` (two of them with incompatible localPref), `nodeNetworkUnavailable`
@@ -31,6 +31,9 @@ pub const EXCLUDE_BALANCERS_LABEL: &str = "node.kubernetes.io/exclude-from-exter
 pub enum WithheldReason {
     /// Not `type: LoadBalancer` (but still carries ingress IPs).
     NotLoadBalancer,
+    /// `spec.loadBalancerClass` is set: another load-balancer implementation owns the Service
+    /// (MetalLB without `--lb-class` ignores such Services).
+    OtherLoadBalancerClass,
     /// No `status.loadBalancer.ingress[].ip`.
     NoIpAllocated,
     /// An ingress IP is in no valid pool, or the IPs are in different pools.
@@ -58,6 +61,7 @@ impl WithheldReason {
     pub fn as_str(self) -> &'static str {
         match self {
             WithheldReason::NotLoadBalancer => "notLoadBalancer",
+            WithheldReason::OtherLoadBalancerClass => "otherLoadBalancerClass",
             WithheldReason::NoIpAllocated => "noIPAllocated",
             WithheldReason::IpNotAllowed => "ipNotAllowed",
             WithheldReason::PoolAnnotationMismatch => "poolAnnotationMismatch",
@@ -250,6 +254,15 @@ pub(crate) fn decide(
             BgpDecision::withhold(
                 WithheldReason::NotLoadBalancer,
                 "spec.type is not LoadBalancer",
+            ),
+        ));
+    }
+    if let Some(class) = cv::load_balancer_class(svc) {
+        return Some(plan(
+            None,
+            BgpDecision::withhold(
+                WithheldReason::OtherLoadBalancerClass,
+                format!("spec.loadBalancerClass is {class:?}: another load balancer owns it"),
             ),
         ));
     }

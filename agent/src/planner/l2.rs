@@ -84,7 +84,7 @@ pub(crate) fn plan_l2(
 ) -> BTreeMap<ServiceKey, L2Decision> {
     let mut out = BTreeMap::new();
     for svc in &snapshot.services {
-        if !cv::is_load_balancer(svc) {
+        if !cv::is_load_balancer(svc) || cv::load_balancer_class(svc).is_some() {
             continue;
         }
         let ips = cv::ingress_ips(svc);

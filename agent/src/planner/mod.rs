@@ -246,6 +246,14 @@ pub(crate) mod core_view {
         svc.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("LoadBalancer")
     }
 
+    /// `spec.loadBalancerClass`, when set and not empty.
+    pub fn load_balancer_class(svc: &Service) -> Option<&str> {
+        svc.spec
+            .as_ref()
+            .and_then(|s| s.load_balancer_class.as_deref())
+            .filter(|c| !c.is_empty())
+    }
+
     /// True for `spec.externalTrafficPolicy: Local`.
     pub fn is_etp_local(svc: &Service) -> bool {
         svc.spec

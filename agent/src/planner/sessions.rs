@@ -342,3 +342,27 @@ pub(crate) fn plan_sessions(
     }
     (vrfs, held)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_is_redacted_everywhere_but_expose() {
+        let p = Password::new(PasswordSource::Secret("s".into()), "hunter2".into());
+        assert_eq!(p.expose(), "hunter2");
+        assert!(!format!("{p:?}").contains("hunter2"));
+        assert!(!format!("{p}").contains("hunter2"));
+        assert_eq!(format!("{p}"), "<redacted> (from Secret s)");
+        let inline: Password = (&Md5Password::Inline("x1".into())).into();
+        assert_eq!(inline.source(), &PasswordSource::Inline);
+    }
+
+    #[test]
+    fn families_follow_metallb() {
+        let f = |ipv4, ipv6| Families { ipv4, ipv6 };
+        assert!(f(true, false).carries(Family::V4) && !f(true, false).carries(Family::V6));
+        assert_eq!(f(true, true).to_string(), "ipv4+ipv6");
+        assert_eq!(f(false, true).to_string(), "ipv6");
+    }
+}
