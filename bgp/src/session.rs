@@ -347,6 +347,8 @@ impl Session {
         }
         self.desired.insert(family, routes);
         self.sync(now, family, false);
+        // Move the UPDATEs from the FSM to the shell at once.
+        self.pump(now);
         Ok(())
     }
 
