@@ -810,3 +810,101 @@ fn plan_is_independent_of_document_order() {
     assert_eq!(a.services, b.services);
     assert_eq!(a.to_json(), b.to_json());
 }
+
+// ---------------------------------------------------------------- communities
+
+#[test]
+fn communities_merge_per_prefix_with_aliases_and_large_values() {
+    let alias = "apiVersion: metallb.io/v1beta1
+kind: Community
+metadata: {namespace: metallb-system, name: aliases}
+spec:
+  communities:
+    - {name: my-alias, value: \"64500:1234\"}
+    - {name: big, value: \"large:64500:1:2\"}";
+    let ads = "apiVersion: metallb.io/v1beta1
+kind: BGPAdvertisement
+metadata: {namespace: metallb-system, name: adv-x}
+spec:
+  ipAddressPools: [pool]
+  communities: [my-alias, \"large:1:2:3\"]
+---
+apiVersion: metallb.io/v1beta1
+kind: BGPAdvertisement
+metadata: {namespace: metallb-system, name: adv-y}
+spec:
+  ipAddressPools: [pool]
+  communities: [no-export, big]
+  aggregationLength: 32
+  peers: [tor]";
+    let s = svc("web", &["203.0.113.10"], "Cluster", "");
+    let e = slice("web", &["{addresses: [10.0.0.1], nodeName: n1}"]);
+    let p = plan(&valid(&[POOL, PEER, alias, ads, &s, &e]), "n1");
+    let a = p
+        .session("tor")
+        .unwrap()
+        .advertisements
+        .get(&"203.0.113.10/32".parse().unwrap())
+        .unwrap();
+    let got: Vec<String> = a
+        .attributes
+        .communities
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "64500:1234",
+            "65535:65281",
+            "large:1:2:3",
+            "large:64500:1:2"
+        ]
+    );
+    assert_eq!(a.via.len(), 2);
+    let json = p.to_json();
+    assert_eq!(
+        json["vrfs"][0]["sessions"][0]["advertisements"][0]["communities"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+}
+
+#[test]
+fn shared_ip_with_two_local_prefs_sends_the_higher_and_warns() {
+    let ads = "apiVersion: metallb.io/v1beta1
+kind: BGPAdvertisement
+metadata: {namespace: metallb-system, name: adv-tcp}
+spec:
+  ipAddressPools: [pool]
+  localPref: 100
+  serviceSelectors: [{matchLabels: {proto: tcp}}]
+---
+apiVersion: metallb.io/v1beta1
+kind: BGPAdvertisement
+metadata: {namespace: metallb-system, name: adv-udp}
+spec:
+  ipAddressPools: [pool]
+  localPref: 200
+  serviceSelectors: [{matchLabels: {proto: udp}}]";
+    let meta = |proto: &str| {
+        format!("  labels: {{proto: {proto}}}\n  annotations: {{metallb.io/allow-shared-ip: k}}\n")
+    };
+    let tcp = svc("tcp", &["203.0.113.50"], "Cluster", &meta("tcp"));
+    let udp = svc("udp", &["203.0.113.50"], "Cluster", &meta("udp"));
+    let et = slice("tcp", &["{addresses: [10.0.0.1], nodeName: n1}"]);
+    let eu = slice("udp", &["{addresses: [10.0.0.1], nodeName: n1}"]);
+    let p = plan(&valid(&[POOL, PEER, ads, &tcp, &udp, &et, &eu]), "n1");
+    let a = p
+        .session("tor")
+        .unwrap()
+        .advertisements
+        .values()
+        .next()
+        .unwrap();
+    assert_eq!(a.attributes.local_pref, Some(200));
+    assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+    assert!(p.warnings[0].contains("203.0.113.50/32"));
+}
