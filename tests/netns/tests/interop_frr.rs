@@ -49,6 +49,7 @@ fn interop_frr_ebgp_ipv4() {
     let ours = Ours::start(&t.a, Some(179));
     let cfg = peer(64511, fixed(64512), "192.0.2.2", "192.0.2.1");
     let key = cfg.key();
+    let mut events = ours.speaker.subscribe();
     ours.add_peer(cfg);
     ours.advertise(
         &key,
@@ -79,6 +80,13 @@ fn interop_frr_ebgp_ipv4() {
         st.messages
     );
     assert!(st.messages.updates_sent >= 1, "{:?}", st.messages);
+    // Subscribers saw the session reach Established.
+    let mut saw = false;
+    while let Ok(ev) = events.try_recv() {
+        let metalroute_bgp::speaker::PeerEvent::StateChanged { peer, to, .. } = ev;
+        saw |= peer == key && to == State::Established;
+    }
+    assert!(saw, "no StateChanged to Established event");
     ours.shutdown(false);
 }
 
@@ -761,5 +769,122 @@ fn interop_frr_config_change_resets() {
     wait_for("FRR has the prefix again", UP, || {
         has(&frr.prefixes_v4(), "198.51.100.98/32").then_some(())
     });
+    ours.shutdown(false);
+}
+
+#[test]
+fn interop_frr_gtsm() {
+    if !prerequisites("interop_frr_gtsm", FRR) {
+        return;
+    }
+    let t = two_ns_with_veth("ifgt");
+    let frr = Frr::start(
+        &t.b,
+        &frr_conf(
+            64512,
+            "192.0.2.2",
+            &[("192.0.2.1", "64511", &["ttl-security hops 1"])],
+            &[],
+        ),
+        None,
+    );
+    let ours = Ours::start(&t.a, Some(179));
+    let mut cfg = peer(64511, fixed(64512), "192.0.2.2", "192.0.2.1");
+    cfg.gtsm = true;
+    let key = cfg.key();
+    ours.add_peer(cfg);
+    ours.advertise(&key, Family::IPV4_UNICAST, &[("198.51.100.99/32", plain())]);
+    frr.wait_established("192.0.2.1", UP);
+    wait_for("FRR has the prefix", UP, || {
+        has(&frr.prefixes_v4(), "198.51.100.99/32").then_some(())
+    });
+    ours.shutdown(false);
+}
+
+#[test]
+fn interop_frr_gtsm_required_by_peer() {
+    if !prerequisites("interop_frr_gtsm_required_by_peer", FRR) {
+        return;
+    }
+    let t = two_ns_with_veth("ifgn");
+    let frr = Frr::start(
+        &t.b,
+        &frr_conf(
+            64512,
+            "192.0.2.2",
+            &[("192.0.2.1", "64511", &["ttl-security hops 1"])],
+            &[],
+        ),
+        None,
+    );
+    // Passive with single-hop TTL 1: FRR requires TTL >= 254 and drops our packets, so our
+    // answers to its connection attempts never arrive.
+    let ours = Ours::start(&t.a, Some(179));
+    let mut cfg = peer(64511, fixed(64512), "192.0.2.2", "192.0.2.1");
+    cfg.passive = true;
+    let key = cfg.key();
+    ours.add_peer(cfg);
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_secs(8) {
+        assert_ne!(
+            frr.bgp_neighbor_state("192.0.2.1").as_deref(),
+            Some("Established")
+        );
+        assert_ne!(ours.status(&key).state, State::Established);
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    ours.shutdown(false);
+}
+
+#[test]
+fn interop_frr_unconfigured_peer_rejected() {
+    if !prerequisites("interop_frr_unconfigured_peer_rejected", FRR) {
+        return;
+    }
+    let t = two_ns_with_veth("ifuc");
+    let frr = Frr::start(
+        &t.b,
+        &frr_conf(64512, "192.0.2.2", &[("192.0.2.1", "64511", &[])], &[]),
+        None,
+    );
+    let ours = Ours::start(&t.a, Some(179));
+    // We listen (for another, passive peer) but FRR's address is not configured.
+    let mut other = peer(64511, fixed(64512), "192.0.2.99", "192.0.2.1");
+    other.passive = true;
+    ours.add_peer(other);
+    wait_for("FRR received Cease/Connection Rejected", UP, || {
+        let log = std::fs::read_to_string(frr.log_path()).unwrap_or_default();
+        log.contains("Connection Rejected").then_some(())
+    });
+    assert_ne!(
+        frr.bgp_neighbor_state("192.0.2.1").as_deref(),
+        Some("Established")
+    );
+    ours.shutdown(false);
+}
+
+#[test]
+fn interop_frr_dynamic_asn() {
+    if !prerequisites("interop_frr_dynamic_asn", FRR) {
+        return;
+    }
+    let t = two_ns_with_veth("ifda");
+    let frr = Frr::start(
+        &t.b,
+        &frr_conf(64599, "192.0.2.2", &[("192.0.2.1", "64511", &[])], &[]),
+        None,
+    );
+    let ours = Ours::start(&t.a, Some(179));
+    let cfg = peer(
+        64511,
+        metalroute_bgp::config::PeerAsn::DynamicExternal,
+        "192.0.2.2",
+        "192.0.2.1",
+    );
+    let key = cfg.key();
+    ours.add_peer(cfg);
+    frr.wait_established("192.0.2.1", UP);
+    let st = ours.wait_state(&key, State::Established, UP);
+    assert_eq!(st.peer_asn, Some(metalroute_bgp::config::Asn(64599)));
     ours.shutdown(false);
 }
