@@ -175,8 +175,9 @@ struct Driver {
     engine: Engine,
     rx_sockets: Vec<(RxSocketKey, Arc<UdpSocket>, tokio::task::JoinHandle<()>)>,
     rx_index: HashMap<RxSocketKey, usize>,
-    /// Per session slot index: the transmit socket and its source port.
-    tx_sockets: Vec<Option<(UdpSocket, u16)>>,
+    /// Per session slot index: the transmit socket, its source port, and the index of the echo
+    /// socket of its VRF and family (when echo is configured).
+    tx_sockets: Vec<Option<(UdpSocket, u16, Option<usize>)>>,
     used_ports: HashSet<u16>,
     port_rng: SplitMix64,
     packets: mpsc::Sender<Received>,
@@ -228,7 +229,14 @@ impl Driver {
             Command::SetParams(key, params, reply) => {
                 let r = self
                     .ensure_rx_sockets(&key, &params)
-                    .and_then(|()| self.engine.set_params(now, &key, params));
+                    .and_then(|()| self.engine.set_params(now, &key, params))
+                    .and_then(|()| self.engine.id(&key));
+                let echo = self.echo_index(&key);
+                let r = r.map(|id| {
+                    if let Some(Some(entry)) = self.tx_sockets.get_mut(id.index()) {
+                        entry.2 = echo;
+                    }
+                });
                 let _ = reply.send(r);
             }
             Command::Remove(key, reply) => {
@@ -240,7 +248,7 @@ impl Driver {
                 self.flush();
                 let r = r.map(|id| {
                     if let Some(slot) = self.tx_sockets.get_mut(id.index()) {
-                        if let Some((_, port)) = slot.take() {
+                        if let Some((_, port, _)) = slot.take() {
                             self.used_ports.remove(&port);
                         }
                     }
@@ -266,13 +274,29 @@ impl Driver {
         }
         self.ensure_rx_sockets(&key, &params)?;
         let (sock, port) = self.tx_socket(&key)?;
+        let echo_key = key.clone();
         let id = self.engine.add(now, key, params)?;
         if self.tx_sockets.len() <= id.index() {
             self.tx_sockets.resize_with(id.index() + 1, || None);
         }
         self.used_ports.insert(port);
-        self.tx_sockets[id.index()] = Some((sock, port));
+        let echo = self.echo_index(&echo_key);
+        self.tx_sockets[id.index()] = Some((sock, port, echo));
         Ok(())
+    }
+
+    /// Index of the echo socket for this key's VRF and family, if one is open.
+    fn echo_index(&self, key: &SessionKey) -> Option<usize> {
+        if key.hop != HopMode::SingleHop {
+            return None;
+        }
+        self.rx_index
+            .get(&RxSocketKey {
+                vrf: key.vrf.clone(),
+                v6: key.peer.is_ipv6(),
+                port: Port::Echo,
+            })
+            .copied()
     }
 
     fn ensure_rx_sockets(&mut self, key: &SessionKey, params: &SessionParams) -> Result<(), Error> {
@@ -357,19 +381,15 @@ impl Driver {
         while let Some(t) = self.engine.poll_transmit() {
             let r = match t.kind {
                 TransmitKind::Control => match self.tx_sockets.get(t.session.index()) {
-                    Some(Some((s, _))) => s.try_send_to(t.payload.as_slice(), t.dst),
+                    Some(Some((s, _, _))) => s.try_send_to(t.payload.as_slice(), t.dst),
                     _ => continue,
                 },
                 TransmitKind::Echo => {
-                    let Some(key) = self.engine.key(t.session) else {
-                        continue;
+                    let echo = match self.tx_sockets.get(t.session.index()) {
+                        Some(Some((_, _, Some(i)))) => *i,
+                        _ => continue,
                     };
-                    let k = RxSocketKey {
-                        vrf: key.vrf.clone(),
-                        v6: key.peer.is_ipv6(),
-                        port: Port::Echo,
-                    };
-                    match self.rx_index.get(&k).and_then(|i| self.rx_sockets.get(*i)) {
+                    match self.rx_sockets.get(echo) {
                         Some((_, s, _)) => s.try_send_to(t.payload.as_slice(), t.dst),
                         None => continue,
                     }
