@@ -505,9 +505,11 @@ impl VrfTask {
                         }
                     }
                     None => {
-                        let seed = std::process::id() as u64
-                            ^ (now.elapsed().as_nanos() as u64)
-                            ^ hash_ip(peer);
+                        let clock = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map(|d| d.as_nanos() as u64)
+                            .unwrap_or(0);
+                        let seed = u64::from(std::process::id()) ^ clock ^ hash_ip(peer);
                         let mut s = Session::new(*config, Box::new(SplitMix(seed)));
                         s.start(now);
                         self.sessions.insert(peer, s);
@@ -739,52 +741,53 @@ impl VrfTask {
         }
     }
 
+    /// Makes sure a listener exists for every address family that has peers in this VRF;
+    /// a family whose listener cannot be made yet (VRF device missing) is retried later.
     fn ensure_listeners(&mut self) {
         let Some(port) = self.config.listen_port else {
             return;
         };
-        if !self.listeners.is_empty() || self.sessions.is_empty() {
-            return;
-        }
-        let mut ok = true;
-        let mut made = Vec::new();
-        let want_v6 = self.sessions.keys().any(|a| a.is_ipv6());
-        let want_v4 = self.sessions.keys().any(|a| a.is_ipv4());
-        for (want, addr) in [
-            (
-                want_v4,
-                SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), port),
-            ),
-            (
-                want_v6,
-                SocketAddr::new(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED), port),
-            ),
-        ] {
-            if !want {
+        let mut failed = false;
+        for v6 in [false, true] {
+            let wanted = self.sessions.keys().any(|a| a.is_ipv6() == v6);
+            let present = self
+                .listeners
+                .iter()
+                .any(|l| l.socket.local_addr().map(|a| a.is_ipv6()).unwrap_or(false) == v6);
+            if !wanted || present {
                 continue;
             }
+            let ip = if v6 {
+                IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+            } else {
+                IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
+            };
+            let addr = SocketAddr::new(ip, port);
             match socket::listening_socket(addr, self.vrf.as_deref())
                 .and_then(|s| TcpListener::from_std(s.into()))
             {
-                Ok(l) => made.push(Arc::new(l)),
+                Ok(l) => {
+                    let socket = Arc::new(l);
+                    let task = tokio::spawn(run_listener(socket.clone(), self.inputs.clone()));
+                    self.listeners.push(Listener { socket, task });
+                    let peers: Vec<IpAddr> = self
+                        .sessions
+                        .keys()
+                        .copied()
+                        .filter(|a| a.is_ipv6() == v6)
+                        .collect();
+                    for p in peers {
+                        self.set_listener_keys(p);
+                    }
+                }
                 Err(e) => {
                     tracing::warn!(%addr, error = %e, "cannot listen; retrying");
-                    ok = false;
+                    failed = true;
                 }
             }
         }
-        if !ok {
-            // Try again later with both families (keeps the logic simple and idempotent).
+        if failed && self.listen_retry.is_none() {
             self.listen_retry = Some(Instant::now() + LISTEN_RETRY);
-            return;
-        }
-        for socket in made {
-            let task = tokio::spawn(run_listener(socket.clone(), self.inputs.clone()));
-            self.listeners.push(Listener { socket, task });
-        }
-        let peers: Vec<IpAddr> = self.sessions.keys().copied().collect();
-        for p in peers {
-            self.set_listener_keys(p);
         }
     }
 

@@ -888,3 +888,62 @@ fn interop_frr_dynamic_asn() {
     assert_eq!(st.peer_asn, Some(metalroute_bgp::config::Asn(64599)));
     ours.shutdown(false);
 }
+
+#[test]
+fn interop_frr_two_sessions_independent() {
+    if !prerequisites("interop_frr_two_sessions_independent", FRR) {
+        return;
+    }
+    let t = two_ns_with_veth("if2s");
+    let frr = Frr::start(
+        &t.b,
+        &frr_conf(
+            64512,
+            "192.0.2.2",
+            &[("192.0.2.1", "64511", &[]), ("2001:db8::1", "64511", &[])],
+            &[],
+        ),
+        None,
+    );
+    let ours = Ours::start(&t.a, Some(179));
+    // Both passive: FRR dials our IPv4 and our IPv6 listener.
+    let mut v4 = peer(64511, fixed(64512), "192.0.2.2", "192.0.2.1");
+    v4.passive = true;
+    let mut v6 = peer(64511, fixed(64512), "2001:db8::2", "192.0.2.1");
+    v6.passive = true;
+    let (k4, k6) = (v4.key(), v6.key());
+    ours.add_peer(v4);
+    ours.add_peer(v6);
+    frr.wait_established("192.0.2.1", UP);
+    frr.wait_established("2001:db8::1", UP);
+    ours.wait_state(&k4, State::Established, UP);
+    ours.wait_state(&k6, State::Established, UP);
+    // Changes for one session never touch the other.
+    for i in 0..20 {
+        let p = format!("198.51.100.{i}/32");
+        ours.advertise(&k4, Family::IPV4_UNICAST, &[(p.as_str(), plain())]);
+    }
+    ours.advertise(&k6, Family::IPV6_UNICAST, &[("2001:db8:100::/48", plain())]);
+    wait_for("FRR has the last IPv4 prefix and the IPv6 one", UP, || {
+        (has(&frr.prefixes_v4(), "198.51.100.19/32")
+            && has(&frr.prefixes_v6(), "2001:db8:100::/48"))
+        .then_some(())
+    });
+    wait_for_ok("FRR ends with only the last IPv4 prefix", UP, || {
+        let p = frr.prefixes_v4();
+        if p == vec!["198.51.100.19/32".to_string()] {
+            Ok(())
+        } else {
+            Err(format!("{p:?}"))
+        }
+    });
+    assert_eq!(frr_neighbor(&frr, "192.0.2.1")["connectionsEstablished"], 1);
+    assert_eq!(
+        frr_neighbor(&frr, "2001:db8::1")["connectionsEstablished"],
+        1
+    );
+    let peers = ours.rt.block_on(ours.speaker.peers()).expect("peers");
+    assert_eq!(peers.len(), 2);
+    assert!(peers.iter().all(|p| p.state == State::Established));
+    ours.shutdown(false);
+}
