@@ -116,6 +116,23 @@ impl Bird {
         )
     }
 
+    /// Replaces the configuration with `conf` (the harness re-adds its `log` line) and runs
+    /// `birdc configure`.
+    ///
+    /// # Panics
+    /// If BIRD rejects the new configuration.
+    pub fn reconfigure(&self, conf: &str) {
+        let conf_path = self.dir.join("bird.conf");
+        let text = format!("log \"{}\" all;\n{conf}\n", self.log_path().display());
+        if let Err(e) = std::fs::write(&conf_path, text) {
+            panic!("cannot write {}: {e}", conf_path.display());
+        }
+        let out = self.birdc("configure");
+        if !out.contains("Reconfigured") && !out.contains("Reconfiguration in progress") {
+            panic!("BIRD rejected the new configuration: {out}");
+        }
+    }
+
     /// The `BGP state:` of protocol `name` (e.g. `"Established"`, `"Active"`, `"Connect"`),
     /// or `None` if BIRD does not report one.
     pub fn protocol_state(&self, name: &str) -> Option<String> {

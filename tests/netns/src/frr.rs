@@ -281,6 +281,31 @@ impl Frr {
         .map(ChildGuard::id)
     }
 
+    /// Sends signal `sig` (e.g. `libc::SIGKILL` to simulate a crash) to daemon `d`.
+    ///
+    /// # Panics
+    /// If that daemon was not started.
+    pub fn signal(&self, d: Daemon, sig: i32) {
+        match d {
+            Daemon::Zebra => self.zebra.as_ref(),
+            Daemon::Bgpd => self.bgpd.as_ref(),
+            Daemon::Bfdd => self.bfdd.as_ref(),
+        }
+        .unwrap_or_else(|| panic!("FRR {}: {} not started", self.pathspace, d.name()))
+        .signal(sig);
+    }
+
+    /// Stops daemon `d` now (SIGTERM, grace, SIGKILL) and returns its exit status; e.g. stop
+    /// bgpd to make peers see the session go down. The other daemons keep running.
+    pub fn stop_daemon(&mut self, d: Daemon) -> Option<std::process::ExitStatus> {
+        let mut g = match d {
+            Daemon::Zebra => self.zebra.take(),
+            Daemon::Bgpd => self.bgpd.take(),
+            Daemon::Bfdd => self.bfdd.take(),
+        }?;
+        g.stop()
+    }
+
     /// Runs `cmds` in order on one vty session with daemon `d` (after `enable`) and returns
     /// the last command's output; `Err` carries the first failing command and its output.
     pub fn try_vty_session(&self, d: Daemon, cmds: &[&str]) -> Result<String, String> {

@@ -21,6 +21,8 @@
 //! frr.wait_established("192.0.2.1", Duration::from_secs(10));
 //! ```
 
+#![warn(missing_docs)]
+
 mod bird;
 mod cmd;
 mod exabgp;

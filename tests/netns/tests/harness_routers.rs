@@ -58,9 +58,7 @@ fn frr_and_bird_establish_ebgp_and_exchange_routes() {
         ),
         None,
     );
-    let bird = Bird::start(
-        &t.a,
-        r#"
+    let bird_conf = r#"
 router id 192.0.2.1;
 protocol device { }
 protocol static s4 { ipv4; route 198.51.100.0/24 blackhole; }
@@ -77,8 +75,8 @@ protocol bgp frr6 {
     connect delay time 0; connect retry time 1;
     ipv6 { import all; export where source = RTS_STATIC; };
 }
-"#,
-    );
+"#;
+    let bird = Bird::start(&t.a, bird_conf);
     frr.wait_established("192.0.2.1", DEADLINE);
     frr.wait_established("2001:db8::1", DEADLINE);
     bird.wait_established("frr4", DEADLINE);
@@ -117,6 +115,23 @@ protocol bgp frr6 {
         sum["ipv4Unicast"]["peers"]["192.0.2.1"]["state"] == "Established",
         "{sum}"
     );
+
+    // BIRD reconfigured without the IPv4 static route: FRR sees the withdrawal.
+    bird.reconfigure(&bird_conf.replace("route 198.51.100.0/24 blackhole;", ""));
+    wait_for(
+        "FRR drops 198.51.100.0/24 after BIRD's reconfigure",
+        DEADLINE,
+        || frr.rib_v4().get("198.51.100.0/24").is_none().then_some(()),
+    );
+    // Stopping bgpd takes BIRD's session down.
+    let mut frr = frr;
+    frr.stop_daemon(Daemon::Bgpd);
+    wait_for_ok("BIRD notices bgpd is gone", DEADLINE, || {
+        match bird.protocol_state("frr4") {
+            Some(s) if s != "Established" => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
 }
 
 #[test]
