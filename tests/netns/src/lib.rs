@@ -6,6 +6,19 @@
 //! Every wait has a deadline ([`wait_for`]), every namespace and daemon is removed by a guard
 //! on drop, and nothing touches the host's own network namespace.
 //!
+//! | piece | what |
+//! |---|---|
+//! | [`prerequisites`], [`Need`] | skip (laptop) or fail (`METALROUTE_REQUIRE_NETNS=1`, `METALROUTE_REQUIRE_VRF=1`) when root, a program or VRF support is missing |
+//! | [`Netns`], [`ChildGuard`] | namespaces (`exec`, `sh`, `spawn`, `run`, `block_on`, `runtime`, `enter_thread`) and processes killed on drop |
+//! | [`veth`], [`addr`], [`route`], [`sysctl`], [`vrf`], [`set_master`], [`ip_json`] | links, addresses, routes, sysctls, VRFs; `ip -j` queries |
+//! | [`two_ns_with_veth`] | the common two-namespace topology (192.0.2.1/.2, 2001:db8::1/::2) |
+//! | [`wait_for`], [`wait_for_ok`], [`wait_for_async`], [`wait_for_log`] | bounded polling |
+//! | [`Frr`], [`Bird`], [`Gobgp`], [`Exabgp`] | real peers with private files, queried over their control sockets |
+//! | [`drop_packets`], [`restore_packets`], [`Capture`] | packet loss with nftables, tcpdump captures |
+//!
+//! Tests that need VRF/dummy/VLAN/netem are named `vrf_*` and declare [`Need::Vrf`]; on the host
+//! they skip, and `scripts/test-vm` runs them in a VM with Debian's kernel.
+//!
 //! A typical test:
 //!
 //! ```no_run
@@ -16,8 +29,15 @@
 //!     return;
 //! }
 //! let topo = two_ns_with_veth("mytest");
-//! let frr = Frr::start(&topo.b, "router bgp 64512\n neighbor 192.0.2.1 remote-as 64511\n", None);
-//! // ... run the code under test inside topo.a with topo.a.block_on(|| async { ... }) ...
+//! let frr = Frr::start(
+//!     &topo.b,
+//!     "router bgp 64512\n no bgp ebgp-requires-policy\n neighbor 192.0.2.1 remote-as 64511\n",
+//!     None,
+//! );
+//! // The code under test runs inside namespace a, its sockets live there:
+//! topo.a.block_on(|| async {
+//!     // let speaker = metalroute_bgp::...; speaker.run().await ...
+//! });
 //! frr.wait_established("192.0.2.1", Duration::from_secs(10));
 //! ```
 
