@@ -7,6 +7,7 @@
 pub mod config;
 pub mod core;
 pub mod duration;
+pub mod error;
 pub mod loader;
 pub mod manifests;
 pub mod metallb;

@@ -6,41 +6,11 @@
 //! The YAML parser is `serde_yaml_ng`: a maintained fork of the deprecated `serde_yaml` with the
 //! same API (multi-document `Deserializer`, error locations), built on libyaml's pure-Rust port.
 
+pub use crate::error::LoadError;
 use crate::object::{parse_object, LoadedObject, ReadOptions};
 use crate::report::Source;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
-
-/// Input that could not be read or parsed at all.
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    /// The path could not be read.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The path.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// A document is not valid YAML (or JSON).
-    #[error("{}: document {document}{}: {message}", path.as_deref().map(|p| p.display().to_string()).unwrap_or_else(|| "<input>".into()), line.map(|l| format!(", line {l}")).unwrap_or_default())]
-    Syntax {
-        /// The file (None for in-memory input).
-        path: Option<PathBuf>,
-        /// 0-based document index in the file.
-        document: usize,
-        /// 1-based line, when the parser gives one.
-        line: Option<usize>,
-        /// The parser's message.
-        message: String,
-    },
-    /// A directory contained no `.yaml`, `.yml` or `.json` file.
-    #[error("{}: no .yaml, .yml or .json file in directory", path.display())]
-    EmptyDirectory {
-        /// The directory.
-        path: PathBuf,
-    },
-}
 
 /// What loading produced: every object (or skipped/unknown document), and every input error.
 #[derive(Debug, Default)]

@@ -12,26 +12,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::core::crd::merge_crds;
 use kube::CustomResourceExt;
 
-/// Errors while building manifests.
-#[derive(Debug, thiserror::Error)]
-pub enum ManifestError {
-    /// Two versions of one CRD could not be merged.
-    #[error("merging versions of {kind}: {message}")]
-    Merge {
-        /// The kind.
-        kind: &'static str,
-        /// Why.
-        message: String,
-    },
-    /// A CRD could not be rendered as YAML.
-    #[error("rendering {name} as YAML: {message}")]
-    Render {
-        /// CRD name.
-        name: String,
-        /// Why.
-        message: String,
-    },
-}
+pub use crate::error::ManifestError;
 
 /// Every CRD metalroute reads, BGPPeer with both versions (v1beta2 stored).
 pub fn crds() -> Result<Vec<CustomResourceDefinition>, ManifestError> {
@@ -39,7 +20,7 @@ pub fn crds() -> Result<Vec<CustomResourceDefinition>, ManifestError> {
         vec![v1beta1::BGPPeer::crd(), v1beta2::BGPPeer::crd()],
         "v1beta2",
     )
-    .map_err(|e| ManifestError::Merge {
+    .map_err(|e| ManifestError::ManifestMerge {
         kind: "BGPPeer",
         message: e.to_string(),
     })?;
@@ -67,7 +48,7 @@ pub fn manifest_files() -> Result<Vec<(String, String)>, ManifestError> {
         .map(|crd| {
             let file = format!("{}_{}.yaml", crd.spec.group, crd.spec.names.plural);
             let name = crd.metadata.name.clone().unwrap_or_default();
-            let yaml = serde_yaml_ng::to_string(&crd).map_err(|e| ManifestError::Render {
+            let yaml = serde_yaml_ng::to_string(&crd).map_err(|e| ManifestError::ManifestRender {
                 name,
                 message: e.to_string(),
             })?;
