@@ -24,6 +24,11 @@ enum Command {
     Validate(cmd::validate::ValidateArgs),
     /// Plan one node offline: sessions, advertisements, withheld Services, network state.
     Plan(cmd::plan::PlanArgs),
+    /// Run the agent in file mode: read and watch a directory, drive the BGP speaker and the
+    /// kernel, serve the admin socket and metrics.
+    Run(cmd::run::RunArgs),
+    /// Show the state of a running agent (over its admin socket).
+    Show(cmd::show::ShowArgs),
 }
 
 fn main() -> ExitCode {
@@ -32,5 +37,7 @@ fn main() -> ExitCode {
         Command::MachineConfig(args) => cmd::machineconfig::run(args),
         Command::Validate(args) => cmd::validate::run(args),
         Command::Plan(args) => cmd::plan::run(args),
+        Command::Run(args) => cmd::run::run(args),
+        Command::Show(args) => cmd::show::run(args),
     }
 }

@@ -2,4 +2,6 @@
 
 pub mod machineconfig;
 pub mod plan;
+pub mod run;
+pub mod show;
 pub mod validate;

@@ -1,0 +1,561 @@
+//! The admin socket: a Unix stream socket (default `/run/metalroute/admin.sock`) through which
+//! `metalroute show ...` asks the running agent for its state.
+//!
+//! Protocol: the client writes one JSON line `{"show": "bgp summary", "peer": null, "json":
+//! false}` and reads one JSON document `{"ok": true, "text": "..."}` (or `"data": {...}` when
+//! `json` is true, or `{"ok": false, "error": "..."}`), after which the server closes the
+//! connection. Rendering is pure ([`render`]) so the output shapes are unit-tested; text is
+//! shaped like vtysh's, JSON like FRR's `... json` where FRR has an equivalent.
+
+use crate::error::AgentError;
+use crate::runtime::{Shared, Status};
+use metalroute_bgp::config::Family;
+use metalroute_bgp::session::PeerStatus;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::task::JoinHandle;
+
+/// The default socket path.
+pub const DEFAULT_SOCKET: &str = "/run/metalroute/admin.sock";
+
+/// Environment variable naming the socket path.
+pub const SOCKET_ENV: &str = "METALROUTE_ADMIN_SOCKET";
+
+/// Longest request line accepted.
+const MAX_REQUEST: usize = 4096;
+
+/// What to show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Topic {
+    /// `show bgp summary`.
+    #[serde(rename = "bgp summary")]
+    BgpSummary,
+    /// `show bgp neighbors [PEER]`.
+    #[serde(rename = "bgp neighbors")]
+    BgpNeighbors,
+    /// `show bgp advertised [PEER]`.
+    #[serde(rename = "bgp advertised")]
+    BgpAdvertised,
+    /// `show bfd peers`.
+    #[serde(rename = "bfd peers")]
+    BfdPeers,
+    /// `show plan`.
+    #[serde(rename = "plan")]
+    Plan,
+}
+
+/// One request over the socket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    /// What to show.
+    pub show: Topic,
+    /// Restrict to one peer: a BGPPeer name or a peer address.
+    #[serde(default)]
+    pub peer: Option<String>,
+    /// JSON instead of text.
+    #[serde(default)]
+    pub json: bool,
+}
+
+/// Starts serving on `path` (its directory is created; a stale socket file is replaced).
+pub fn serve(path: &Path, shared: Arc<Shared>) -> Result<JoinHandle<()>, AgentError> {
+    let err = |source| AgentError::Listen {
+        what: "admin socket",
+        address: path.display().to_string(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(err)?;
+    }
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(err(e)),
+    }
+    let listener = UnixListener::bind(path).map_err(err)?;
+    Ok(tokio::spawn(async move {
+        loop {
+            match listener.accept().await {
+                Ok((stream, _)) => {
+                    let shared = shared.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = handle(stream, &shared).await {
+                            tracing::debug!(error = %e, "admin connection");
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "admin socket accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }))
+}
+
+async fn handle(stream: UnixStream, shared: &Shared) -> std::io::Result<()> {
+    let (r, mut w) = stream.into_split();
+    let mut line = String::new();
+    let mut reader = BufReader::new(r).take(MAX_REQUEST as u64);
+    reader.read_line(&mut line).await?;
+    let reply = match serde_json::from_str::<Request>(line.trim()) {
+        Err(e) => json!({"ok": false, "error": format!("bad request: {e}")}),
+        Ok(req) => answer(&req, shared).await,
+    };
+    w.write_all(reply.to_string().as_bytes()).await?;
+    w.write_all(b"\n").await?;
+    w.shutdown().await
+}
+
+async fn answer(req: &Request, shared: &Shared) -> Value {
+    let status = shared.status();
+    let peers = match shared.speaker.peers().await {
+        Ok(p) => p,
+        Err(e) => return json!({"ok": false, "error": e.to_string()}),
+    };
+    match render(req, &status, &peers) {
+        Ok(Output::Text(t)) => json!({"ok": true, "text": t}),
+        Ok(Output::Json(v)) => json!({"ok": true, "data": v}),
+        Err(e) => json!({"ok": false, "error": e}),
+    }
+}
+
+/// A rendered answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// vtysh-like text.
+    Text(String),
+    /// JSON for scripts.
+    Json(Value),
+}
+
+/// Sends one request to the agent listening on `path` and returns its answer.
+pub async fn query(path: &Path, req: &Request) -> Result<Output, AgentError> {
+    let fail = |reason: String| AgentError::Admin {
+        path: PathBuf::from(path),
+        reason,
+    };
+    let stream = UnixStream::connect(path).await.map_err(|e| {
+        fail(format!(
+            "{e} (is `metalroute run` running with this --admin-socket?)"
+        ))
+    })?;
+    let (r, mut w) = stream.into_split();
+    let mut body = serde_json::to_string(req).map_err(|e| fail(e.to_string()))?;
+    body.push('\n');
+    w.write_all(body.as_bytes())
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let mut text = String::new();
+    let mut reader = BufReader::new(r);
+    tokio::time::timeout(Duration::from_secs(10), reader.read_line(&mut text))
+        .await
+        .map_err(|_| fail("no answer within 10s".into()))?
+        .map_err(|e| fail(e.to_string()))?;
+    let v: Value = serde_json::from_str(&text).map_err(|e| fail(format!("bad answer: {e}")))?;
+    if v["ok"].as_bool() != Some(true) {
+        return Err(fail(
+            v["error"].as_str().unwrap_or("unknown error").to_string(),
+        ));
+    }
+    match (v.get("text").and_then(Value::as_str), v.get("data")) {
+        (Some(t), _) => Ok(Output::Text(t.to_string())),
+        (None, Some(d)) => Ok(Output::Json(d.clone())),
+        _ => Err(fail("answer has neither text nor data".into())),
+    }
+}
+
+/// `hh:mm:ss` like vtysh's Up/Down column (days as `NdHHhMMm` past a day).
+pub fn uptime(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 86_400 {
+        format!(
+            "{}d{:02}h{:02}m",
+            s / 86_400,
+            (s % 86_400) / 3600,
+            (s % 3600) / 60
+        )
+    } else {
+        format!("{:02}:{:02}:{:02}", s / 3600, (s % 3600) / 60, s % 60)
+    }
+}
+
+fn name_of<'a>(status: &'a Status, p: &PeerStatus) -> &'a str {
+    status
+        .sessions
+        .get(&p.peer)
+        .map(String::as_str)
+        .unwrap_or("")
+}
+
+fn matches(status: &Status, p: &PeerStatus, filter: &Option<String>) -> bool {
+    match filter {
+        None => true,
+        Some(f) => name_of(status, p) == f || p.peer.address.to_string() == *f,
+    }
+}
+
+fn family_counts(m: &std::collections::BTreeMap<Family, usize>) -> usize {
+    m.values().sum()
+}
+
+fn peer_json(status: &Status, p: &PeerStatus) -> Value {
+    json!({
+        "name": name_of(status, p),
+        "vrf": p.peer.vrf.as_deref().unwrap_or("default"),
+        "address": p.peer.address.to_string(),
+        "localAs": p.local_asn.0,
+        "remoteAs": p.peer_asn.map(|a| a.0),
+        "state": p.state.name(),
+        "peerUptimeMsec": p.uptime.map(|u| u.as_millis() as u64),
+        "remoteRouterId": p.peer_router_id.map(|r| r.to_string()),
+        "holdTimeSecs": p.hold_time.map(|h| h.secs()),
+        "keepaliveSecs": p.keepalive.map(|k| k.as_secs()),
+        "families": p.families.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "pfxSnt": family_counts(&p.prefixes_sent),
+        "pfxRcd": family_counts(&p.prefixes_received),
+        "pfxDesired": family_counts(&p.prefixes_desired),
+        "msgSent": p.messages.total_sent(),
+        "msgRcvd": p.messages.total_received(),
+        "messages": {
+            "opensSent": p.messages.opens_sent, "opensReceived": p.messages.opens_received,
+            "updatesSent": p.messages.updates_sent, "updatesReceived": p.messages.updates_received,
+            "keepalivesSent": p.messages.keepalives_sent, "keepalivesReceived": p.messages.keepalives_received,
+            "notificationsSent": p.messages.notifications_sent, "notificationsReceived": p.messages.notifications_received,
+            "routeRefreshSent": p.messages.route_refresh_sent, "routeRefreshReceived": p.messages.route_refresh_received,
+        },
+        "lastError": p.last_error,
+        "localAddress": p.local_address.map(|a| a.to_string()),
+    })
+}
+
+/// Renders one request from a status copy and the speaker's peers. Pure.
+pub fn render(req: &Request, status: &Status, peers: &[PeerStatus]) -> Result<Output, String> {
+    let selected: Vec<&PeerStatus> = peers
+        .iter()
+        .filter(|p| matches(status, p, &req.peer))
+        .collect();
+    if req.peer.is_some()
+        && selected.is_empty()
+        && req.show != Topic::Plan
+        && req.show != Topic::BfdPeers
+    {
+        return Err(format!(
+            "no BGP session for peer {} (give a BGPPeer name or a peer address)",
+            req.peer.as_deref().unwrap_or("")
+        ));
+    }
+    match req.show {
+        Topic::BgpSummary => Ok(summary(status, &selected, req.json)),
+        Topic::BgpNeighbors => Ok(neighbors(status, &selected, req.json)),
+        Topic::BgpAdvertised => Ok(advertised(status, &selected, req.json)),
+        Topic::BfdPeers => Ok(bfd(status, req)),
+        Topic::Plan => Ok(match &status.plan {
+            None => Output::Text("no plan yet\n".into()),
+            Some(p) if req.json => Output::Json(p.to_json()),
+            Some(p) => Output::Text(p.to_string()),
+        }),
+    }
+}
+
+fn summary(status: &Status, peers: &[&PeerStatus], as_json: bool) -> Output {
+    let mut by_vrf: std::collections::BTreeMap<String, Vec<&PeerStatus>> = Default::default();
+    for p in peers {
+        by_vrf
+            .entry(p.peer.vrf.clone().unwrap_or_else(|| "default".into()))
+            .or_default()
+            .push(p);
+    }
+    if as_json {
+        let v: serde_json::Map<String, Value> = by_vrf
+            .iter()
+            .map(|(vrf, ps)| {
+                let first = ps[0];
+                let peers: serde_json::Map<String, Value> = ps
+                    .iter()
+                    .map(|p| (p.peer.address.to_string(), peer_json(status, p)))
+                    .collect();
+                (
+                    vrf.clone(),
+                    json!({"localAs": first.local_asn.0, "peers": peers, "peerCount": ps.len()}),
+                )
+            })
+            .collect();
+        return Output::Json(json!({"node": node_name(status), "vrfs": v}));
+    }
+    let mut out = String::new();
+    if by_vrf.is_empty() {
+        out.push_str("No BGP sessions.\n");
+    }
+    for (vrf, ps) in &by_vrf {
+        let _ = writeln!(out, "BGP summary for VRF {vrf}, node {}", node_name(status));
+        let _ = writeln!(out, "Local AS number {}", ps[0].local_asn);
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "{:<26} {:>10} {:>9} {:>9} {:>10} {:>13} {:>8} Desc",
+            "Neighbor", "AS", "MsgRcvd", "MsgSent", "Up/Down", "State/PfxRcd", "PfxSnt"
+        );
+        for p in ps {
+            let updown = p.uptime.map(uptime).unwrap_or_else(|| "never".into());
+            let state = if p.state == metalroute_bgp::fsm::State::Established {
+                family_counts(&p.prefixes_received).to_string()
+            } else {
+                p.state.name().to_string()
+            };
+            let asn = p
+                .peer_asn
+                .map(|a| a.to_string())
+                .unwrap_or_else(|| "?".into());
+            let _ = writeln!(
+                out,
+                "{:<26} {:>10} {:>9} {:>9} {:>10} {:>13} {:>8} {}",
+                p.peer.address.to_string(),
+                asn,
+                p.messages.total_received(),
+                p.messages.total_sent(),
+                updown,
+                state,
+                family_counts(&p.prefixes_sent),
+                name_of(status, p)
+            );
+        }
+        let _ = writeln!(out, "\nTotal number of neighbors {}\n", ps.len());
+    }
+    for prob in &status.session_problems {
+        let _ = writeln!(out, "% BGPPeer {} not running: {}", prob.peer, prob.reason);
+    }
+    Output::Text(out)
+}
+
+fn node_name(status: &Status) -> &str {
+    status.plan.as_ref().map(|p| p.node.as_str()).unwrap_or("")
+}
+
+fn neighbors(status: &Status, peers: &[&PeerStatus], as_json: bool) -> Output {
+    if as_json {
+        let v: serde_json::Map<String, Value> = peers
+            .iter()
+            .map(|p| (p.peer.to_string(), peer_json(status, p)))
+            .collect();
+        return Output::Json(Value::Object(v));
+    }
+    let mut out = String::new();
+    for p in peers {
+        let m = &p.messages;
+        let _ = writeln!(
+            out,
+            "BGP neighbor is {}, remote AS {}, local AS {}, {} link",
+            p.peer.address,
+            p.peer_asn
+                .map(|a| a.to_string())
+                .unwrap_or_else(|| "?".into()),
+            p.local_asn,
+            if p.peer_asn == Some(p.local_asn) {
+                "internal"
+            } else {
+                "external"
+            }
+        );
+        let _ = writeln!(
+            out,
+            "  BGPPeer {}, VRF {}",
+            name_of(status, p),
+            p.peer.vrf.as_deref().unwrap_or("default")
+        );
+        let _ = writeln!(
+            out,
+            "  BGP version 4, remote router ID {}",
+            p.peer_router_id
+                .map(|r| r.to_string())
+                .unwrap_or_else(|| "0.0.0.0".into())
+        );
+        let _ = write!(out, "  BGP state = {}", p.state);
+        if let Some(u) = p.uptime {
+            let _ = write!(out, ", up for {}", uptime(u));
+        }
+        let _ = writeln!(out);
+        if let (Some(h), Some(k)) = (p.hold_time, p.keepalive) {
+            let _ = writeln!(
+                out,
+                "  Hold time is {} seconds, keepalive interval is {} seconds",
+                h.secs(),
+                k.as_secs()
+            );
+        }
+        if !p.families.is_empty() {
+            let f: Vec<String> = p.families.iter().map(ToString::to_string).collect();
+            let _ = writeln!(out, "  Address families negotiated: {}", f.join(", "));
+        }
+        let _ = writeln!(out, "  Message statistics:");
+        let _ = writeln!(out, "{:>24} {:>10} {:>10}", "", "Sent", "Rcvd");
+        for (n, s, r) in [
+            ("Opens:", m.opens_sent, m.opens_received),
+            (
+                "Notifications:",
+                m.notifications_sent,
+                m.notifications_received,
+            ),
+            ("Updates:", m.updates_sent, m.updates_received),
+            ("Keepalives:", m.keepalives_sent, m.keepalives_received),
+            (
+                "Route Refresh:",
+                m.route_refresh_sent,
+                m.route_refresh_received,
+            ),
+            ("Total:", m.total_sent(), m.total_received()),
+        ] {
+            let _ = writeln!(out, "    {n:<20} {s:>10} {r:>10}");
+        }
+        let _ = writeln!(
+            out,
+            "  Prefixes: {} sent, {} received, {} desired",
+            family_counts(&p.prefixes_sent),
+            family_counts(&p.prefixes_received),
+            family_counts(&p.prefixes_desired)
+        );
+        if let Some(a) = p.local_address {
+            let _ = writeln!(out, "  Local host: {a}");
+        }
+        if let Some(e) = &p.last_error {
+            let _ = writeln!(out, "  Last reset: {e}");
+        }
+        let _ = writeln!(out);
+    }
+    if out.is_empty() {
+        out.push_str("No BGP sessions.\n");
+    }
+    Output::Text(out)
+}
+
+fn advertised(status: &Status, peers: &[&PeerStatus], as_json: bool) -> Output {
+    let plan = status.plan.as_deref();
+    let mut json_out = serde_json::Map::new();
+    let mut out = String::new();
+    for p in peers {
+        let name = name_of(status, p);
+        let session = plan.and_then(|pl| pl.session(name));
+        let ads = session.map(|s| &s.advertisements);
+        if as_json {
+            let routes: serde_json::Map<String, Value> = ads
+                .into_iter()
+                .flatten()
+                .map(|(prefix, ad)| {
+                    (
+                        prefix.to_string(),
+                        json!({
+                            "localPref": ad.attributes.local_pref,
+                            "communities": ad.attributes.communities.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                            "services": ad.services.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                            "advertisements": ad.via,
+                        }),
+                    )
+                })
+                .collect();
+            json_out.insert(
+                p.peer.to_string(),
+                json!({"name": name, "state": p.state.name(), "pfxSnt": family_counts(&p.prefixes_sent), "advertisedRoutes": routes}),
+            );
+            continue;
+        }
+        let _ = writeln!(out, "BGP neighbor {} ({name}), state {}", p.peer, p.state);
+        let _ = writeln!(
+            out,
+            "   {:<43} {:>9}  {:<30} Services",
+            "Network", "LocPrf", "Communities"
+        );
+        let mut n = 0;
+        for (prefix, ad) in ads.into_iter().flatten() {
+            n += 1;
+            let comms: Vec<String> = ad
+                .attributes
+                .communities
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            let svcs: Vec<String> = ad.services.iter().map(ToString::to_string).collect();
+            let _ = writeln!(
+                out,
+                "*> {:<43} {:>9}  {:<30} {}",
+                prefix.to_string(),
+                ad.attributes
+                    .local_pref
+                    .map(|l| l.to_string())
+                    .unwrap_or_default(),
+                comms.join(" "),
+                svcs.join(",")
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\nTotal number of prefixes {n} ({} on the wire)\n",
+            family_counts(&p.prefixes_sent)
+        );
+    }
+    if as_json {
+        return Output::Json(Value::Object(json_out));
+    }
+    if out.is_empty() {
+        out.push_str("No BGP sessions.\n");
+    }
+    Output::Text(out)
+}
+
+fn bfd(status: &Status, req: &Request) -> Output {
+    let plan = status.plan.as_deref();
+    let rows: Vec<(String, String, crate::planner::SessionParams)> = plan
+        .into_iter()
+        .flat_map(|p| p.sessions())
+        .filter(|(_, s)| s.params.bfd.is_some())
+        .filter(|(_, s)| match &req.peer {
+            None => true,
+            Some(f) => s.params.peer == *f || s.params.target.to_string() == *f,
+        })
+        .map(|(v, s)| (v.to_string(), s.params.target.to_string(), s.params.clone()))
+        .collect();
+    if req.json {
+        let v: Vec<Value> = rows
+            .iter()
+            .filter_map(|(vrf, peer, p)| {
+                let b = p.bfd.as_ref()?;
+                Some(json!({
+                    "peer": peer, "vrf": vrf, "bgpPeer": p.peer, "profile": b.name,
+                    "receiveIntervalMsec": b.receive_interval.as_millis() as u64,
+                    "transmitIntervalMsec": b.transmit_interval.as_millis() as u64,
+                    "detectMultiplier": b.detect_multiplier,
+                    "echoMode": b.echo_mode, "passiveMode": b.passive_mode, "minimumTtl": b.minimum_ttl,
+                    "status": "configured; not run by this agent build",
+                }))
+            })
+            .collect();
+        return Output::Json(json!({"peers": v}));
+    }
+    let mut out = String::from("BFD Peers:\n");
+    for (vrf, peer, p) in &rows {
+        let Some(b) = &p.bfd else { continue };
+        let _ = writeln!(
+            out,
+            "\tpeer {peer} vrf {vrf} (BGPPeer {}, profile {})",
+            p.peer, b.name
+        );
+        let _ = writeln!(out, "\t\tStatus: configured; not run by this agent build");
+        let _ = writeln!(
+            out,
+            "\t\tLocal timers:\n\t\t\tDetect-multiplier: {}\n\t\t\tReceive interval: {}ms\n\t\t\tTransmission interval: {}ms\n\t\t\tEcho receive interval: {}\n",
+            b.detect_multiplier,
+            b.receive_interval.as_millis(),
+            b.transmit_interval.as_millis(),
+            if b.echo_mode { format!("{}ms", b.echo_interval.as_millis()) } else { "disabled".into() }
+        );
+    }
+    if rows.is_empty() {
+        out.push_str("\t(no session has a BFD profile)\n");
+    }
+    Output::Text(out)
+}

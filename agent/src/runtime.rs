@@ -1,0 +1,276 @@
+//! The agent's main loop in file mode: read the configuration directory, plan, hand the plan to
+//! the actuators, publish it for the admin socket and the metrics, and do it again whenever a
+//! file changes (inotify) — plus a slow periodic re-read as a safety net. SIGTERM or SIGINT
+//! stops every BGP session with a Cease.
+//!
+//! When the directory cannot be read at all the last plan stays in force: announced routes are
+//! only withdrawn by a valid configuration that withdraws them.
+
+use crate::actuator::network::{NetworkActuator, NetworkStatus};
+use crate::actuator::speaker::{SessionProblem, SpeakerActuator};
+use crate::error::AgentError;
+use crate::planner::{self, decision_changes, NodePlan};
+use crate::source::FileSource;
+use crate::watch::DirWatch;
+use metalroute_bgp::config::PeerKey;
+use metalroute_bgp::speaker::{Speaker, SpeakerConfig};
+use metalroute_crds::object::ReadOptions;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::signal::unix::{signal, SignalKind};
+
+/// How often the directory is re-read even without a file event.
+pub const RESYNC: Duration = Duration::from_secs(30);
+
+/// Settings of `metalroute run`.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The node this agent runs on.
+    pub node_name: String,
+    /// The configuration directory.
+    pub config_dir: PathBuf,
+    /// MetalLB's namespace.
+    pub metallb_namespace: String,
+    /// The admin socket path (`None`: no admin socket).
+    pub admin_socket: Option<PathBuf>,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served (`None`: nowhere).
+    pub metrics_addr: Option<SocketAddr>,
+    /// BGP identifier for sessions whose BGPPeer sets none (`None`: the node's highest IPv4).
+    pub router_id: Option<Ipv4Addr>,
+    /// TCP port the speaker listens on for passive peers (`None`: never listen).
+    pub bgp_listen_port: Option<u16>,
+    /// Where the nmstate applier records the links it creates.
+    pub network_record: Option<PathBuf>,
+}
+
+/// What the agent knows right now, shared with the admin socket and the metrics endpoint.
+#[derive(Debug)]
+pub struct Shared {
+    /// The node.
+    pub node: String,
+    /// The speaker (status queries).
+    pub speaker: Speaker,
+    state: Mutex<Status>,
+}
+
+/// A copy of the agent's status.
+#[derive(Debug, Clone, Default)]
+pub struct Status {
+    /// The plan in force.
+    pub plan: Option<Arc<NodePlan>>,
+    /// Sessions applied to the speaker: key → BGPPeer name.
+    pub sessions: BTreeMap<PeerKey, String>,
+    /// Planned sessions that do not run.
+    pub session_problems: Vec<SessionProblem>,
+    /// Configuration files that cannot be read or parsed now.
+    pub file_problems: Vec<String>,
+    /// The network actuator's last outcome.
+    pub network: NetworkStatus,
+    /// When the plan in force was made.
+    pub planned_at: Option<Instant>,
+    /// How many plans were made.
+    pub plans: u64,
+    /// True once a first plan has been applied.
+    pub ready: bool,
+    /// Why the last read of the directory failed, when it did (the last plan is kept).
+    pub source_error: Option<String>,
+}
+
+impl Shared {
+    /// A copy of the status.
+    pub fn status(&self) -> Status {
+        // Replaced whole under the lock: a poisoned lock still holds a consistent value.
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn update(&self, f: impl FnOnce(&mut Status)) {
+        f(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+}
+
+/// The node's highest IPv4 address outside 127/8 (FRR's choice of router ID), read by netlink.
+pub async fn node_router_id() -> Option<Ipv4Addr> {
+    let nl = metalroute_nmstate::netlink::Netlink::open().ok()?;
+    let state = nl.state().await.ok()?;
+    state
+        .addresses
+        .iter()
+        .filter_map(|a| match a.addr.addr() {
+            IpAddr::V4(v4) if !v4.is_loopback() && !v4.is_unspecified() => Some(v4),
+            _ => None,
+        })
+        .max()
+}
+
+/// Runs the agent until SIGTERM/SIGINT.
+pub async fn run(opts: RunOptions) -> Result<(), AgentError> {
+    let router_id = match opts.router_id {
+        Some(r) => Some(r),
+        None => node_router_id().await,
+    };
+    tracing::info!(node = %opts.node_name, config = %opts.config_dir.display(), router_id = ?router_id, "metalroute agent starting");
+    let speaker = Speaker::new(SpeakerConfig {
+        listen_port: opts.bgp_listen_port,
+        ..SpeakerConfig::default()
+    });
+    let shared = Arc::new(Shared {
+        node: opts.node_name.clone(),
+        speaker: speaker.clone(),
+        state: Mutex::new(Status::default()),
+    });
+    let admin = match &opts.admin_socket {
+        Some(p) => Some(crate::admin::serve(p, shared.clone())?),
+        None => None,
+    };
+    let metrics = match opts.metrics_addr {
+        Some(a) => Some(crate::metrics::serve(a, shared.clone()).await?),
+        None => None,
+    };
+    let mut source = FileSource::new(
+        &opts.config_dir,
+        ReadOptions {
+            metallb_namespace: opts.metallb_namespace.clone(),
+        },
+    );
+    let mut watch = DirWatch::start(&opts.config_dir)?;
+    let mut sigterm = signal(SignalKind::terminate()).map_err(|e| AgentError::Listen {
+        what: "signal",
+        address: "SIGTERM".into(),
+        source: e,
+    })?;
+    let mut sigint = signal(SignalKind::interrupt()).map_err(|e| AgentError::Listen {
+        what: "signal",
+        address: "SIGINT".into(),
+        source: e,
+    })?;
+    let mut actuator = SpeakerActuator::new(speaker, router_id);
+    let network = NetworkActuator::start(opts.network_record.clone());
+    let mut loop_state = LoopState::default();
+    loop {
+        reconcile(
+            &opts,
+            &mut source,
+            &mut actuator,
+            &network,
+            &shared,
+            &mut loop_state,
+        )
+        .await;
+        tokio::select! {
+            changed = watch.changed() => {
+                if changed.is_none() {
+                    tracing::warn!("the configuration watcher stopped; re-reading every {}s", RESYNC.as_secs());
+                    watch = DirWatch::start(&opts.config_dir)?;
+                }
+            }
+            _ = tokio::time::sleep(RESYNC) => {}
+            _ = sigterm.recv() => { tracing::info!("SIGTERM: stopping"); break; }
+            _ = sigint.recv() => { tracing::info!("SIGINT: stopping"); break; }
+        }
+    }
+    actuator.shutdown().await;
+    network.stop();
+    if let Some(a) = admin {
+        a.abort();
+    }
+    if let Some(m) = metrics {
+        m.abort();
+    }
+    if let Some(p) = &opts.admin_socket {
+        let _ = std::fs::remove_file(p);
+    }
+    tracing::info!("metalroute agent stopped; every BGP peer was sent a Cease");
+    Ok(())
+}
+
+/// What the loop remembers between reconciliations (only to log changes once).
+#[derive(Debug, Default)]
+struct LoopState {
+    last_plan: Option<Arc<NodePlan>>,
+    logged_invalid: BTreeSet<String>,
+    logged_files: BTreeSet<String>,
+}
+
+async fn reconcile(
+    opts: &RunOptions,
+    source: &mut FileSource,
+    actuator: &mut SpeakerActuator,
+    network: &NetworkActuator,
+    shared: &Shared,
+    st: &mut LoopState,
+) {
+    let reading = match source.read() {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the configuration; keeping the last plan");
+            shared.update(|s| s.source_error = Some(e.to_string()));
+            return;
+        }
+    };
+    let files: BTreeSet<String> = reading.file_problems.iter().cloned().collect();
+    for f in files.difference(&st.logged_files) {
+        tracing::warn!(problem = %f, "configuration file not read");
+    }
+    st.logged_files = files;
+    let plan = Arc::new(planner::plan(&reading.snapshot, &opts.node_name));
+    let invalid: BTreeSet<String> = plan
+        .invalid_objects
+        .iter()
+        .flat_map(|r| r.errors.iter().map(move |e| format!("{}: {e}", r.key)))
+        .collect();
+    for i in invalid.difference(&st.logged_invalid) {
+        tracing::warn!(object = %i, "invalid object left out");
+    }
+    st.logged_invalid = invalid;
+    let empty = NodePlan::default();
+    let old = st.last_plan.as_deref().unwrap_or(&empty);
+    for c in decision_changes(old, &plan) {
+        let reason = c
+            .after
+            .as_ref()
+            .and_then(|d| d.reason())
+            .map(|r| r.as_str())
+            .unwrap_or(if c.after.is_some() {
+                "announced"
+            } else {
+                "removed"
+            });
+        tracing::info!(service = %c.service, node = %c.node, reason, "{c}");
+    }
+    for w in &plan.warnings {
+        if !old.warnings.contains(w) {
+            tracing::warn!(warning = %w, "plan");
+        }
+    }
+    let calls = actuator.apply(&plan).await;
+    network.set(&plan.network.desired);
+    if calls > 0 {
+        tracing::debug!(calls, "speaker converged");
+    }
+    let sessions = actuator
+        .applied()
+        .iter()
+        .map(|(k, d)| (k.clone(), d.name.clone()))
+        .collect();
+    let problems = actuator.problems().to_vec();
+    let net = network.status();
+    let file_problems = reading.file_problems;
+    let fresh = st.last_plan.as_deref() != Some(&plan);
+    shared.update(|s| {
+        if fresh {
+            s.plans += 1;
+            s.planned_at = Some(Instant::now());
+        }
+        s.plan = Some(plan.clone());
+        s.sessions = sessions;
+        s.session_problems = problems;
+        s.file_problems = file_problems;
+        s.network = net;
+        s.ready = true;
+        s.source_error = None;
+    });
+    st.last_plan = Some(plan);
+}

@@ -1,0 +1,202 @@
+//! The file source of `metalroute run --config DIR`: reads every `.yaml`/`.yml`/`.json` file of
+//! the directory into one validated [`Snapshot`].
+//!
+//! Files are parsed one by one and the last good parse of each file is remembered, so a YAML
+//! syntax error in one file (an editor's half-written save, a typo) keeps that file's previous
+//! objects and never drops what the other files configure. A file that is deleted drops its
+//! objects. Objects that parse but fail validation are reported by the snapshot and left out by
+//! the planner; the rest keeps working.
+
+use crate::error::AgentError;
+use metalroute_crds::loader::load_str;
+use metalroute_crds::object::{LoadedObject, ReadOptions};
+use metalroute_crds::snapshot::Snapshot;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// What one file contributed.
+#[derive(Debug, Clone, Default)]
+struct FileState {
+    /// The objects of the last parse without syntax errors.
+    objects: Vec<LoadedObject>,
+    /// The current problem with the file (syntax error, unreadable), when there is one.
+    problem: Option<String>,
+    /// The text last parsed successfully, to skip re-parsing unchanged files.
+    text: String,
+    /// Whether `objects` ever held a good parse.
+    parsed: bool,
+}
+
+/// One read of the directory.
+#[derive(Debug, Clone)]
+pub struct Reading {
+    /// The validated objects of every file (the last good parse of files that are broken now).
+    pub snapshot: Snapshot,
+    /// Files that could not be read or parsed this time, with the reason (their previous
+    /// objects, if any, are still in the snapshot).
+    pub file_problems: Vec<String>,
+}
+
+/// Reads a configuration directory, remembering each file's last good parse.
+#[derive(Debug)]
+pub struct FileSource {
+    dir: PathBuf,
+    opts: ReadOptions,
+    files: BTreeMap<PathBuf, FileState>,
+}
+
+/// True for the file names the loader reads.
+pub fn is_config_file(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"))
+}
+
+impl FileSource {
+    /// A source over `dir` (not read yet).
+    pub fn new(dir: &Path, opts: ReadOptions) -> FileSource {
+        FileSource {
+            dir: dir.to_path_buf(),
+            opts,
+            files: BTreeMap::new(),
+        }
+    }
+
+    /// The directory read.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Reads the directory again. Fails only when the directory itself cannot be listed; the
+    /// caller then keeps its last plan.
+    pub fn read(&mut self) -> Result<Reading, AgentError> {
+        let io = |source| AgentError::ConfigDir {
+            path: self.dir.clone(),
+            source,
+        };
+        let mut present = Vec::new();
+        for entry in std::fs::read_dir(&self.dir).map_err(io)? {
+            let path = entry.map_err(io)?.path();
+            // Editors' and kubectl's temporary files start with a dot: never read them.
+            let hidden = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with('.'));
+            if is_config_file(&path) && !hidden && path.is_file() {
+                present.push(path);
+            }
+        }
+        present.sort();
+        self.files.retain(|p, _| present.contains(p));
+        for path in &present {
+            let state = self.files.entry(path.clone()).or_default();
+            match std::fs::read_to_string(path) {
+                Err(e) => state.problem = Some(format!("{}: {e}", path.display())),
+                Ok(text) if state.parsed && text == state.text => state.problem = None,
+                Ok(text) => {
+                    let loaded = load_str(&text, Some(path), &self.opts);
+                    if loaded.errors.is_empty() {
+                        state.objects = loaded.objects;
+                        state.text = text;
+                        state.parsed = true;
+                        state.problem = None;
+                    } else {
+                        let msgs: Vec<String> =
+                            loaded.errors.iter().map(ToString::to_string).collect();
+                        state.problem = Some(msgs.join("; "));
+                    }
+                }
+            }
+        }
+        let mut objects = Vec::new();
+        let mut file_problems = Vec::new();
+        for state in self.files.values() {
+            objects.extend(state.objects.iter().cloned());
+            if let Some(p) = &state.problem {
+                let kept = if state.parsed {
+                    "its previous objects are kept"
+                } else {
+                    "nothing read from it"
+                };
+                file_problems.push(format!("{p} ({kept})"));
+            }
+        }
+        Ok(Reading {
+            snapshot: Snapshot::from_objects(objects, &self.opts),
+            file_problems,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POOL: &str = "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n  name: p1\n  namespace: metallb-system\nspec:\n  addresses: [192.0.2.0/28]\n";
+    const POOL2: &str = "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n  name: p2\n  namespace: metallb-system\nspec:\n  addresses: [198.51.100.0/28]\n";
+
+    fn dir(name: &str) -> PathBuf {
+        let d =
+            std::env::temp_dir().join(format!("metalroute-source-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn syntax_error_keeps_the_files_previous_objects_and_the_others() {
+        let d = dir("syntax");
+        std::fs::write(d.join("a.yaml"), POOL).unwrap();
+        std::fs::write(d.join("b.yaml"), POOL2).unwrap();
+        let mut src = FileSource::new(&d, ReadOptions::default());
+        let r = src.read().unwrap();
+        assert_eq!(r.snapshot.config.pools.len(), 2);
+        assert!(r.file_problems.is_empty());
+        std::fs::write(d.join("a.yaml"), "kind: [unclosed\n").unwrap();
+        let r = src.read().unwrap();
+        assert_eq!(
+            r.snapshot.config.pools.len(),
+            2,
+            "a.yaml's last good parse is kept"
+        );
+        assert_eq!(r.file_problems.len(), 1);
+        assert!(
+            r.file_problems[0].contains("a.yaml"),
+            "{:?}",
+            r.file_problems
+        );
+        std::fs::remove_file(d.join("a.yaml")).unwrap();
+        let r = src.read().unwrap();
+        assert_eq!(
+            r.snapshot.config.pools.len(),
+            1,
+            "a deleted file drops its objects"
+        );
+        assert!(r.file_problems.is_empty());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn new_broken_file_contributes_nothing_and_hidden_files_are_ignored() {
+        let d = dir("broken");
+        std::fs::write(d.join("a.yaml"), POOL).unwrap();
+        std::fs::write(d.join("b.yaml"), "a: b: c\n").unwrap();
+        std::fs::write(d.join(".a.yaml.swp"), POOL2).unwrap();
+        let mut src = FileSource::new(&d, ReadOptions::default());
+        let r = src.read().unwrap();
+        assert_eq!(r.snapshot.config.pools.len(), 1);
+        assert!(
+            r.file_problems[0].contains("nothing read"),
+            "{:?}",
+            r.file_problems
+        );
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn missing_directory_is_an_error_naming_it() {
+        let mut src = FileSource::new(Path::new("/nonexistent/metalroute"), ReadOptions::default());
+        let e = src.read().unwrap_err().to_string();
+        assert!(e.contains("/nonexistent/metalroute"), "{e}");
+    }
+}
