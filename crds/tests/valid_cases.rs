@@ -396,3 +396,34 @@ fn snapshot_from_json_values() {
     assert!(s.config.pools.contains_key("p"));
     assert_eq!(s.nodes.len(), 1);
 }
+
+#[test]
+fn warnings_for_references_that_will_not_take_effect() {
+    let yaml = format!(
+        "{}{}{}apiVersion: v1\nkind: Service\nmetadata: {{name: s, namespace: web}}\nspec: {{type: ClusterIP}}\nstatus:\n  loadBalancer:\n    ingress:\n    - ip: 192.0.2.5\n",
+        pool("p", &["192.0.2.0/28"]),
+        peer("broken", "myASN: 0\npeerASN: 1\npeerAddress: 192.0.2.1"),
+        bgp_adv("a", "peers: [broken, ghost]"),
+    );
+    let s = snapshot(&yaml);
+    let adv = report(&s, "BGPAdvertisement", "a");
+    assert!(adv.is_valid());
+    let w: Vec<(&str, &str)> = adv
+        .warnings
+        .iter()
+        .map(|w| (w.field.as_str(), w.reason.as_str()))
+        .collect();
+    assert_eq!(
+        w,
+        [
+            (
+                "spec.peers[0]",
+                "BGPPeer broken is invalid; nothing is announced to it"
+            ),
+            ("spec.peers[1]", "BGPPeer ghost does not exist"),
+        ]
+    );
+    let svc = report(&s, "Service", "s");
+    assert!(svc.is_valid());
+    assert_eq!(svc.warnings[0].field, "spec.type");
+}

@@ -148,6 +148,11 @@ pub fn check_bgp_advertisement(
                 format!("spec.peers[{i}]"),
                 format!("BGPPeer {p} does not exist"),
             );
+        } else if !ctx.config.peers.contains_key(p) {
+            issues.warn(
+                format!("spec.peers[{i}]"),
+                format!("BGPPeer {p} is invalid; nothing is announced to it"),
+            );
         }
     }
     let pool_sel = parse_selectors(

@@ -33,6 +33,13 @@ pub fn check_service(svc: &Service, ctx: &Ctx<'_>, issues: &mut Issues) {
         .as_ref()
         .and_then(|s| s.load_balancer.as_ref())
         .and_then(|lb| lb.ingress.as_ref());
+    let is_lb = svc.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("LoadBalancer");
+    if !is_lb && ingress.is_some_and(|i| !i.is_empty()) {
+        issues.warn(
+            "spec.type",
+            "not LoadBalancer: the addresses in status.loadBalancer.ingress are not announced",
+        );
+    }
     for (i, ing) in ingress.into_iter().flatten().enumerate() {
         if let Some(ip) = &ing.ip {
             match ip.parse::<IpAddr>() {
