@@ -616,6 +616,13 @@ impl Fsm {
     }
 
     fn connected(&mut self, now: Instant, id: ConnId, direction: Direction) {
+        // An outgoing connection that is not our current attempt was given up on (its
+        // ConnectRetry fired before it completed): close it.
+        let current = self.conn.as_ref().is_some_and(|c| c.id == id);
+        if direction == Direction::Outbound && !current {
+            self.out.push_back(Output::Close(id));
+            return;
+        }
         match self.state {
             State::Idle => self.reject(id, CeaseSubcode::ConnectionRejected),
             State::Connect | State::Active => {
@@ -829,9 +836,15 @@ impl Fsm {
         let (Some(conn), Some(other)) = (self.conn.as_ref(), self.other.as_ref()) else {
             return false;
         };
-        let remote_id = match (&conn.open, &other.open) {
-            (Some(a), Some(_)) => a.router_id,
-            _ => return false,
+        // The peer's identifier from whichever connection carried its OPEN (both lead to the
+        // same peer, so one OPEN is enough to decide, as §6.8 allows).
+        let Some(remote_id) = conn
+            .open
+            .as_ref()
+            .or(other.open.as_ref())
+            .map(|o| o.router_id)
+        else {
+            return false;
         };
         let local = u32::from(self.config.router_id);
         let remote = u32::from(remote_id);

@@ -605,6 +605,10 @@ impl VrfTask {
                 local,
                 other,
             } => {
+                if !self.conns.contains_key(&conn) {
+                    // The session gave up on this attempt while it was completing.
+                    return;
+                }
                 if let Some(s) = self.sessions.get_mut(&peer) {
                     s.connected(now, conn, Direction::Outbound, local, other);
                     self.drive(peer);

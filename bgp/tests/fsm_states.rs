@@ -981,3 +981,72 @@ fn fsm_notification_counters() {
     assert_eq!(k.total_sent(), 2);
     assert_eq!(k.total_received(), 3);
 }
+
+#[test]
+fn fsm_connect_stale_outbound_connection_is_closed() {
+    let mut h = H::new(config());
+    let first = to_connect(&mut h);
+    let out = h.fire();
+    let second = connects(&out)[0];
+    // The first attempt completes late: it is closed, the FSM keeps waiting for the second.
+    let out = h.ev(Event::Connected {
+        conn: first,
+        direction: Direction::Outbound,
+    });
+    assert_eq!(closes(&out), vec![first]);
+    assert!(sent(&out).is_empty());
+    assert_eq!(h.fsm.state(), State::Connect);
+    h.ev(Event::Connected {
+        conn: second,
+        direction: Direction::Outbound,
+    });
+    assert_eq!(h.fsm.state(), State::OpenSent);
+}
+
+#[test]
+fn fsm_collision_open_on_new_connection_while_first_waits() {
+    // Our outbound connection never gets the peer's OPEN; the peer's own connection does.
+    let mut h = H::new(config());
+    let outbound = to_open_sent(&mut h);
+    let inbound = h.fsm.next_conn_id();
+    h.ev(Event::Connected {
+        conn: inbound,
+        direction: Direction::Inbound,
+    });
+    let out = h.msg(inbound, Message::Open(peer_open(65002, PEER_ID, 90)));
+    // Peer 192.0.2.2 > us 192.0.2.1: its connection wins; ours gets Cease 7.
+    assert!(closes(&out).contains(&outbound));
+    let msgs = sent(&out);
+    assert!(msgs
+        .iter()
+        .any(|(c, m)| *c == outbound && matches!(m, Message::Notification(_))));
+    assert!(msgs
+        .iter()
+        .any(|(c, m)| *c == inbound && matches!(m, Message::Keepalive)));
+    assert_eq!(h.fsm.state(), State::OpenConfirm);
+    h.msg(inbound, Message::Keepalive);
+    assert_eq!(h.fsm.established_conn(), Some(inbound));
+}
+
+#[test]
+fn fsm_collision_open_on_new_connection_loses_to_ours() {
+    let mut cfg = config();
+    cfg.router_id = Ipv4Addr::new(192, 0, 2, 200);
+    let mut h = H::new(cfg);
+    let outbound = to_open_sent(&mut h);
+    let inbound = h.fsm.next_conn_id();
+    h.ev(Event::Connected {
+        conn: inbound,
+        direction: Direction::Inbound,
+    });
+    let out = h.msg(inbound, Message::Open(peer_open(65002, PEER_ID, 90)));
+    assert_eq!(closes(&out), vec![inbound]);
+    assert_eq!(
+        h.fsm.state(),
+        State::OpenSent,
+        "ours still waits for the OPEN on our connection"
+    );
+    h.msg(outbound, Message::Open(peer_open(65002, PEER_ID, 90)));
+    h.msg(outbound, Message::Keepalive);
+    assert_eq!(h.fsm.established_conn(), Some(outbound));
+}
