@@ -20,6 +20,8 @@ enum Command {
     /// Render or check OpenShift MachineConfigs carrying the sysctls a node needs.
     #[command(name = "machineconfig")]
     MachineConfig(cmd::machineconfig::MachineConfigArgs),
+    /// Apply an nmstate desired state to this network namespace, or show the current one.
+    Nmstate(cmd::nmstate::NmstateArgs),
     /// Validate MetalLB, nmstate and EgressService YAML as the agent reads it.
     Validate(cmd::validate::ValidateArgs),
     /// Plan one node offline: sessions, advertisements, withheld Services, network state.
@@ -35,6 +37,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::MachineConfig(args) => cmd::machineconfig::run(args),
+        Command::Nmstate(args) => cmd::nmstate::run(args),
         Command::Validate(args) => cmd::validate::run(args),
         Command::Plan(args) => cmd::plan::run(args),
         Command::Run(args) => cmd::run::run(args),
