@@ -247,3 +247,31 @@ fn example_directories_validate() {
         );
     }
 }
+
+#[test]
+fn reads_standard_input_and_several_paths() {
+    use std::io::Write;
+    let dir = TempDir::new("stdin");
+    let f = dir.file("pool.yaml", "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: p, namespace: metallb-system}\nspec: {addresses: [192.0.2.0/28]}\n");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_metalroute"))
+        .args(["validate", "-f", s(&f), "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"apiVersion: metallb.io/v1beta1\nkind: BGPAdvertisement\nmetadata: {name: a, namespace: metallb-system}\nspec: {ipAddressPools: [p]}\n")
+        .expect("write stdin");
+    let o = child.wait_with_output().expect("wait");
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert_eq!(
+        stdout(&o).lines().collect::<Vec<_>>(),
+        [
+            "IPAddressPool metallb-system/p: ok",
+            "BGPAdvertisement metallb-system/a: ok"
+        ]
+    );
+}

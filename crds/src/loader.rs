@@ -52,10 +52,26 @@ pub fn files_of(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
     Ok(files)
 }
 
-/// Loads every file and directory given.
+/// Loads every file and directory given (`-` reads standard input).
 pub fn load_paths<P: AsRef<Path>>(paths: &[P], opts: &ReadOptions) -> Loaded {
     let mut loaded = Loaded::default();
     for p in paths {
+        if p.as_ref() == Path::new("-") {
+            // `-` is standard input, as with kubectl.
+            let mut text = String::new();
+            match std::io::Read::read_to_string(&mut std::io::stdin(), &mut text) {
+                Ok(_) => {
+                    let part = load_str(&text, None, opts);
+                    loaded.objects.extend(part.objects);
+                    loaded.errors.extend(part.errors);
+                }
+                Err(source) => loaded.errors.push(LoadError::Io {
+                    path: PathBuf::from("<stdin>"),
+                    source,
+                }),
+            }
+            continue;
+        }
         match files_of(p.as_ref()) {
             Ok(files) => {
                 for f in files {

@@ -23,7 +23,7 @@ pub enum OutputFormat {
 /// Arguments of `metalroute validate`.
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
-    /// Files or directories (a directory's .yaml/.yml/.json files, sorted); repeatable.
+    /// Files or directories (a directory's .yaml/.yml/.json files, sorted), or - for standard input; repeatable.
     #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
     pub paths: Vec<PathBuf>,
     /// Output format.
