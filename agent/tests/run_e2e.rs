@@ -1,0 +1,496 @@
+//! End-to-end tests of `metalroute run` in file mode: a router namespace running FRR, two node
+//! namespaces each running the built `metalroute` binary (found through `CARGO_BIN_EXE_metalroute`,
+//! which cargo builds before this test), and a client namespace behind the router.
+//!
+//! ```text
+//!  client 198.51.100.2 ── 198.51.100.1 router (FRR, AS 64501) br0 192.0.2.1/24
+//!                                                  ├── node-1 192.0.2.11 (metalroute, AS 64500)
+//!                                                  └── node-2 192.0.2.12 (metalroute, AS 64500)
+//! ```
+//!
+//! Each node namespace holds the LoadBalancer IPs on `lo` (as kube-proxy would) and a tiny TCP
+//! responder answering its node name, so a client request shows which node the router chose.
+
+use metalroute_netns::{
+    addr, prerequisites, route, sysctl, veth, wait_for, ChildGuard, Frr, Need, Netns,
+};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+const DEADLINE: Duration = Duration::from_secs(60);
+const BIN: &str = env!("CARGO_BIN_EXE_metalroute");
+
+const BASE: &str = r#"
+apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {namespace: metallb-system, name: web}
+spec:
+  addresses: [203.0.113.0/28]
+---
+apiVersion: metallb.io/v1beta1
+kind: BGPAdvertisement
+metadata: {namespace: metallb-system, name: web}
+spec:
+  ipAddressPools: [web]
+  communities: ["8000:800"]
+"#;
+
+const PEER: &str = r#"
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {namespace: metallb-system, name: router}
+spec:
+  peerAddress: 192.0.2.1
+  peerASN: 64501
+  myASN: 64500
+  connectTime: 1s
+"#;
+
+/// A LoadBalancer Service with its IP and one EndpointSlice with an endpoint on `ep_node`.
+fn service(name: &str, ip: &str, etp: &str, ep_node: &str) -> String {
+    format!(
+        r#"
+apiVersion: v1
+kind: Service
+metadata: {{namespace: default, name: {name}}}
+spec:
+  type: LoadBalancer
+  externalTrafficPolicy: {etp}
+  ports: [{{port: 8080, protocol: TCP}}]
+status:
+  loadBalancer:
+    ingress: [{{ip: {ip}}}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  namespace: default
+  name: {name}-1
+  labels: {{kubernetes.io/service-name: {name}}}
+addressType: IPv4
+endpoints:
+  - addresses: [10.244.0.5]
+    nodeName: {ep_node}
+    conditions: {{ready: true}}
+ports: [{{port: 8080, protocol: TCP}}]
+"#
+    )
+}
+
+struct Node {
+    ns: Netns,
+    name: String,
+    addr: String,
+    dir: PathBuf,
+    sock: PathBuf,
+    agent: Option<ChildGuard>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Node {
+    fn log(&self) -> PathBuf {
+        self.dir.with_extension("log")
+    }
+
+    fn write(&self, file: &str, text: &str) {
+        // Write then rename, as kubectl/ConfigMap updates do.
+        let tmp = self.dir.join(format!(".{file}.tmp"));
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, self.dir.join(file)).unwrap();
+    }
+
+    fn start_agent(&mut self) {
+        let argv = [
+            BIN,
+            "run",
+            "--node-name",
+            &self.name,
+            "--config",
+            self.dir.to_str().unwrap(),
+            "--admin-socket",
+            self.sock.to_str().unwrap(),
+            "--metrics-addr",
+            "127.0.0.1:7472",
+        ];
+        self.agent = Some(self.ns.spawn_logged(&argv, &self.log()));
+    }
+
+    fn show(&self, args: &[&str]) -> String {
+        let out = Command::new(BIN)
+            .arg("show")
+            .args(args)
+            .arg("--admin-socket")
+            .arg(&self.sock)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "metalroute show {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn http_get(&self, path: &str) -> String {
+        self.ns.run(|| {
+            let mut s = TcpStream::connect("127.0.0.1:7472").unwrap();
+            write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            let mut body = String::new();
+            s.read_to_string(&mut body).unwrap();
+            body
+        })
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if std::thread::panicking() {
+            eprintln!(
+                "--- agent log of {} ---\n{}",
+                self.name,
+                std::fs::read_to_string(self.log()).unwrap_or_default()
+            );
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = std::fs::remove_file(self.log());
+    }
+}
+
+/// A TCP responder in `ns` answering `name` to every connection on port 8080.
+fn responder(ns: &Netns, name: &str, stop: Arc<AtomicBool>) {
+    let path = ns.path();
+    let name = name.to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        metalroute_netns::enter_netns_path(&path);
+        let l = TcpListener::bind("0.0.0.0:8080").unwrap();
+        l.set_nonblocking(true).unwrap();
+        tx.send(()).unwrap();
+        while !stop.load(Ordering::SeqCst) {
+            match l.accept() {
+                Ok((mut s, _)) => {
+                    let _ = s.set_nonblocking(false);
+                    let _ = s.write_all(format!("{name}\n").as_bytes());
+                    let _ = s.shutdown(Shutdown::Both);
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(5)).unwrap();
+}
+
+struct Lab {
+    router: Netns,
+    client: Netns,
+    frr: Frr,
+    nodes: Vec<Node>,
+}
+
+fn lab(prefix: &str) -> Lab {
+    let router = Netns::new(&format!("{prefix}r"));
+    let client = Netns::new(&format!("{prefix}c"));
+    router.exec(&["ip", "link", "add", "br0", "type", "bridge"]);
+    router.exec(&["ip", "link", "set", "br0", "up"]);
+    addr(&router, "br0", "192.0.2.1/24");
+    sysctl(&router, "net.ipv4.ip_forward", "1");
+    sysctl(&router, "net.ipv4.fib_multipath_hash_policy", "1");
+    veth(&client, "eth0", &router, "c0");
+    addr(&client, "eth0", "198.51.100.2/24");
+    addr(&router, "c0", "198.51.100.1/24");
+    route(&client, "default via 198.51.100.1");
+    let mut nodes = Vec::new();
+    for i in 1..=2 {
+        let ns = Netns::new(&format!("{prefix}n{i}"));
+        veth(&ns, "eth0", &router, &format!("n{i}"));
+        router.exec(&["ip", "link", "set", &format!("n{i}"), "master", "br0"]);
+        let a = format!("192.0.2.1{i}");
+        addr(&ns, "eth0", &format!("{a}/24"));
+        route(&ns, "default via 192.0.2.1");
+        ns.exec(&["ip", "link", "set", "lo", "up"]);
+        for ip in ["203.0.113.10/32", "203.0.113.11/32", "203.0.113.12/32"] {
+            addr(&ns, "lo", ip);
+        }
+        let name = format!("node-{i}");
+        let dir = std::env::temp_dir().join(format!(
+            "metalroute-e2e-{prefix}-{name}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        responder(&ns, &name, stop.clone());
+        nodes.push(Node {
+            sock: dir.with_extension("sock"),
+            ns,
+            name,
+            addr: a,
+            dir,
+            agent: None,
+            stop,
+        });
+    }
+    let frr = Frr::start(
+        &router,
+        "router bgp 64501\n bgp router-id 192.0.2.1\n no bgp ebgp-requires-policy\n neighbor 192.0.2.11 remote-as 64500\n neighbor 192.0.2.11 timers connect 1\n neighbor 192.0.2.12 remote-as 64500\n neighbor 192.0.2.12 timers connect 1\n address-family ipv4 unicast\n  maximum-paths 8\n exit-address-family\n",
+        None,
+    );
+    Lab {
+        router,
+        client,
+        frr,
+        nodes,
+    }
+}
+
+/// Next hops of the router's paths for `prefix` (empty when absent).
+fn next_hops(frr: &Frr, prefix: &str) -> BTreeSet<String> {
+    let rib = frr.rib_v4();
+    rib.get(prefix)
+        .and_then(Value::as_array)
+        .map(|paths| {
+            paths
+                .iter()
+                .filter_map(|p| p["nexthops"][0]["ip"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn wait_next_hops(frr: &Frr, prefix: &str, want: &[&str]) {
+    let want: BTreeSet<String> = want.iter().map(|s| s.to_string()).collect();
+    wait_for(
+        &format!("router paths for {prefix} via {want:?}"),
+        DEADLINE,
+        || (next_hops(frr, prefix) == want).then_some(()),
+    );
+}
+
+/// Connects from the client to `ip:8080` `n` times (new source port each time) and returns the
+/// set of node names that answered.
+fn who_answers(client: &Netns, ip: &str, n: usize) -> BTreeSet<String> {
+    let target: SocketAddr = format!("{ip}:8080").parse().unwrap();
+    client.run(|| {
+        let mut seen = BTreeSet::new();
+        for _ in 0..n {
+            if let Ok(mut s) = TcpStream::connect_timeout(&target, Duration::from_secs(2)) {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut body = String::new();
+                let _ = s.read_to_string(&mut body);
+                seen.insert(body.trim().to_string());
+            }
+        }
+        seen
+    })
+}
+
+fn neighbor(frr: &Frr, peer: &str) -> Value {
+    let v = frr.vtysh_json(&format!("show bgp neighbors {peer} json"));
+    v.get(peer).cloned().unwrap_or(Value::Null)
+}
+
+fn write_all(node: &Node, files: &[(&str, String)]) {
+    for (f, t) in files {
+        node.write(f, t);
+    }
+}
+
+fn path_communities(frr: &Frr, prefix: &str) -> Vec<String> {
+    let d = frr.route_detail(prefix);
+    d["paths"]
+        .as_array()
+        .map(|ps| {
+            ps.iter()
+                .filter_map(|p| p["community"]["string"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn run_e2e_two_nodes_cluster_local_edit_and_peer_removal() {
+    if !prerequisites(
+        "run_e2e_two_nodes_cluster_local_edit_and_peer_removal",
+        &[
+            Need::Root,
+            Need::Binary("/usr/lib/frr/bgpd"),
+            Need::Binary("/usr/lib/frr/zebra"),
+        ],
+    ) {
+        return;
+    }
+    let mut lab = lab("mre2e");
+    let files = [
+        ("00-base.yaml", BASE.to_string()),
+        ("01-peer.yaml", PEER.to_string()),
+        (
+            "10-cluster.yaml",
+            service("web", "203.0.113.10", "Cluster", "node-1"),
+        ),
+        (
+            "11-local.yaml",
+            service("db", "203.0.113.11", "Local", "node-2"),
+        ),
+    ];
+    for n in &mut lab.nodes {
+        write_all(n, &files);
+        n.start_agent();
+    }
+    let frr = &lab.frr;
+    frr.wait_established("192.0.2.11", DEADLINE);
+    frr.wait_established("192.0.2.12", DEADLINE);
+
+    // Cluster: both nodes announce; Local: only the endpoint's node.
+    wait_next_hops(frr, "203.0.113.10/32", &["192.0.2.11", "192.0.2.12"]);
+    wait_next_hops(frr, "203.0.113.11/32", &["192.0.2.12"]);
+    assert_eq!(
+        frr.prefixes_v4(),
+        vec!["203.0.113.10/32", "203.0.113.11/32"]
+    );
+    for c in path_communities(frr, "203.0.113.10/32") {
+        assert_eq!(c, "8000:800");
+    }
+    let p = &frr.route_detail("203.0.113.10/32")["paths"][0];
+    assert_eq!(p["aspath"]["string"].as_str(), Some("64500"), "{p}");
+
+    // Traffic: ECMP over both nodes for Cluster, only node-2 for Local.
+    wait_for(
+        "router FIB has two next hops for 203.0.113.10",
+        DEADLINE,
+        || {
+            let r = lab
+                .router
+                .exec_stdout(&["ip", "route", "show", "203.0.113.10"]);
+            (r.matches("nexthop").count() == 2).then_some(())
+        },
+    );
+    let seen = who_answers(&lab.client, "203.0.113.10", 40);
+    assert_eq!(
+        seen,
+        ["node-1", "node-2"].iter().map(|s| s.to_string()).collect(),
+        "ECMP over both nodes"
+    );
+    let seen = who_answers(&lab.client, "203.0.113.11", 10);
+    assert_eq!(
+        seen,
+        BTreeSet::from(["node-2".to_string()]),
+        "ETP Local only via node-2"
+    );
+
+    // The admin socket and metrics.
+    let summary = lab.nodes[0].show(&["bgp", "summary"]);
+    assert!(
+        summary.contains("192.0.2.1") && summary.contains("router"),
+        "{summary}"
+    );
+    let adv = lab.nodes[1].show(&["bgp", "advertised", "router"]);
+    assert!(
+        adv.contains("203.0.113.11/32") && adv.contains("8000:800"),
+        "{adv}"
+    );
+    let js: Value =
+        serde_json::from_str(&lab.nodes[0].show(&["bgp", "summary", "--json"])).unwrap();
+    assert_eq!(
+        js["vrfs"]["default"]["peers"]["192.0.2.1"]["state"], "Established",
+        "{js}"
+    );
+    let plan = lab.nodes[0].show(&["plan"]);
+    assert!(plan.contains("noLocalEndpoints"), "{plan}");
+    let m = lab.nodes[0].http_get("/metrics");
+    assert!(m.starts_with("HTTP/1.1 200"), "{m}");
+    assert!(
+        m.contains("metallb_bgp_session_up{peer=\"192.0.2.1\",vrf=\"\"} 1"),
+        "{m}"
+    );
+    assert!(m.contains("metallb_speaker_announced{ip=\"203.0.113.10\",node=\"node-1\",protocol=\"bgp\",service=\"default/web\"} 1"), "{m}");
+    assert!(lab.nodes[0].http_get("/readyz").starts_with("HTTP/1.1 200"));
+
+    // Editing a file: a new Service appears at the router; the sessions are not reset.
+    let uptime_before = neighbor(frr, "192.0.2.11")["bgpTimerUpMsec"]
+        .as_u64()
+        .unwrap();
+    for n in &lab.nodes {
+        n.write(
+            "12-new.yaml",
+            &service("api", "203.0.113.12", "Cluster", "node-2"),
+        );
+    }
+    wait_next_hops(frr, "203.0.113.12/32", &["192.0.2.11", "192.0.2.12"]);
+    let after = neighbor(frr, "192.0.2.11");
+    assert_eq!(after["bgpState"], "Established");
+    assert!(
+        after["bgpTimerUpMsec"].as_u64().unwrap() >= uptime_before,
+        "session was reset: {after}"
+    );
+
+    // A YAML syntax error in one file drops nothing that is announced.
+    lab.nodes[0].write("12-new.yaml", "apiVersion: v1\nkind: [unclosed\n");
+    lab.nodes[0].write(
+        "13-marker.yaml",
+        &service("mark", "203.0.113.13", "Cluster", "node-1"),
+    );
+    wait_next_hops(frr, "203.0.113.13/32", &["192.0.2.11"]);
+    assert_eq!(
+        next_hops(frr, "203.0.113.12/32").len(),
+        2,
+        "a broken file withdrew its routes"
+    );
+
+    // Moving the Local endpoint to node-1 moves the announcement.
+    for n in &lab.nodes {
+        n.write(
+            "11-local.yaml",
+            &service("db", "203.0.113.11", "Local", "node-1"),
+        );
+    }
+    wait_next_hops(frr, "203.0.113.11/32", &["192.0.2.11"]);
+
+    // Removing the peer from node-1: Cease, and its routes are withdrawn at the router.
+    std::fs::remove_file(lab.nodes[0].dir.join("01-peer.yaml")).unwrap();
+    wait_for("node-1's session down at the router", DEADLINE, || {
+        (neighbor(frr, "192.0.2.11")["bgpState"] != "Established").then_some(())
+    });
+    wait_next_hops(frr, "203.0.113.10/32", &["192.0.2.12"]);
+    assert!(
+        next_hops(frr, "203.0.113.11/32").is_empty(),
+        "node-1's routes stayed"
+    );
+    let n = neighbor(frr, "192.0.2.11");
+    let reason = format!("{} {}", n["lastNotificationReason"], n["lastResetDueTo"]);
+    assert!(
+        reason.to_lowercase().contains("cease"),
+        "no Cease seen by the router: {n}"
+    );
+
+    // SIGTERM on node-2: Cease to the router, every route gone.
+    let agent = lab.nodes[1].agent.as_mut().unwrap();
+    agent.signal(libc_sigterm());
+    let st = agent
+        .wait_timeout(Duration::from_secs(20))
+        .expect("agent did not exit on SIGTERM");
+    assert!(st.success(), "agent exit status {st}");
+    wait_for("router RIB empty after SIGTERM", DEADLINE, || {
+        frr.prefixes_v4().is_empty().then_some(())
+    });
+    let n = neighbor(frr, "192.0.2.12");
+    let reason = format!("{} {}", n["lastNotificationReason"], n["lastResetDueTo"]);
+    assert!(
+        reason.to_lowercase().contains("cease"),
+        "no Cease on SIGTERM: {n}"
+    );
+    let log = std::fs::read_to_string(lab.nodes[1].log()).unwrap();
+    assert!(log.contains("default/db"), "no decision log line: {log}");
+    let _ = Path::new(&lab.nodes[0].addr);
+}
+
+fn libc_sigterm() -> i32 {
+    15
+}
