@@ -89,3 +89,109 @@ proptest! {
         prop_assert_eq!(next, u64::from(end) + 1);
     }
 }
+
+const FIELDS: [&str; 30] = [
+    "myASN",
+    "peerASN",
+    "localASN",
+    "dynamicASN",
+    "peerAddress",
+    "interface",
+    "sourceAddress",
+    "peerPort",
+    "holdTime",
+    "keepaliveTime",
+    "connectTime",
+    "routerID",
+    "nodeSelectors",
+    "passwordSecret",
+    "bfdProfile",
+    "ebgpMultiHop",
+    "vrf",
+    "addresses",
+    "serviceAllocation",
+    "aggregationLength",
+    "aggregationLengthV6",
+    "localPref",
+    "communities",
+    "ipAddressPools",
+    "ipAddressPoolSelectors",
+    "peers",
+    "serviceSelectors",
+    "receiveInterval",
+    "detectMultiplier",
+    "desiredState",
+];
+
+fn odd_value() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::json;
+    prop::sample::select(vec![
+        json!(0),
+        json!(-1),
+        json!(4_294_967_296_i64),
+        json!(i64::MAX),
+        json!(1.5),
+        json!("3s"),
+        json!("-1s"),
+        json!("99999999999h"),
+        json!("x"),
+        json!(""),
+        json!("192.0.2.0/24"),
+        json!("large:1:2:3"),
+        json!(null),
+        json!(true),
+        json!({}),
+        json!({"name": "s", "namespace": "elsewhere"}),
+        json!(["a", "a"]),
+        json!(["192.0.2.9-192.0.2.1"]),
+        json!(["0.0.0.0-255.255.255.255"]),
+        json!(["::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"]),
+        json!([{"matchLabels": {"a": "b"}}]),
+        json!([{"matchExpressions": [{"key": "k", "operator": "In"}]}]),
+        json!({"interfaces": [{"name": "x", "type": "vrf"}]}),
+    ])
+}
+
+fn odd_object() -> impl Strategy<Value = serde_json::Value> {
+    let kinds = vec![
+        ("metallb.io/v1beta2", "BGPPeer"),
+        ("metallb.io/v1beta1", "BGPPeer"),
+        ("metallb.io/v1beta1", "IPAddressPool"),
+        ("metallb.io/v1beta1", "BGPAdvertisement"),
+        ("metallb.io/v1beta1", "L2Advertisement"),
+        ("metallb.io/v1beta1", "BFDProfile"),
+        ("metallb.io/v1beta1", "Community"),
+        ("k8s.ovn.org/v1", "EgressService"),
+        ("nmstate.io/v1", "NodeNetworkConfigurationPolicy"),
+    ];
+    (
+        prop::sample::select(kinds),
+        prop::sample::select(vec!["a", "b"]),
+        proptest::collection::btree_map(prop::sample::select(FIELDS.to_vec()), odd_value(), 0..8),
+    )
+        .prop_map(|((api, kind), name, spec)| {
+            serde_json::json!({
+                "apiVersion": api, "kind": kind,
+                "metadata": {"name": name, "namespace": "metallb-system"},
+                "spec": spec,
+            })
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Whatever the input, validation answers (no panic) and every error names a reason.
+    #[test]
+    fn validation_never_panics(objects in proptest::collection::vec(odd_object(), 1..6)) {
+        use metalroute_crds::object::ReadOptions;
+        use metalroute_crds::snapshot::Snapshot;
+        let s = Snapshot::from_values(objects, &ReadOptions::default());
+        for r in &s.reports {
+            for e in &r.errors {
+                prop_assert!(!e.reason.is_empty());
+            }
+        }
+        let _ = s.peers_for_node(&Labels::new());
+    }
+}
