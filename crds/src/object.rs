@@ -241,44 +241,94 @@ fn format_ignored_path(path: &serde_ignored::Path<'_>) -> String {
 
 /// Deserializes `value` into `T`, recording a type error (with its field path) as an error and
 /// every field `T` does not have as a warning.
-fn typed<T: DeserializeOwned>(value: &serde_json::Value, issues: &mut Issues) -> Option<T> {
-    let mut unknown = Vec::new();
-    let mut track = serde_path_to_error::Track::new();
-    let de = serde_path_to_error::Deserializer::new(value, &mut track);
-    let result: Result<T, _> =
-        serde_ignored::deserialize(de, |p| unknown.push(format_ignored_path(&p)));
-    match result {
-        Ok(v) => {
-            // kube's derived root types read apiVersion/kind through their own impl.
-            for f in unknown
-                .into_iter()
-                .filter(|f| f != "apiVersion" && f != "kind")
-            {
-                issues.warn(f, "unknown field, ignored");
-            }
-            Some(v)
-        }
-        Err(e) => {
-            let path = track.path().to_string();
-            let mut field = if path == "." { String::new() } else { path };
-            let mut reason = e.to_string();
-            // serde names a missing field in its message; make it the field path instead.
-            if let Some(missing) = reason
-                .strip_prefix("missing field `")
-                .and_then(|r| r.strip_suffix('`'))
-                .map(str::to_string)
-            {
-                field = if field.is_empty() {
-                    missing
-                } else {
-                    format!("{field}.{missing}")
-                };
-                reason = "required".to_string();
-            }
-            issues.error(field, reason);
-            None
-        }
+/// YAML 1.1 spellings of booleans, which Kubernetes' YAML reader (go-yaml v2) accepts unquoted.
+fn yaml11_bool(s: &str) -> Option<bool> {
+    match s {
+        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "True" | "TRUE" => Some(true),
+        "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" | "False" | "FALSE" => Some(false),
+        _ => None,
     }
+}
+
+/// The value at a serde path, for in-place correction.
+fn value_at_mut<'v>(
+    mut v: &'v mut serde_json::Value,
+    path: &serde_path_to_error::Path,
+) -> Option<&'v mut serde_json::Value> {
+    for seg in path.iter() {
+        v = match seg {
+            serde_path_to_error::Segment::Map { key } => v.get_mut(key.as_str())?,
+            serde_path_to_error::Segment::Seq { index } => v.get_mut(*index)?,
+            _ => return None,
+        };
+    }
+    Some(v)
+}
+
+/// Deserializes `value` into `T`, recording a type error (with its field path) as an error and
+/// every field `T` does not have as a warning. A YAML 1.1 boolean spelling (`yes`, `on`, ...)
+/// where a boolean is expected is read as Kubernetes reads it, with a warning.
+fn typed<T: DeserializeOwned>(value: &serde_json::Value, issues: &mut Issues) -> Option<T> {
+    let mut value = std::borrow::Cow::Borrowed(value);
+    // Each retry fixes one more boolean; bounded by the document's size in practice.
+    for _ in 0..64 {
+        let mut unknown = Vec::new();
+        let mut track = serde_path_to_error::Track::new();
+        let de = serde_path_to_error::Deserializer::new(value.as_ref(), &mut track);
+        let result: Result<T, _> =
+            serde_ignored::deserialize(de, |p| unknown.push(format_ignored_path(&p)));
+        let e = match result {
+            Ok(v) => {
+                // kube's derived root types read apiVersion/kind through their own impl.
+                for f in unknown
+                    .into_iter()
+                    .filter(|f| f != "apiVersion" && f != "kind")
+                {
+                    issues.warn(f, "unknown field, ignored");
+                }
+                return Some(v);
+            }
+            Err(e) => e,
+        };
+        let path = track.path();
+        let mut field = path.to_string();
+        if field == "." {
+            field = String::new();
+        }
+        let mut reason = e.to_string();
+        if reason.contains("expected a boolean") {
+            let fixed = value_at_mut(value.to_mut(), &path).and_then(|slot| {
+                let b = yaml11_bool(slot.as_str()?)?;
+                let was = slot.as_str()?.to_string();
+                *slot = serde_json::Value::Bool(b);
+                Some((was, b))
+            });
+            if let Some((was, b)) = fixed {
+                issues.warn(
+                    &field,
+                    format!("{was:?} read as {b} (a YAML 1.1 boolean, as Kubernetes reads it)"),
+                );
+                continue;
+            }
+        }
+        // serde names a missing field in its message; make it the field path instead.
+        if let Some(missing) = reason
+            .strip_prefix("missing field `")
+            .and_then(|r| r.strip_suffix('`'))
+            .map(str::to_string)
+        {
+            field = if field.is_empty() {
+                missing
+            } else {
+                format!("{field}.{missing}")
+            };
+            reason = "required".to_string();
+        }
+        issues.error(field, reason);
+        return None;
+    }
+    issues.error("", "too many YAML 1.1 boolean spellings to correct");
+    None
 }
 
 fn typed_object<T: DeserializeOwned>(

@@ -427,3 +427,34 @@ fn warnings_for_references_that_will_not_take_effect() {
     assert!(svc.is_valid());
     assert_eq!(svc.warnings[0].field, "spec.type");
 }
+
+#[test]
+fn yaml11_booleans_read_as_kubernetes_reads_them() {
+    let s = snapshot(&format!(
+        "{}{}",
+        metallb(
+            "metallb.io/v1beta1",
+            "BFDProfile",
+            "b",
+            "echoMode: yes\npassiveMode: off"
+        ),
+        metallb(
+            "metallb.io/v1beta1",
+            "IPAddressPool",
+            "p",
+            "addresses: [192.0.2.0/28]\nautoAssign: \"maybe\""
+        ),
+    ));
+    let b = &s.config.bfd_profiles["b"];
+    assert!(b.echo_mode && !b.passive_mode);
+    let w = &report(&s, "BFDProfile", "b").warnings;
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert_eq!(w[0].field, "spec.echoMode");
+    assert_eq!(
+        w[0].reason,
+        "\"yes\" read as true (a YAML 1.1 boolean, as Kubernetes reads it)"
+    );
+    let p = report(&s, "IPAddressPool", "p");
+    assert_eq!(p.errors[0].field, "spec.autoAssign");
+    assert!(p.errors[0].reason.contains("expected a boolean"));
+}
