@@ -261,3 +261,145 @@ fn interop_bird_withdraw() {
     assert_eq!(bird.protocol_state("metal").as_deref(), Some("Established"));
     ours.shutdown(false);
 }
+
+#[test]
+fn interop_bird_passive() {
+    if !prerequisites("interop_bird_passive", BIRD) {
+        return;
+    }
+    let t = two_ns_with_veth("ibpa");
+    let bird = Bird::start(&t.b, &bird_conf("192.0.2.2", 64512, "192.0.2.1", 64511, ""));
+    let ours = Ours::start(&t.a, Some(179));
+    let mut cfg = peer(64511, fixed(64512), "192.0.2.2", "192.0.2.1");
+    cfg.passive = true;
+    let key = cfg.key();
+    ours.add_peer(cfg);
+    ours.advertise(&key, Family::IPV4_UNICAST, &[("198.51.100.60/32", plain())]);
+    bird.wait_established("metal", UP);
+    let st = ours.wait_state(&key, State::Established, UP);
+    assert_eq!(st.local_address.map(|a| a.port()), Some(179), "{st:?}");
+    wait_for("BIRD has the prefix", UP, || {
+        has(&bird.prefixes(), "198.51.100.60/32").then_some(())
+    });
+    ours.shutdown(false);
+}
+
+#[test]
+fn interop_bird_four_octet_asn() {
+    if !prerequisites("interop_bird_four_octet_asn", BIRD) {
+        return;
+    }
+    let t = two_ns_with_veth("ib4o");
+    let bird = Bird::start(
+        &t.b,
+        &bird_conf("192.0.2.2", 64512, "192.0.2.1", 4_200_000_001, ""),
+    );
+    let ours = Ours::start(&t.a, Some(179));
+    let cfg = peer(4_200_000_001, fixed(64512), "192.0.2.2", "192.0.2.1");
+    let key = cfg.key();
+    ours.add_peer(cfg);
+    ours.advertise(&key, Family::IPV4_UNICAST, &[("198.51.100.40/32", plain())]);
+    bird.wait_established("metal", UP);
+    wait_for("BIRD has the prefix", UP, || {
+        has(&bird.prefixes(), "198.51.100.40/32").then_some(())
+    });
+    let r = route_all(&bird, "198.51.100.40/32");
+    assert!(r.contains("BGP.as_path: 4200000001"), "{r}");
+    ours.shutdown(false);
+}
+
+#[test]
+fn interop_bird_route_refresh() {
+    if !prerequisites("interop_bird_route_refresh", BIRD) {
+        return;
+    }
+    let t = two_ns_with_veth("ibrr");
+    let bird = Bird::start(&t.b, &bird_conf("192.0.2.2", 64512, "192.0.2.1", 64511, ""));
+    let ours = Ours::start(&t.a, Some(179));
+    let cfg = peer(64511, fixed(64512), "192.0.2.2", "192.0.2.1");
+    let key = cfg.key();
+    ours.add_peer(cfg);
+    ours.advertise(&key, Family::IPV4_UNICAST, &[("198.51.100.95/32", plain())]);
+    bird.wait_established("metal", UP);
+    wait_for("BIRD has the prefix", UP, || {
+        has(&bird.prefixes(), "198.51.100.95/32").then_some(())
+    });
+    let before = ours.status(&key).messages;
+    bird.birdc("reload in metal");
+    let after = wait_for("we answered BIRD's ROUTE-REFRESH", UP, || {
+        let m = ours.status(&key).messages;
+        (m.route_refresh_received > before.route_refresh_received
+            && m.updates_sent > before.updates_sent)
+            .then_some(m)
+    });
+    assert_eq!(after.opens_sent, before.opens_sent, "no session reset");
+    ours.shutdown(false);
+}
+
+#[test]
+fn interop_bird_hold_timer_expiry() {
+    if !prerequisites("interop_bird_hold_timer_expiry", BIRD) {
+        return;
+    }
+    let t = two_ns_with_veth("ibht");
+    let bird = Bird::start(
+        &t.b,
+        &bird_conf(
+            "192.0.2.2",
+            64512,
+            "192.0.2.1",
+            64511,
+            "error wait time 1, 2;",
+        ),
+    );
+    let ours = Ours::start(&t.a, Some(179));
+    let cfg = peer(64511, fixed(64512), "192.0.2.2", "192.0.2.1");
+    let key = cfg.key();
+    ours.add_peer(cfg);
+    bird.wait_established("metal", UP);
+    ours.wait_state(&key, State::Established, UP);
+    let pid: u32 = std::fs::read_to_string(bird.dir().join("bird.pid"))
+        .expect("bird.pid")
+        .trim()
+        .parse()
+        .expect("pid");
+    let _cont = Cont(pid);
+    signal(pid, "STOP");
+    metalroute_netns::wait_for_ok(
+        "our hold timer expires",
+        std::time::Duration::from_secs(30),
+        || {
+            let s = ours.status(&key);
+            match &s.last_error {
+                Some(e) if s.state != State::Established && e.contains("Hold Timer Expired") => {
+                    Ok(())
+                }
+                _ => Err(format!("{} {:?}", s.state, s.last_error)),
+            }
+        },
+    );
+    signal(pid, "CONT");
+    // BIRD restarts the protocol after its error wait time (1-2 s here).
+    ours.wait_state(&key, State::Established, UP);
+    ours.shutdown(false);
+}
+
+fn signal(pid: u32, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status();
+    assert!(
+        ok.map(|s| s.success()).unwrap_or(false),
+        "kill -{sig} {pid}"
+    );
+}
+
+/// Resumes a stopped process when dropped.
+struct Cont(u32);
+impl Drop for Cont {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-CONT", &self.0.to_string()])
+            .status();
+    }
+}

@@ -287,3 +287,60 @@ fn interop_gobgp_withdraw() {
     );
     ours.shutdown(false);
 }
+
+#[test]
+fn interop_gobgp_passive() {
+    if !prerequisites("interop_gobgp_passive", GOBGP) {
+        return;
+    }
+    let t = two_ns_with_veth("igpa");
+    let gobgp = Gobgp::start(
+        &t.b,
+        &gobgp_conf(64512, "192.0.2.1", 64511, "ipv4-unicast", ""),
+    );
+    let ours = Ours::start(&t.a, Some(179));
+    let mut cfg = peer(64511, fixed(64512), "192.0.2.2", "192.0.2.1");
+    cfg.passive = true;
+    let key = cfg.key();
+    ours.add_peer(cfg);
+    ours.advertise(&key, Family::IPV4_UNICAST, &[("198.51.100.60/32", plain())]);
+    // GoBGP waits 5-10 s before its first connect.
+    gobgp.wait_established("192.0.2.1", UP);
+    let st = ours.wait_state(&key, State::Established, UP);
+    assert_eq!(st.local_address.map(|a| a.port()), Some(179), "{st:?}");
+    wait_for("GoBGP has the prefix", UP, || {
+        has(&gobgp.prefixes(false), "198.51.100.60/32").then_some(())
+    });
+    ours.shutdown(false);
+}
+
+#[test]
+fn interop_gobgp_route_refresh() {
+    if !prerequisites("interop_gobgp_route_refresh", GOBGP) {
+        return;
+    }
+    let t = two_ns_with_veth("igrr");
+    let gobgp = Gobgp::start(
+        &t.b,
+        &gobgp_conf(64512, "192.0.2.1", 64511, "ipv4-unicast", ""),
+    );
+    let ours = Ours::start(&t.a, Some(179));
+    let cfg = peer(64511, fixed(64512), "192.0.2.2", "192.0.2.1");
+    let key = cfg.key();
+    ours.add_peer(cfg);
+    ours.advertise(&key, Family::IPV4_UNICAST, &[("198.51.100.95/32", plain())]);
+    gobgp.wait_established("192.0.2.1", UP);
+    wait_for("GoBGP has the prefix", UP, || {
+        has(&gobgp.prefixes(false), "198.51.100.95/32").then_some(())
+    });
+    let before = ours.status(&key).messages;
+    gobgp.gobgp(&["neighbor", "192.0.2.1", "softresetin"]);
+    let after = wait_for("we answered GoBGP's ROUTE-REFRESH", UP, || {
+        let m = ours.status(&key).messages;
+        (m.route_refresh_received > before.route_refresh_received
+            && m.updates_sent > before.updates_sent)
+            .then_some(m)
+    });
+    assert_eq!(after.opens_sent, before.opens_sent, "no session reset");
+    ours.shutdown(false);
+}
