@@ -564,9 +564,14 @@ impl Open {
                 length: caps.len(),
                 max: u16::MAX as usize,
             })?;
+            let total = len.checked_add(3).ok_or(EncodeError::MessageTooLong {
+                message: "OPEN",
+                length: caps.len() + 3,
+                max: u16::MAX as usize,
+            })?;
             out.put_u8(255);
             out.put_u8(PARAM_EXTENDED);
-            out.put_u16(len + 3);
+            out.put_u16(total);
             out.put_u8(PARAM_CAPABILITIES);
             out.put_u16(len);
             out.put_slice(&caps);
