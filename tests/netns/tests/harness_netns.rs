@@ -260,3 +260,23 @@ fn wait_for_async_polls_with_tokio() {
     });
     assert_eq!(got, "ok");
 }
+
+#[test]
+fn prerequisites_skip_or_fail_on_a_missing_program() {
+    let check = || {
+        prerequisites(
+            "prerequisites_skip_or_fail_on_a_missing_program",
+            &[Need::Binary("metalroute-no-such-router")],
+        )
+    };
+    if metalroute_netns::require_netns() {
+        // CI: a missing program is a failure, not a skip.
+        let err = std::panic::catch_unwind(check).unwrap_err();
+        let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(msg.contains("metalroute-no-such-router"), "{msg}");
+    } else {
+        assert!(!check());
+    }
+    assert!(metalroute_netns::find_binary("bgpd").map_or(true, |p| p.ends_with("bgpd")));
+    assert!(metalroute_netns::find_binary("sh").is_some());
+}
