@@ -277,6 +277,6 @@ fn prerequisites_skip_or_fail_on_a_missing_program() {
     } else {
         assert!(!check());
     }
-    assert!(metalroute_netns::find_binary("bgpd").map_or(true, |p| p.ends_with("bgpd")));
+    assert!(metalroute_netns::find_binary("bgpd").is_none_or(|p| p.ends_with("bgpd")));
     assert!(metalroute_netns::find_binary("sh").is_some());
 }
