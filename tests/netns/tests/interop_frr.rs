@@ -947,3 +947,50 @@ fn interop_frr_two_sessions_independent() {
     assert!(peers.iter().all(|p| p.state == State::Established));
     ours.shutdown(false);
 }
+
+#[test]
+fn interop_frr_md5_passive_listener() {
+    if !prerequisites("interop_frr_md5_passive_listener", FRR) {
+        return;
+    }
+    let t = two_ns_with_veth("ifml");
+    let frr = Frr::start(
+        &t.b,
+        &frr_conf(
+            64512,
+            "192.0.2.2",
+            &[
+                ("192.0.2.1", "64511", &["password L1sten"]),
+                ("2001:db8::1", "64511", &["password L1sten6"]),
+            ],
+            &[],
+        ),
+        None,
+    );
+    // Passive: FRR dials our listeners, which carry the MD5 keys of both peers.
+    let ours = Ours::start(&t.a, Some(179));
+    let mut v4 = peer(64511, fixed(64512), "192.0.2.2", "192.0.2.1");
+    v4.passive = true;
+    v4.password = Some("L1sten".into());
+    let mut v6 = peer(64511, fixed(64512), "2001:db8::2", "192.0.2.1");
+    v6.passive = true;
+    v6.password = Some("L1sten6".into());
+    let (k4, k6) = (v4.key(), v6.key());
+    ours.add_peer(v4);
+    ours.add_peer(v6);
+    frr.wait_established("192.0.2.1", UP);
+    frr.wait_established("2001:db8::1", UP);
+    assert_eq!(
+        ours.wait_state(&k4, State::Established, UP)
+            .local_address
+            .map(|a| a.port()),
+        Some(179)
+    );
+    assert_eq!(
+        ours.wait_state(&k6, State::Established, UP)
+            .local_address
+            .map(|a| a.port()),
+        Some(179)
+    );
+    ours.shutdown(false);
+}
