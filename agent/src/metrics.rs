@@ -258,3 +258,54 @@ pub fn render(status: &Status, peers: &[PeerStatus]) -> String {
     let _ = writeln!(out, "# HELP metalroute_plans_total Plans made since start\n# TYPE metalroute_plans_total counter\nmetalroute_plans_total {}", status.plans);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use metalroute_crds::loader::load_str;
+    use metalroute_crds::object::ReadOptions;
+    use metalroute_crds::snapshot::Snapshot;
+
+    #[test]
+    fn metallb_names_and_speaker_announced() {
+        let yaml = "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {namespace: metallb-system, name: web}\nspec: {addresses: [203.0.113.0/28]}\n---\napiVersion: metallb.io/v1beta1\nkind: BGPAdvertisement\nmetadata: {namespace: metallb-system, name: web}\nspec: {}\n---\napiVersion: v1\nkind: Service\nmetadata: {namespace: default, name: web}\nspec: {type: LoadBalancer}\nstatus: {loadBalancer: {ingress: [{ip: 203.0.113.1}]}}\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {namespace: default, name: web-1, labels: {kubernetes.io/service-name: web}}\naddressType: IPv4\nendpoints: [{addresses: [10.0.0.1], nodeName: n1}]\n";
+        let loaded = load_str(yaml, None, &ReadOptions::default());
+        let snap = Snapshot::from_objects(loaded.objects, &ReadOptions::default());
+        let status = Status {
+            plan: Some(Arc::new(crate::planner::plan(&snap, "n1"))),
+            ..Status::default()
+        };
+        let text = render(&status, &[]);
+        for name in [
+            "metallb_bgp_session_up",
+            "metallb_bgp_updates_total",
+            "metallb_bgp_announced_prefixes_total",
+            "metallb_bgp_opens_sent",
+            "metallb_bgp_opens_received",
+            "metallb_bgp_notifications_sent",
+            "metallb_bgp_updates_total_received",
+            "metallb_bgp_keepalives_sent",
+            "metallb_bgp_keepalives_received",
+            "metallb_bgp_route_refresh_sent",
+            "metallb_bgp_total_sent",
+            "metallb_bgp_total_received",
+            "metallb_bfd_session_up",
+            "metallb_bfd_control_packet_input",
+            "metallb_bfd_control_packet_output",
+            "metallb_bfd_session_up_events",
+            "metallb_bfd_session_down_events",
+            "metallb_speaker_announced",
+        ] {
+            assert!(
+                text.contains(&format!("# TYPE {name} ")),
+                "{name} missing:\n{text}"
+            );
+        }
+        assert!(text.contains("metallb_speaker_announced{ip=\"203.0.113.1\",node=\"n1\",protocol=\"bgp\",service=\"default/web\"} 1"), "{text}");
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(esc("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}

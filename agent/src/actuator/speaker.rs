@@ -325,3 +325,131 @@ impl SpeakerActuator {
         self.applied.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use metalroute_crds::loader::load_str;
+    use metalroute_crds::object::ReadOptions;
+    use metalroute_crds::snapshot::Snapshot;
+
+    const BASE: &str = "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {namespace: metallb-system, name: web}\nspec: {addresses: [203.0.113.0/28]}\n---\napiVersion: metallb.io/v1beta1\nkind: BGPAdvertisement\nmetadata: {namespace: metallb-system, name: web}\nspec: {ipAddressPools: [web], communities: [\"8000:800\", \"large:1:2:3\"]}\n";
+
+    fn peer(name: &str, addr: &str, hold: &str) -> String {
+        format!("---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {{namespace: metallb-system, name: {name}}}\nspec: {{peerAddress: {addr}, peerASN: 64501, myASN: 64500, holdTime: {hold}, password: s3cret}}\n")
+    }
+
+    fn service(name: &str, ip: &str) -> String {
+        format!("---\napiVersion: v1\nkind: Service\nmetadata: {{namespace: default, name: {name}}}\nspec: {{type: LoadBalancer}}\nstatus: {{loadBalancer: {{ingress: [{{ip: {ip}}}]}}}}\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{namespace: default, name: {name}-1, labels: {{kubernetes.io/service-name: {name}}}}}\naddressType: IPv4\nendpoints: [{{addresses: [10.0.0.1], nodeName: n1}}]\n")
+    }
+
+    fn desired(yaml: &str) -> BTreeMap<PeerKey, DesiredPeer> {
+        let loaded = load_str(yaml, None, &ReadOptions::default());
+        assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+        let snap = Snapshot::from_objects(loaded.objects, &ReadOptions::default());
+        let plan = crate::planner::plan(&snap, "n1");
+        let (d, problems) = desired_peers(&plan, Some(Ipv4Addr::new(192, 0, 2, 11)));
+        assert!(problems.is_empty(), "{problems:?}");
+        d
+    }
+
+    fn key(a: &str) -> PeerKey {
+        PeerKey {
+            vrf: None,
+            address: a.parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn maps_session_parameters_and_attributes() {
+        let d = desired(&format!(
+            "{BASE}{}{}",
+            peer("r1", "192.0.2.1", "9s"),
+            service("web", "203.0.113.1")
+        ));
+        let p = &d[&key("192.0.2.1")];
+        assert_eq!(p.name, "r1");
+        assert_eq!(p.config.local_asn, Asn(64500));
+        assert_eq!(p.config.peer_asn, PeerAsn::Fixed(Asn(64501)));
+        assert_eq!(p.config.timers.hold_time.secs(), 9);
+        assert_eq!(p.config.password.as_deref(), Some("s3cret"));
+        assert_eq!(p.config.router_id, Ipv4Addr::new(192, 0, 2, 11));
+        assert_eq!(p.config.families, vec![Family::IPV4_UNICAST]);
+        let routes = &p.routes[&Family::IPV4_UNICAST];
+        let a = &routes[&"203.0.113.1/32".parse::<IpNet>().unwrap()];
+        assert_eq!(a.communities, vec![Community((8000 << 16) | 800)]);
+        assert_eq!(a.large_communities.len(), 1);
+        assert_eq!(a.local_pref, None);
+    }
+
+    #[test]
+    fn unchanged_plan_makes_no_call_and_a_service_change_touches_only_routes() {
+        let base = format!(
+            "{BASE}{}{}",
+            peer("r1", "192.0.2.1", "9s"),
+            peer("r2", "192.0.2.2", "9s")
+        );
+        let one = desired(&format!("{base}{}", service("web", "203.0.113.1")));
+        let ops = diff(&BTreeMap::new(), &one);
+        assert_eq!(ops.iter().filter(|o| matches!(o, Op::Add(_))).count(), 2);
+        assert_eq!(
+            ops.iter()
+                .filter(|o| matches!(o, Op::SetRoutes(..)))
+                .count(),
+            2
+        );
+        assert!(diff(&one, &one).is_empty(), "same plan, no call");
+        let two = desired(&format!(
+            "{base}{}{}",
+            service("web", "203.0.113.1"),
+            service("api", "203.0.113.2")
+        ));
+        let ops = diff(&one, &two);
+        assert_eq!(ops.len(), 2, "{ops:?}");
+        for op in &ops {
+            match op {
+                Op::SetRoutes(_, f, r) => {
+                    assert_eq!(*f, Family::IPV4_UNICAST);
+                    assert_eq!(r.len(), 2);
+                }
+                other => panic!("a Service change must not touch sessions: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn changed_session_is_updated_and_removed_peer_is_removed() {
+        let a = desired(&format!(
+            "{BASE}{}{}",
+            peer("r1", "192.0.2.1", "9s"),
+            peer("r2", "192.0.2.2", "9s")
+        ));
+        let b = desired(&format!("{BASE}{}", peer("r1", "192.0.2.1", "30s")));
+        let ops = diff(&a, &b);
+        assert_eq!(ops.len(), 2, "{ops:?}");
+        assert_eq!(ops[0], Op::Remove(key("192.0.2.2")));
+        assert!(matches!(&ops[1], Op::Update(c) if c.timers.hold_time.secs() == 30));
+    }
+
+    #[test]
+    fn unnumbered_and_missing_router_id_are_problems_not_panics() {
+        let yaml = format!("{BASE}---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {{namespace: metallb-system, name: u}}\nspec: {{interface: eth1, peerASN: 64501, myASN: 64500}}\n{}", peer("r1", "192.0.2.1", "9s"));
+        let loaded = load_str(&yaml, None, &ReadOptions::default());
+        let snap = Snapshot::from_objects(loaded.objects, &ReadOptions::default());
+        let plan = crate::planner::plan(&snap, "n1");
+        let (d, problems) = desired_peers(&plan, None);
+        assert!(d.is_empty());
+        let text: Vec<String> = problems
+            .iter()
+            .map(|p| format!("{}: {}", p.peer, p.reason))
+            .collect();
+        assert!(
+            text.iter().any(|t| t.starts_with("u: spec.interface")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter().any(|t| t.starts_with("r1: no router ID")),
+            "{text:?}"
+        );
+    }
+}
