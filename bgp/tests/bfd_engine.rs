@@ -790,6 +790,7 @@ fn many_sessions_one_heap_stays_bounded() {
     let mut t = now;
     let end = now + Duration::from_secs(10);
     let mut wakeups = 0;
+    let mut late_events = Vec::new();
     while t < end {
         loop {
             let mut any = false;
@@ -824,9 +825,20 @@ fn many_sessions_one_heap_stays_bounded() {
         t = next.max(t);
         a.handle_timeout(t);
         b.handle_timeout(t);
+        while let Some(e) = a.poll_event() {
+            if t > now + Duration::from_secs(3) {
+                late_events.push(e);
+            }
+        }
+        while b.poll_event().is_some() {}
         wakeups += 1;
         assert!(wakeups < 1_000_000);
     }
+    assert!(
+        late_events.is_empty(),
+        "flaps once up: {:?}",
+        late_events.first()
+    );
     let up = a.sessions().iter().filter(|s| s.state == State::Up).count();
     assert_eq!(up, n as usize);
     assert!(

@@ -42,6 +42,44 @@ fn proc_cpu(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / hz
 }
 
+/// Both sides metalroute (namespace b runs a second engine): shows whether sessions stay Up
+/// when the peer is not bfdd. Reports the CPU of the whole process (both engines).
+fn self_pair(t: &metalroute_netns::TwoNs, keys: &[SessionKey], ms: u64, secs: u64) {
+    let params = SessionParams::with_timers(ms, 3).expect("params");
+    let rt_a = t.a.runtime(1);
+    let rt_b = t.b.runtime(1);
+    let a = rt_a
+        .block_on(async { BfdHandle::spawn() })
+        .expect("spawn a");
+    let b = rt_b
+        .block_on(async { BfdHandle::spawn() })
+        .expect("spawn b");
+    for k in keys {
+        rt_a.block_on(a.add(k.clone(), params.clone()))
+            .expect("add a");
+        let kb = SessionKey::single_hop(k.local, k.peer);
+        rt_b.block_on(b.add(kb, params.clone())).expect("add b");
+    }
+    wait_for("all sessions up", Duration::from_secs(60), || {
+        let s = rt_a.block_on(a.sessions()).ok()?;
+        (s.iter()
+            .filter(|s| s.state == State::Up && !s.polling)
+            .count()
+            == keys.len())
+        .then_some(())
+    });
+    let mut events = a.subscribe();
+    let (c0, w0) = (self_cpu(), Instant::now());
+    std::thread::sleep(Duration::from_secs(secs));
+    let (c1, wall) = (self_cpu(), w0.elapsed().as_secs_f64());
+    let flaps = std::iter::from_fn(|| events.try_recv().ok()).count();
+    println!(
+        "metalroute <-> metalroute, {} sessions at {ms} ms x 3, {secs} s: {:.2} % of one core for both engines, {flaps} state changes",
+        keys.len(),
+        100.0 * (c1 - c0) / wall
+    );
+}
+
 fn main() {
     let n = arg(1, 100).clamp(1, 99) as u8;
     let ms = arg(2, 50);
@@ -54,7 +92,10 @@ fn main() {
     let mut conf = String::from("bfd\n");
     let mut keys = Vec::new();
     for i in 1..=n {
-        let (la, lb) = (Ipv4Addr::new(198, 51, 100, i), Ipv4Addr::new(198, 51, 100, 100 + i));
+        let (la, lb) = (
+            Ipv4Addr::new(198, 51, 100, i),
+            Ipv4Addr::new(198, 51, 100, 100 + i),
+        );
         addr(&t.a, "to-b", &format!("{la}/24"));
         addr(&t.b, "to-a", &format!("{lb}/24"));
         conf.push_str(&format!(
@@ -62,24 +103,38 @@ fn main() {
         ));
         keys.push(SessionKey::single_hop(IpAddr::V4(lb), IpAddr::V4(la)));
     }
+    if std::env::args().nth(4).as_deref() == Some("self") {
+        self_pair(&t, &keys, ms, secs);
+        return;
+    }
     let frr = Frr::start(&t.b, "frr defaults traditional\n", Some(&conf));
     let rt = t.a.runtime(1);
-    let bfd = rt.block_on(async { BfdHandle::spawn() }).expect("spawn BFD");
+    let bfd = rt
+        .block_on(async { BfdHandle::spawn() })
+        .expect("spawn BFD");
     let params = SessionParams::with_timers(ms, 3).expect("params");
     for k in &keys {
-        rt.block_on(bfd.add(k.clone(), params.clone())).expect("add session");
+        rt.block_on(bfd.add(k.clone(), params.clone()))
+            .expect("add session");
     }
-    wait_for("all sessions up on both sides", Duration::from_secs(60), || {
-        let ours = rt.block_on(bfd.sessions()).ok()?;
-        let up = ours.iter().filter(|s| s.state == State::Up && !s.polling).count();
-        let frr_up = frr
-            .bfd_peers()
-            .as_array()?
-            .iter()
-            .filter(|p| p.get("status").and_then(Value::as_str) == Some("up"))
-            .count();
-        (up == keys.len() && frr_up == keys.len()).then_some(())
-    });
+    wait_for(
+        "all sessions up on both sides",
+        Duration::from_secs(60),
+        || {
+            let ours = rt.block_on(bfd.sessions()).ok()?;
+            let up = ours
+                .iter()
+                .filter(|s| s.state == State::Up && !s.polling)
+                .count();
+            let frr_up = frr
+                .bfd_peers()
+                .as_array()?
+                .iter()
+                .filter(|p| p.get("status").and_then(Value::as_str) == Some("up"))
+                .count();
+            (up == keys.len() && frr_up == keys.len()).then_some(())
+        },
+    );
     let mut events = bfd.subscribe();
     let bfdd = frr.pid(Daemon::Bfdd).expect("bfdd pid");
     let (c0, f0, w0) = (self_cpu(), proc_cpu(bfdd), Instant::now());
@@ -102,7 +157,11 @@ fn main() {
     println!("| FRR bfdd 8.4          | {theirs:>19.2} |");
     println!(
         "ratio metalroute/bfdd: {:.2}; state changes during the window: {flaps}",
-        if theirs > 0.0 { ours / theirs } else { f64::NAN }
+        if theirs > 0.0 {
+            ours / theirs
+        } else {
+            f64::NAN
+        }
     );
     for (cause, count) in &causes {
         println!("  sessions that left Up: {count} x {cause}");

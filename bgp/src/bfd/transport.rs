@@ -34,6 +34,8 @@ use super::Error;
 const SOURCE_PORTS: std::ops::RangeInclusive<u16> = 49152..=65535;
 /// Datagrams larger than this are not BFD (control ≤ 52 bytes; echo is ours or the peer's).
 const RX_BUF: usize = 128;
+/// Receive buffer of the shared receive sockets (bytes).
+const RX_SOCKET_BUFFER: i32 = 4 << 20;
 
 /// Which receive socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -460,6 +462,12 @@ fn rx_socket(k: &RxSocketKey) -> Result<UdpSocket, Error> {
         setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_PKTINFO, 1)
             .map_err(sock_err("IP_PKTINFO", addr))?;
         s.set_ttl_v4(255).map_err(sock_err("IP_TTL", addr))?;
+    }
+    // Hundreds of sessions share this socket: a short scheduling delay must not overflow the
+    // default ~200 KiB buffer (that drops packets and expires detection timers). Raise it past
+    // net.core.rmem_max when we may (SO_RCVBUFFORCE, CAP_NET_ADMIN), else as far as allowed.
+    if setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, RX_SOCKET_BUFFER).is_err() {
+        let _ = s.set_recv_buffer_size(RX_SOCKET_BUFFER as usize);
     }
     s.set_nonblocking(true)
         .map_err(sock_err("O_NONBLOCK", addr))?;
