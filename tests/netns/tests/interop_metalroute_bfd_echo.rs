@@ -1,8 +1,9 @@
 //! metalroute ↔ metalroute over real sockets in two namespaces: single-hop sessions with the echo
 //! function on both sides. Each side's echoes leave from its UDP 3785 socket with TTL 255, the
 //! other side reflects them with TTL 254 (sendmsg with a TTL control message), and they count as
-//! returned. Dropping echo traffic (nftables, UDP 3785 only) takes the session Down with
-//! diagnostic "echo function failed" while control packets still flow.
+//! returned. Dropping our reflected echoes (nftables: UDP 3785 with TTL 254, so the peer's own
+//! echoes still pass — which also proves the reflection carries TTL 254) takes the session Down
+//! with diagnostic "echo function failed" while control packets still flow.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -41,7 +42,7 @@ fn interop_metalroute_bfd_echo_reflection_and_failure() {
     });
 
     let mut events = a.subscribe();
-    t.a.sh("nft add table inet cut && nft add chain inet cut in '{ type filter hook input priority 0; }' && nft add rule inet cut in udp dport 3785 drop");
+    t.a.sh("nft add table inet cut && nft add chain inet cut in '{ type filter hook input priority 0; }' && nft add rule inet cut in udp dport 3785 ip ttl 254 drop");
     let ev = rt_a
         .block_on(async {
             tokio::time::timeout(Duration::from_secs(5), async {
