@@ -91,13 +91,23 @@ impl Shared {
     }
 }
 
-/// The node's highest IPv4 address outside 127/8 (FRR's choice of router ID), read by netlink.
+/// The node's BGP identifier when a BGPPeer sets none: the highest IPv4 address of a subnet
+/// (prefix shorter than /32) on an interface other than `lo`, read by netlink. Host routes on
+/// `lo` or dummy devices are left out because they are often LoadBalancer IPs that every node
+/// holds (kube-proxy), which would give every node the same identifier.
 pub async fn node_router_id() -> Option<Ipv4Addr> {
     let nl = metalroute_nmstate::netlink::Netlink::open().ok()?;
     let state = nl.state().await.ok()?;
+    let lo: BTreeSet<u32> = state
+        .links
+        .iter()
+        .filter(|l| l.name == "lo")
+        .map(|l| l.index)
+        .collect();
     state
         .addresses
         .iter()
+        .filter(|a| !lo.contains(&a.index) && a.addr.prefix_len() < 32)
         .filter_map(|a| match a.addr.addr() {
             IpAddr::V4(v4) if !v4.is_loopback() && !v4.is_unspecified() => Some(v4),
             _ => None,

@@ -18,11 +18,14 @@ use serde_json::Value;
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The router of the eBGP scenarios: AS 64501, both nodes in AS 64500, ECMP.
+const EBGP_ROUTER: &str = "router bgp 64501\n bgp router-id 192.0.2.1\n no bgp ebgp-requires-policy\n neighbor 192.0.2.11 remote-as 64500\n neighbor 192.0.2.11 timers connect 1\n neighbor 192.0.2.12 remote-as 64500\n neighbor 192.0.2.12 timers connect 1\n address-family ipv4 unicast\n  maximum-paths 8\n exit-address-family\n";
 
 const DEADLINE: Duration = Duration::from_secs(60);
 const BIN: &str = env!("CARGO_BIN_EXE_metalroute");
@@ -87,7 +90,6 @@ ports: [{{port: 8080, protocol: TCP}}]
 struct Node {
     ns: Netns,
     name: String,
-    addr: String,
     dir: PathBuf,
     sock: PathBuf,
     agent: Option<ChildGuard>,
@@ -195,7 +197,7 @@ struct Lab {
     nodes: Vec<Node>,
 }
 
-fn lab(prefix: &str) -> Lab {
+fn lab(prefix: &str, bgpd_conf: &str) -> Lab {
     let router = Netns::new(&format!("{prefix}r"));
     let client = Netns::new(&format!("{prefix}c"));
     router.exec(&["ip", "link", "add", "br0", "type", "bridge"]);
@@ -232,17 +234,12 @@ fn lab(prefix: &str) -> Lab {
             sock: dir.with_extension("sock"),
             ns,
             name,
-            addr: a,
             dir,
             agent: None,
             stop,
         });
     }
-    let frr = Frr::start(
-        &router,
-        "router bgp 64501\n bgp router-id 192.0.2.1\n no bgp ebgp-requires-policy\n neighbor 192.0.2.11 remote-as 64500\n neighbor 192.0.2.11 timers connect 1\n neighbor 192.0.2.12 remote-as 64500\n neighbor 192.0.2.12 timers connect 1\n address-family ipv4 unicast\n  maximum-paths 8\n exit-address-family\n",
-        None,
-    );
+    let frr = Frr::start(&router, bgpd_conf, None);
     Lab {
         router,
         client,
@@ -327,7 +324,7 @@ fn run_e2e_two_nodes_cluster_local_edit_and_peer_removal() {
     ) {
         return;
     }
-    let mut lab = lab("mre2e");
+    let mut lab = lab("mre2e", EBGP_ROUTER);
     let files = [
         ("00-base.yaml", BASE.to_string()),
         ("01-peer.yaml", PEER.to_string()),
@@ -488,9 +485,114 @@ fn run_e2e_two_nodes_cluster_local_edit_and_peer_removal() {
     );
     let log = std::fs::read_to_string(lab.nodes[1].log()).unwrap();
     assert!(log.contains("default/db"), "no decision log line: {log}");
-    let _ = Path::new(&lab.nodes[0].addr);
 }
 
 fn libc_sigterm() -> i32 {
     15
+}
+
+/// Seed 003 (examples/advanced-advertisement) over iBGP, plus a node subset: for
+/// 203.0.113.200 and .201 each node announces the /32s with localPref 100 and NO_ADVERTISE and
+/// one /30 aggregate with 8000:800; the pool `subset` is announced only from node-1.
+#[test]
+fn run_e2e_ibgp_aggregation_communities_and_node_subset() {
+    if !prerequisites(
+        "run_e2e_ibgp_aggregation_communities_and_node_subset",
+        &[
+            Need::Root,
+            Need::Binary("/usr/lib/frr/bgpd"),
+            Need::Binary("/usr/lib/frr/zebra"),
+        ],
+    ) {
+        return;
+    }
+    let router = "router bgp 64500\n bgp router-id 192.0.2.1\n neighbor 192.0.2.11 remote-as 64500\n neighbor 192.0.2.11 timers connect 1\n neighbor 192.0.2.12 remote-as 64500\n neighbor 192.0.2.12 timers connect 1\n";
+    let mut lab = lab("mre2ea", router);
+    // The example's objects, with the peer and services adapted to the test addresses.
+    let config = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/advanced-advertisement/config.yaml"
+    ))
+    .unwrap();
+    let config = config
+        .replace("  routerID: 192.0.2.10\n", "")
+        .replace("  dualStackAddressFamily: true\n", "  connectTime: 1s\n");
+    let subset = r#"
+apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {namespace: metallb-system, name: subset}
+spec: {addresses: [203.0.113.64/28]}
+---
+apiVersion: metallb.io/v1beta1
+kind: BGPAdvertisement
+metadata: {namespace: metallb-system, name: subset}
+spec:
+  ipAddressPools: [subset]
+  nodeSelectors:
+    - matchLabels: {kubernetes.io/hostname: node-1}
+"#;
+    for n in &mut lab.nodes {
+        n.write("00-config.yaml", &config);
+        n.write("01-subset.yaml", subset);
+        n.write(
+            "10-web.yaml",
+            &service("web", "203.0.113.200", "Cluster", "node-2"),
+        );
+        n.write(
+            "11-api.yaml",
+            &service("api", "203.0.113.201", "Cluster", "node-2"),
+        );
+        n.write(
+            "12-edge.yaml",
+            &service("edge", "203.0.113.65", "Cluster", "node-2"),
+        );
+        n.start_agent();
+    }
+    let frr = &lab.frr;
+    frr.wait_established("192.0.2.11", DEADLINE);
+    frr.wait_established("192.0.2.12", DEADLINE);
+    let both = ["192.0.2.11", "192.0.2.12"];
+    wait_next_hops(frr, "203.0.113.200/32", &both);
+    wait_next_hops(frr, "203.0.113.201/32", &both);
+    wait_next_hops(frr, "203.0.113.200/30", &both);
+    wait_next_hops(frr, "203.0.113.65/32", &["192.0.2.11"]);
+    assert_eq!(
+        frr.prefixes_v4(),
+        vec![
+            "203.0.113.200/30",
+            "203.0.113.200/32",
+            "203.0.113.201/32",
+            "203.0.113.65/32"
+        ]
+    );
+    for prefix in ["203.0.113.200/32", "203.0.113.201/32"] {
+        let d = frr.route_detail(prefix);
+        for p in d["paths"].as_array().unwrap() {
+            assert_eq!(p["locPrf"].as_u64(), Some(100), "{prefix}: {p}");
+            assert_eq!(
+                p["community"]["string"].as_str(),
+                Some("no-advertise"),
+                "{prefix}: {p}"
+            );
+        }
+    }
+    let d = frr.route_detail("203.0.113.200/30");
+    for p in d["paths"].as_array().unwrap() {
+        assert_eq!(p["community"]["string"].as_str(), Some("8000:800"), "{p}");
+    }
+    // The aggregate stays while any Service in it qualifies: remove one, then the other.
+    for n in &lab.nodes {
+        std::fs::remove_file(n.dir.join("10-web.yaml")).unwrap();
+    }
+    wait_next_hops(frr, "203.0.113.200/32", &[]);
+    assert_eq!(
+        next_hops(frr, "203.0.113.200/30").len(),
+        2,
+        "aggregate dropped while api still qualifies"
+    );
+    for n in &lab.nodes {
+        std::fs::remove_file(n.dir.join("11-api.yaml")).unwrap();
+    }
+    wait_next_hops(frr, "203.0.113.200/30", &[]);
+    assert_eq!(frr.prefixes_v4(), vec!["203.0.113.65/32"]);
 }
