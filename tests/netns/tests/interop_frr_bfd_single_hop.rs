@@ -130,7 +130,7 @@ fn interop_frr_bfd_single_hop_param_change_without_flap() {
     let frr = Frr::start(
         &t.b,
         "frr defaults traditional\n",
-        Some(&bfdd_conf(&[(&a4, &b4)], 100, "")),
+        Some(&bfdd_conf(&[(&a4, &b4)], 300, "")),
     );
     let rt = t.a.runtime(1);
     let bfd = rt
@@ -138,24 +138,24 @@ fn interop_frr_bfd_single_hop_param_change_without_flap() {
         .expect("spawn BFD");
     let mut events = bfd.subscribe();
     let k = SessionKey::single_hop(IpAddr::V4(t.b_v4), IpAddr::V4(t.a_v4));
-    rt.block_on(bfd.add(k.clone(), SessionParams::with_timers(100, 3).unwrap()))
+    rt.block_on(bfd.add(k.clone(), SessionParams::with_timers(300, 3).unwrap()))
         .unwrap();
-    wait_for("FRR up with our 100 ms", Duration::from_secs(15), || {
+    wait_for("FRR up with our 300 ms", Duration::from_secs(15), || {
         let p = frr_peer(&frr, &a4)?;
         (p.get("status").and_then(Value::as_str) == Some("up")
-            && field(&p, "remote-transmit-interval") == 100)
+            && field(&p, "remote-transmit-interval") == 300)
             .then_some(())
     });
     // Let FRR's uptime pass 2 s, then change both intervals.
     std::thread::sleep(Duration::from_millis(2100));
     let before = field(&frr_peer(&frr, &a4).unwrap(), "uptime");
     assert!(before >= 2 && before != u64::MAX);
-    rt.block_on(bfd.set_params(k.clone(), SessionParams::with_timers(300, 5).unwrap()))
+    rt.block_on(bfd.set_params(k.clone(), SessionParams::with_timers(500, 5).unwrap()))
         .unwrap();
-    let p = wait_for("FRR sees 300 ms × 5", Duration::from_secs(10), || {
+    let p = wait_for("FRR sees 500 ms × 5", Duration::from_secs(10), || {
         let p = frr_peer(&frr, &a4)?;
-        (field(&p, "remote-transmit-interval") == 300
-            && field(&p, "remote-receive-interval") == 300)
+        (field(&p, "remote-transmit-interval") == 500
+            && field(&p, "remote-receive-interval") == 500)
             .then_some(p)
     });
     assert_eq!(field(&p, "remote-detect-multiplier"), 5, "{p}");
@@ -169,7 +169,7 @@ fn interop_frr_bfd_single_hop_param_change_without_flap() {
     let s = rt.block_on(bfd.status(k.clone())).unwrap().unwrap();
     assert_eq!(s.state, State::Up);
     assert!(!s.polling);
-    assert_eq!(s.tx_interval, Some(Duration::from_millis(300)));
+    assert_eq!(s.tx_interval, Some(Duration::from_millis(500)));
     // Exactly one event on our side: Init/Down -> Up at the start; no Down since.
     let mut downs = 0;
     while let Ok(e) = events.try_recv() {
