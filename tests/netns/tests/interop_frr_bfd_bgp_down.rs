@@ -101,3 +101,78 @@ fn interop_frr_bfd_bgp_down_cease_bfd_down_on_cut() {
     coupling.abort();
     ours.shutdown(false);
 }
+
+/// Removing BFD from a peer (what dropping `bfdProfile` from a BGPPeer does) stops BFD with an
+/// AdminDown to the router and must not reset the BGP session (unlike MetalLB, BZ#2050824).
+#[test]
+fn interop_frr_bfd_bgp_down_removing_bfd_keeps_bgp() {
+    let needs = [
+        Need::Root,
+        Need::Binary("zebra"),
+        Need::Binary("bgpd"),
+        Need::Binary("bfdd"),
+    ];
+    if !prerequisites("interop_frr_bfd_bgp_down_removing_bfd_keeps_bgp", &needs) {
+        return;
+    }
+    let t = two_ns_with_veth("bfdrm");
+    let bfdd = "bfd\n peer 192.0.2.1 local-address 192.0.2.2\n  receive-interval 300\n  transmit-interval 300\n  no shutdown\n !\n!\n";
+    let frr = metalroute_netns::Frr::start(
+        &t.b,
+        &frr_conf(64512, "192.0.2.2", &[("192.0.2.1", "64511", &[])], &[]),
+        Some(bfdd),
+    );
+    let ours = Ours::start(&t.a, Some(179));
+    let bfd = ours
+        .rt
+        .block_on(async { BfdHandle::spawn() })
+        .expect("spawn BFD");
+    let coupling = {
+        let _guard = ours.rt.enter();
+        couple_to_speaker(&bfd, ours.speaker.clone())
+    };
+    let cfg = peer(64511, fixed(64512), "192.0.2.2", "192.0.2.1");
+    ours.add_peer(cfg);
+    let bk = SessionKey::single_hop(IpAddr::V4(t.b_v4), IpAddr::V4(t.a_v4));
+    ours.rt
+        .block_on(bfd.add(bk.clone(), SessionParams::with_timers(300, 3).unwrap()))
+        .unwrap();
+    frr.wait_established("192.0.2.1", UP);
+    wait_for("BFD up", UP, || {
+        let s = ours.rt.block_on(bfd.status(bk.clone())).ok()??;
+        (s.state == State::Up).then_some(())
+    });
+    let established = |frr: &metalroute_netns::Frr| {
+        frr.vtysh_json("show bgp neighbors 192.0.2.1 json")
+            .get("192.0.2.1")
+            .and_then(|n| n.get("connectionsEstablished"))
+            .and_then(Value::as_u64)
+    };
+    let before = established(&frr);
+    ours.rt.block_on(bfd.remove(bk.clone())).unwrap();
+    // FRR's bfdd hears AdminDown (diagnostic "administratively down"), not a timeout.
+    wait_for(
+        "FRR's BFD peer saw our AdminDown",
+        Duration::from_secs(10),
+        || {
+            let v = frr.bfd_peers();
+            let p = v
+                .as_array()?
+                .iter()
+                .find(|p| p["peer"] == "192.0.2.1")?
+                .clone();
+            (p["status"] != "up").then_some(())
+        },
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        frr.bgp_neighbor_state("192.0.2.1").as_deref(),
+        Some("Established")
+    );
+    assert_eq!(established(&frr), before, "the BGP session was reset");
+    let n = frr.vtysh_json("show bgp neighbors 192.0.2.1 json");
+    assert!(!n.to_string().contains("BFD Down"), "{n}");
+    ours.rt.block_on(bfd.shutdown()).unwrap();
+    coupling.abort();
+    ours.shutdown(false);
+}
