@@ -1116,3 +1116,201 @@ pub fn converged(desired: &DesiredState, cur: &KernelState, owned: &OwnedRecord)
         && plan_routes(desired, cur)?.0.is_empty()
         && plan_rules(desired, cur)?.0.is_empty())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::{KNextHop, METALROUTE_PROTOCOL};
+    use metalroute_crds::nmstate::parse_desired_state;
+    use netlink_packet_route::rule::RuleMessage;
+
+    fn desired(v: serde_json::Value) -> DesiredState {
+        let (s, p) = parse_desired_state(&v);
+        assert!(p.is_empty(), "{p:?}");
+        s.unwrap()
+    }
+
+    fn link(index: u32, name: &str, kind: Option<&str>) -> KLink {
+        KLink {
+            index,
+            name: name.into(),
+            kind: kind.map(Into::into),
+            vrf_table: None,
+            vlan_id: None,
+            link: None,
+            stp: None,
+            master: None,
+            mtu: 1500,
+            up: true,
+            loopback: false,
+            mac: None,
+        }
+    }
+
+    fn kroute(table: u32, dst: &str, metric: u32, protocol: u8, hops: Vec<KNextHop>) -> KRoute {
+        KRoute {
+            table,
+            dst: dst.parse().unwrap(),
+            tos: 0,
+            metric,
+            protocol,
+            kind: KRouteType::Unicast,
+            hops,
+            prefsrc: None,
+            msg: RouteMessage::default(),
+        }
+    }
+
+    fn hop(gw: &str, oif: u32, weight: u16) -> KNextHop {
+        KNextHop {
+            gateway: Some(gw.parse().unwrap()),
+            oif: Some(oif),
+            weight,
+        }
+    }
+
+    #[test]
+    fn multipath_groups_and_vrf_unreachable_defaults() {
+        let d = desired(serde_json::json!({
+            "interfaces": [{"name": "blue", "type": "vrf", "vrf": {"route-table-id": 10}}],
+            "routes": {"config": [
+                {"destination": "203.0.113.0/24", "next-hop-address": "192.0.2.2", "next-hop-interface": "e0", "table-id": 10},
+                {"destination": "203.0.113.0/24", "next-hop-address": "192.0.2.3", "next-hop-interface": "e0", "table-id": 10, "weight": 2}
+            ]}
+        }));
+        let w = wanted_routes(&d);
+        assert_eq!(w.len(), 3, "{w:?}");
+        assert_eq!(w[0].hops.len(), 2);
+        assert!(w[1..].iter().all(|r| r.kind == KRouteType::Unreachable
+            && r.metric == VRF_UNREACHABLE_METRIC
+            && r.table == 10));
+        // An absent entry for the VRF table's default removes the derived route.
+        let d2 = desired(serde_json::json!({
+            "interfaces": [{"name": "blue", "type": "vrf", "vrf": {"route-table-id": 10}}],
+            "routes": {"config": [{"state": "absent", "destination": "0.0.0.0/0", "table-id": 10}]}
+        }));
+        let w2 = wanted_routes(&d2);
+        assert_eq!(w2.len(), 1);
+        assert_eq!(w2[0].dst.to_string(), "::/0");
+    }
+
+    #[test]
+    fn converged_routes_plan_nothing_and_stale_owned_ones_go() {
+        let d = desired(serde_json::json!({
+            "routes": {"config": [
+                {"destination": "203.0.113.0/24", "next-hop-address": "192.0.2.2", "next-hop-interface": "e0", "table-id": 10},
+                {"destination": "203.0.113.0/24", "next-hop-address": "192.0.2.3", "next-hop-interface": "e0", "table-id": 10, "weight": 2}
+            ]}
+        }));
+        let mut cur = KernelState {
+            links: vec![link(2, "e0", None)],
+            ..KernelState::default()
+        };
+        // Kernel hop order differs from the state's: still converged.
+        cur.routes.push(kroute(
+            10,
+            "203.0.113.0/24",
+            0,
+            METALROUTE_PROTOCOL,
+            vec![hop("192.0.2.3", 2, 2), hop("192.0.2.2", 2, 1)],
+        ));
+        let (ops, _) = plan_routes(&d, &cur).unwrap();
+        assert!(ops.is_empty(), "{ops:?}");
+        // An owned route the state does not want is deleted; a foreign one is not.
+        cur.routes.push(kroute(
+            10,
+            "198.51.100.0/24",
+            0,
+            METALROUTE_PROTOCOL,
+            vec![hop("192.0.2.2", 2, 1)],
+        ));
+        cur.routes.push(kroute(
+            10,
+            "198.51.100.128/25",
+            0,
+            4,
+            vec![hop("192.0.2.2", 2, 1)],
+        ));
+        let (ops, _) = plan_routes(&d, &cur).unwrap();
+        assert_eq!(ops.len(), 1);
+        assert!(
+            matches!(&ops[0], Op::DelRoute { desc, .. } if desc.starts_with("198.51.100.0/24"))
+        );
+    }
+
+    #[test]
+    fn a_foreign_route_in_the_same_slot_is_a_conflict() {
+        let d = desired(serde_json::json!({
+            "routes": {"config": [{"destination": "203.0.113.0/24", "next-hop-address": "192.0.2.2", "next-hop-interface": "e0", "table-id": 10}]}
+        }));
+        let cur = KernelState {
+            links: vec![link(2, "e0", None)],
+            routes: vec![kroute(
+                10,
+                "203.0.113.0/24",
+                0,
+                4,
+                vec![hop("192.0.2.9", 2, 1)],
+            )],
+            ..KernelState::default()
+        };
+        let err = plan_routes(&d, &cur).unwrap_err();
+        assert!(err.to_string().starts_with("routes.config[0]: "), "{err}");
+        assert!(err.to_string().contains("does not own"), "{err}");
+    }
+
+    #[test]
+    fn rule_priority_held_by_a_foreign_rule_is_refused() {
+        let d = desired(serde_json::json!({
+            "route-rules": {"config": [{"ip-to": "172.30.0.0/16", "priority": 998, "route-table": 254}]}
+        }));
+        let mut foreign = KRule::from_message(&RuleMessage::default());
+        foreign.family = AddressFamily::Inet;
+        foreign.priority = 998;
+        foreign.table = 77;
+        let cur = KernelState {
+            rules: vec![foreign],
+            ..KernelState::default()
+        };
+        let err = plan_rules(&d, &cur).unwrap_err();
+        assert!(
+            err.to_string().contains("route-rules.config[0].priority"),
+            "{err}"
+        );
+        let (ops, _) = plan_rules(&d, &KernelState::default()).unwrap();
+        assert!(
+            matches!(&ops[..], [Op::AddRule { desc, .. }] if desc == "998: ipv4 from all to 172.30.0.0/16 lookup 254")
+        );
+    }
+
+    #[test]
+    fn links_are_created_once_per_veth_pair_and_foreign_ones_kept() {
+        let d = desired(serde_json::json!({"interfaces": [
+            {"name": "a0", "type": "veth", "veth": {"peer": "a1"}},
+            {"name": "a1", "type": "veth", "veth": {"peer": "a0"}},
+            {"name": "v5", "type": "vlan", "vlan": {"base-iface": "a0", "id": 5}}
+        ]}));
+        let ops = plan_links(&d, &KernelState::default(), &OwnedRecord::in_memory()).unwrap();
+        let names: Vec<String> = ops.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            names,
+            vec!["create veth a0 peer a1", "create vlan v5 on a0 id 5"]
+        );
+        // A foreign VRF with another table is not changed.
+        let d = desired(serde_json::json!({"interfaces": [
+            {"name": "blue", "type": "vrf", "vrf": {"route-table-id": 10}}
+        ]}));
+        let mut blue = link(3, "blue", Some("vrf"));
+        blue.vrf_table = Some(11);
+        let cur = KernelState {
+            links: vec![blue],
+            ..KernelState::default()
+        };
+        let err = plan_links(&d, &cur, &OwnedRecord::in_memory()).unwrap_err();
+        assert!(err.to_string().contains("will not change it"), "{err}");
+        let mut owned = OwnedRecord::in_memory();
+        owned.insert("blue");
+        let ops = plan_links(&d, &cur, &owned).unwrap();
+        assert_eq!(ops.len(), 2, "{ops:?}");
+    }
+}

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use metalroute_netns::{addr, ip_json, link_up, prerequisites, read_sysctl, veth, Netns, Need};
+use metalroute_netns::{addr, ip_json, link_up, prerequisites, read_sysctl, veth, Need, Netns};
 use metalroute_nmstate::{Applier, Error, VRF_UNREACHABLE_METRIC};
 use serde_json::Value;
 
@@ -73,6 +73,19 @@ fn table_routes(ns: &Netns, fam: &str, table: &str) -> Vec<Value> {
         .unwrap_or_default()
 }
 
+/// A TCP connection from a socket bound to VRF `vrf` (SO_BINDTODEVICE) must succeed.
+fn connect_in_vrf(ns: &Netns, vrf: &str, to: &str) {
+    let to: std::net::SocketAddr = to.parse().unwrap();
+    let r = ns.run(|| {
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+        s.bind_device(Some(vrf.as_bytes()))?;
+        s.connect_timeout(&to.into(), std::time::Duration::from_secs(3))
+    });
+    if let Err(e) = r {
+        panic!("TCP connect to {to} through VRF {vrf}: {e}");
+    }
+}
+
 fn has_l3mdev_rule(ns: &Netns) -> bool {
     ip_json(ns, &["rule", "show"])
         .as_array()
@@ -101,12 +114,21 @@ interfaces:
 "#,
     );
     let report = apply_in(&ns, &rec, &desired, &opts(vec![])).expect("apply");
-    assert!(report.changes.iter().any(|c| c == "create vrf blue table 10"), "{report:?}");
+    assert!(
+        report
+            .changes
+            .iter()
+            .any(|c| c == "create vrf blue table 10"),
+        "{report:?}"
+    );
     let blue = link(&ns, "blue").expect("vrf exists");
     assert_eq!(blue["linkinfo"]["info_kind"], "vrf");
     assert_eq!(blue["linkinfo"]["info_data"]["table"], 10);
     assert_eq!(link(&ns, "p0").unwrap()["master"], "blue");
-    assert!(has_l3mdev_rule(&ns), "the kernel adds the l3mdev rule with the first VRF");
+    assert!(
+        has_l3mdev_rule(&ns),
+        "the kernel adds the l3mdev rule with the first VRF"
+    );
     // The unreachable default in both families, metric 4278198272, ours.
     for fam in ["-4", "-6"] {
         let routes = table_routes(&ns, fam, "10");
@@ -119,7 +141,9 @@ interfaces:
         );
     }
     // The port's connected route moved into the VRF table.
-    assert!(table_routes(&ns, "-4", "10").iter().any(|r| r["dst"] == "192.0.2.0/24"));
+    assert!(table_routes(&ns, "-4", "10")
+        .iter()
+        .any(|r| r["dst"] == "192.0.2.0/24"));
     // Idempotent.
     let again = apply_in(&ns, &rec, &desired, &opts(vec![])).unwrap();
     assert_eq!(again.writes, 0, "{:?}", again.changes);
@@ -133,12 +157,17 @@ interfaces:
     .expect("delete");
     assert!(link(&ns, "blue").is_none());
     assert!(link(&ns, "p0").unwrap().get("master").is_none());
-    assert!(table_routes(&ns, "-4", "main").iter().any(|r| r["dst"] == "192.0.2.0/24"));
+    assert!(table_routes(&ns, "-4", "main")
+        .iter()
+        .any(|r| r["dst"] == "192.0.2.0/24"));
 }
 
 #[test]
 fn vrf_routes_in_vrf_table_and_l3mdev_rule() {
-    if !prerequisites("vrf_routes_in_vrf_table_and_l3mdev_rule", &[Need::Root, Need::Vrf]) {
+    if !prerequisites(
+        "vrf_routes_in_vrf_table_and_l3mdev_rule",
+        &[Need::Root, Need::Vrf],
+    ) {
         return;
     }
     let a = Netns::new("vrfrta");
@@ -178,28 +207,45 @@ route-rules:
     assert!(verify.is_empty(), "{verify:?}");
     assert!(table_routes(&a, "-4", "20")
         .iter()
-        .any(|r| r["dst"] == "203.0.113.0/24" && r["gateway"] == "198.51.100.2" && r["protocol"] == "233"));
+        .any(|r| r["dst"] == "203.0.113.0/24"
+            && r["gateway"] == "198.51.100.2"
+            && r["protocol"] == "233"));
     assert!(table_routes(&a, "-6", "20")
         .iter()
         .any(|r| r["dst"] == "2001:db8:8::/48" && r["protocol"] == "233"));
     assert!(has_l3mdev_rule(&a));
     let rules = ip_json(&a, &["rule", "show"]);
-    let prios: Vec<u64> = rules.as_array().unwrap().iter().map(|r| r["priority"].as_u64().unwrap()).collect();
+    let prios: Vec<u64> = rules
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["priority"].as_u64().unwrap())
+        .collect();
     let p998 = prios.iter().position(|p| *p == 998).unwrap();
     let p1000 = prios.iter().position(|p| *p == 1000).unwrap();
-    assert!(p998 < p1000, "our rule is evaluated before the l3mdev rule: {prios:?}");
+    assert!(
+        p998 < p1000,
+        "our rule is evaluated before the l3mdev rule: {prios:?}"
+    );
     // l3mdev sysctls are set for VRF use.
-    for key in ["tcp_l3mdev_accept", "udp_l3mdev_accept", "raw_l3mdev_accept"] {
+    for key in [
+        "tcp_l3mdev_accept",
+        "udp_l3mdev_accept",
+        "raw_l3mdev_accept",
+    ] {
         assert_eq!(read_sysctl(&a, &format!("net.ipv4.{key}")), "1", "{key}");
     }
     // Traffic in the VRF reaches the router.
-    let out = a.try_exec(&["ping", "-c", "1", "-W", "2", "-I", "red", "198.51.100.2"]);
-    assert!(out.status.success(), "ping in VRF: {}", String::from_utf8_lossy(&out.stdout));
+    let _listener = b.run(|| std::net::TcpListener::bind("198.51.100.2:8080").unwrap());
+    connect_in_vrf(&a, "red", "198.51.100.2:8080");
 }
 
 #[test]
 fn vrf_seed_symmetric_routing_policy_applies_and_verifies() {
-    if !prerequisites("vrf_seed_symmetric_routing_policy_applies_and_verifies", &[Need::Root, Need::Vrf]) {
+    if !prerequisites(
+        "vrf_seed_symmetric_routing_policy_applies_and_verifies",
+        &[Need::Root, Need::Vrf],
+    ) {
         return;
     }
     // A veth called ens4 stands in for the node's NIC; B is the router 192.168.130.1.
@@ -232,7 +278,9 @@ fn vrf_seed_symmetric_routing_policy_applies_and_verifies() {
             && r["protocol"] == "233"),
         "{t2:?}"
     );
-    assert!(t2.iter().any(|r| r["type"] == "unreachable" && r["metric"] == VRF_UNREACHABLE_METRIC));
+    assert!(t2
+        .iter()
+        .any(|r| r["type"] == "unreachable" && r["metric"] == VRF_UNREACHABLE_METRIC));
     let rules = ip_json(&node, &["rule", "show"]);
     let to_main: Vec<&str> = rules
         .as_array()
@@ -243,13 +291,16 @@ fn vrf_seed_symmetric_routing_policy_applies_and_verifies() {
         .collect();
     assert_eq!(to_main, vec!["172.30.0.0", "10.128.0.0", "169.254.0.0"]);
     assert!(has_l3mdev_rule(&node));
-    let out = node.try_exec(&["ping", "-c", "1", "-W", "2", "-I", "ens4vrf", "192.168.130.1"]);
-    assert!(out.status.success(), "ping through the VRF");
+    let _listener = router.run(|| std::net::TcpListener::bind("192.168.130.1:8080").unwrap());
+    connect_in_vrf(&node, "ens4vrf", "192.168.130.1:8080");
 }
 
 #[test]
 fn vrf_rollback_missing_port_restores_exactly() {
-    if !prerequisites("vrf_rollback_missing_port_restores_exactly", &[Need::Root, Need::Vrf]) {
+    if !prerequisites(
+        "vrf_rollback_missing_port_restores_exactly",
+        &[Need::Root, Need::Vrf],
+    ) {
         return;
     }
     let ns = Netns::new("vrfrb");

@@ -295,6 +295,21 @@ mod tests {
     }
 
     #[test]
+    fn absent_interfaces_need_no_type_section() {
+        let (state, p) = parse_desired_state(&json!({"interfaces": [
+            {"name": "blue", "type": "vrf", "state": "absent"},
+            {"name": "v5", "type": "vlan", "state": "absent"}
+        ]}));
+        assert!(p.is_empty(), "{p:?}");
+        let s = state.unwrap();
+        assert_eq!(s.interfaces[0].state, InterfaceState::Absent);
+        assert_eq!(s.interfaces[0].kind, InterfaceKind::Unknown);
+        // Present ones still need it.
+        let p = problems(json!({"interfaces": [{"name": "blue", "type": "vrf"}]}));
+        assert!(has(&p, "interfaces[0].vrf", "required"), "{p:?}");
+    }
+
+    #[test]
     fn not_a_mapping() {
         let p = problems(json!([1, 2]));
         assert_eq!(

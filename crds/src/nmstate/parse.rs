@@ -316,8 +316,14 @@ fn parse_interface(cx: &mut Ctx, path: &str, v: &Value) -> Option<Interface> {
             );
         }
     }
+    // An absent interface needs no type-specific section: it is removed by name.
+    let absent_without_section = state == Some(InterfaceState::Absent)
+        && !["vrf", "vlan", "veth", "bridge"]
+            .iter()
+            .any(|k| m.contains_key(*k));
     let kind = match type_name.as_deref() {
         None => Some(InterfaceKind::Unknown),
+        Some("vrf" | "vlan") if absent_without_section => Some(InterfaceKind::Unknown),
         Some("ethernet") => Some(InterfaceKind::Ethernet),
         Some("dummy") => Some(InterfaceKind::Dummy),
         Some("veth") => {
