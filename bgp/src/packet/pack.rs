@@ -75,10 +75,13 @@ pub fn encode_updates(
     let mut groups: Vec<(Arc<PathAttributes>, Vec<IpNet>)> = Vec::new();
     let mut by_ptr: HashMap<*const PathAttributes, usize> = HashMap::new();
     let mut by_value: HashMap<&PathAttributes, usize> = HashMap::new();
+    let mut last: Option<(*const PathAttributes, usize)> = None;
     for (prefix, attrs) in announce {
         let ptr = Arc::as_ptr(attrs);
-        let idx = match by_ptr.get(&ptr) {
-            Some(&i) => i,
+        // Routes sharing one Arc usually come in runs: skip the hash lookups for those.
+        let cached = last.filter(|(p, _)| *p == ptr).map(|(_, i)| i);
+        let idx = match cached.or_else(|| by_ptr.get(&ptr).copied()) {
+            Some(i) => i,
             None => {
                 let i = *by_value.entry(attrs.as_ref()).or_insert_with(|| {
                     groups.push((Arc::clone(attrs), Vec::new()));
@@ -88,6 +91,7 @@ pub fn encode_updates(
                 i
             }
         };
+        last = Some((ptr, idx));
         if let Some(g) = groups.get_mut(idx) {
             g.1.push(*prefix);
         }
