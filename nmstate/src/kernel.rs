@@ -382,10 +382,10 @@ impl KRule {
                 RuleAttribute::Protocol(p) => r.protocol = u8::from(*p),
                 RuleAttribute::L3MDev(b) => r.l3mdev = *b,
                 // The kernel reports -1 for "no suppressor".
-                RuleAttribute::SuppressIfGroup(v) | RuleAttribute::SuppressPrefixLen(v) => {
-                    if *v != u32::MAX {
-                        r.other_selectors = true;
-                    }
+                RuleAttribute::SuppressIfGroup(v) | RuleAttribute::SuppressPrefixLen(v)
+                    if *v != u32::MAX =>
+                {
+                    r.other_selectors = true
                 }
                 RuleAttribute::Goto(_)
                 | RuleAttribute::UidRange(_)

@@ -63,13 +63,11 @@ pub fn verify(
             }
         }
         match &iface.kind {
-            InterfaceKind::Vrf { table, .. } => {
-                if link.vrf_table != Some(table.get()) {
-                    out.push(format!(
-                        "{p}.vrf.route-table-id: desired {table}, current {}",
-                        link.vrf_table.map_or("none".to_string(), |t| t.to_string())
-                    ));
-                }
+            InterfaceKind::Vrf { table, .. } if link.vrf_table != Some(table.get()) => {
+                out.push(format!(
+                    "{p}.vrf.route-table-id: desired {table}, current {}",
+                    link.vrf_table.map_or("none".to_string(), |t| t.to_string())
+                ));
             }
             InterfaceKind::Vlan { base_iface, id } => {
                 if link.vlan_id != Some(id.get()) {
@@ -87,13 +85,11 @@ pub fn verify(
                     ));
                 }
             }
-            InterfaceKind::LinuxBridge { stp: Some(on), .. } => {
-                if link.stp != Some(*on) {
-                    out.push(format!(
-                        "{p}.bridge.options.stp.enabled: desired {on}, current {}",
-                        link.stp.map_or("unknown".to_string(), |s| s.to_string())
-                    ));
-                }
+            InterfaceKind::LinuxBridge { stp: Some(on), .. } if link.stp != Some(*on) => {
+                out.push(format!(
+                    "{p}.bridge.options.stp.enabled: desired {on}, current {}",
+                    link.stp.map_or("unknown".to_string(), |s| s.to_string())
+                ));
             }
             _ => {}
         }
