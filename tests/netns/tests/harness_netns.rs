@@ -72,7 +72,10 @@ fn netns_is_created_configured_and_deleted_on_drop() {
     let child = ns.spawn(&["sleep", "600"]);
     let pid = child.id();
     std::mem::forget(child); // leave it to the namespace guard
-    assert!(ns.pids().contains(&pid));
+                             // `ip netns exec` enters the namespace just after it starts: wait for that.
+    wait_for("sleep inside the namespace", Duration::from_secs(5), || {
+        ns.pids().contains(&pid).then_some(())
+    });
     drop(ns);
     assert!(
         !Path::new("/var/run/netns").join(&name).exists(),
