@@ -176,6 +176,8 @@ impl Applier {
                 report.probes_passed = counted.iter().map(ToString::to_string).collect();
                 Ok(report)
             }
+            // Nothing was written: nothing to restore, the state was simply rejected.
+            Err(reason) if self.writes() == writes_before => Err(reason),
             Err(reason) if opts.rollback => {
                 tracing::warn!(%reason, "apply failed; restoring the checkpoint");
                 let problems = self.restore(&cp).await;

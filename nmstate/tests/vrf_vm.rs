@@ -328,3 +328,68 @@ interfaces:
     assert_dump_eq(&ns, &before, "VRF rollback");
     assert!(!has_l3mdev_rule(&ns));
 }
+
+#[test]
+fn vrf_vlan_and_dummy_interfaces() {
+    // Named vrf_ because VLAN and dummy devices, like VRFs, exist only in the VM's kernel.
+    if !prerequisites("vrf_vlan_and_dummy_interfaces", &[Need::Root, Need::Vrf]) {
+        return;
+    }
+    let ns = Netns::new("vrfvlan");
+    let rec = record_path("vrfvlan");
+    ns.sh("ip link add t0 type veth peer name t0r && ip link set t0r up");
+    let desired = state(
+        r#"
+interfaces:
+- {name: t0, type: ethernet, state: up, mtu: 1600}
+- name: t0.100
+  type: vlan
+  state: up
+  mtu: 1500
+  vlan: {base-iface: t0, id: 100}
+  ipv4: {address: [{ip: 192.0.2.1, prefix-length: 24}]}
+  ipv6: {address: [{ip: 2001:db8:100::1, prefix-length: 64}], forwarding: true}
+- name: d0
+  type: dummy
+  state: up
+  ipv4: {address: [{ip: 203.0.113.1, prefix-length: 32}], forwarding: true}
+routes:
+  config:
+  - {destination: 198.51.100.0/24, next-hop-address: 192.0.2.2, next-hop-interface: t0.100, table-id: 40}
+  - {destination: 2001:db8:200::/48, next-hop-address: 2001:db8:100::2, next-hop-interface: t0.100, weight: 1, table-id: 40}
+  - {destination: 2001:db8:200::/48, next-hop-address: 2001:db8:100::3, next-hop-interface: t0.100, weight: 2, table-id: 40}
+"#,
+    );
+    let report = apply_in(&ns, &rec, &desired, &opts(vec![])).expect("apply");
+    assert!(
+        report
+            .changes
+            .iter()
+            .any(|c| c == "create vlan t0.100 on t0 id 100"),
+        "{report:?}"
+    );
+    let vlan = link(&ns, "t0.100").unwrap();
+    assert_eq!(vlan["linkinfo"]["info_data"]["id"], 100);
+    assert_eq!(vlan["link"], "t0");
+    assert_eq!(link(&ns, "d0").unwrap()["linkinfo"]["info_kind"], "dummy");
+    assert_eq!(read_sysctl(&ns, "net/ipv6/conf/t0.100/forwarding"), "1");
+    let v6 = table_routes(&ns, "-6", "40");
+    let mp = v6
+        .iter()
+        .find(|r| r["dst"] == "2001:db8:200::/48")
+        .expect("v6 multipath");
+    assert_eq!(mp["nexthops"].as_array().map(Vec::len), Some(2), "{mp}");
+    let again = apply_in(&ns, &rec, &desired, &opts(vec![])).unwrap();
+    assert_eq!(again.writes, 0, "{:?}", again.changes);
+    // Removing them: recorded, so metalroute deletes its VLAN and dummy, not t0.
+    apply_in(
+        &ns,
+        &rec,
+        &state("interfaces:\n- {name: t0, type: ethernet, state: up}\n"),
+        &opts(vec![]),
+    )
+    .unwrap();
+    assert!(link(&ns, "t0.100").is_none());
+    assert!(link(&ns, "d0").is_none());
+    assert!(link(&ns, "t0").is_some());
+}
