@@ -9,6 +9,7 @@
 
 use crate::error::AgentError;
 use crate::runtime::{Shared, Status};
+use metalroute_bgp::bfd::SessionStatus;
 use metalroute_bgp::config::Family;
 use metalroute_bgp::session::PeerStatus;
 use serde::{Deserialize, Serialize};
@@ -119,7 +120,11 @@ async fn answer(req: &Request, shared: &Shared) -> Value {
         Ok(p) => p,
         Err(e) => return json!({"ok": false, "error": e.to_string()}),
     };
-    match render(req, &status, &peers) {
+    let bfd = match shared.bfd_handle() {
+        Some(h) => h.sessions().await.unwrap_or_default(),
+        None => Vec::new(),
+    };
+    match render(req, &status, &peers, &bfd) {
         Ok(Output::Text(t)) => json!({"ok": true, "text": t}),
         Ok(Output::Json(v)) => json!({"ok": true, "data": v}),
         Err(e) => json!({"ok": false, "error": e}),
@@ -236,7 +241,12 @@ fn peer_json(status: &Status, p: &PeerStatus) -> Value {
 }
 
 /// Renders one request from a status copy and the speaker's peers. Pure.
-pub fn render(req: &Request, status: &Status, peers: &[PeerStatus]) -> Result<Output, String> {
+pub fn render(
+    req: &Request,
+    status: &Status,
+    peers: &[PeerStatus],
+    bfd_sessions: &[SessionStatus],
+) -> Result<Output, String> {
     let selected: Vec<&PeerStatus> = peers
         .iter()
         .filter(|p| matches(status, p, &req.peer))
@@ -255,7 +265,7 @@ pub fn render(req: &Request, status: &Status, peers: &[PeerStatus]) -> Result<Ou
         Topic::BgpSummary => Ok(summary(status, &selected, req.json)),
         Topic::BgpNeighbors => Ok(neighbors(status, &selected, req.json)),
         Topic::BgpAdvertised => Ok(advertised(status, &selected, req.json)),
-        Topic::BfdPeers => Ok(bfd(status, req)),
+        Topic::BfdPeers => Ok(bfd(status, req, bfd_sessions)),
         Topic::Plan => Ok(match &status.plan {
             None => Output::Text("no plan yet\n".into()),
             Some(p) if req.json => Output::Json(p.to_json()),
@@ -507,54 +517,115 @@ fn advertised(status: &Status, peers: &[&PeerStatus], as_json: bool) -> Output {
     Output::Text(out)
 }
 
-fn bfd(status: &Status, req: &Request) -> Output {
-    let plan = status.plan.as_deref();
-    let rows: Vec<(String, String, crate::planner::SessionParams)> = plan
-        .into_iter()
-        .flat_map(|p| p.sessions())
-        .filter(|(_, s)| s.params.bfd.is_some())
-        .filter(|(_, s)| match &req.peer {
+fn bfd(status: &Status, req: &Request, sessions: &[SessionStatus]) -> Output {
+    let name = |s: &SessionStatus| status.bfd_sessions.get(&s.key).cloned().unwrap_or_default();
+    let selected: Vec<&SessionStatus> = sessions
+        .iter()
+        .filter(|s| match &req.peer {
             None => true,
-            Some(f) => s.params.peer == *f || s.params.target.to_string() == *f,
+            Some(f) => name(s) == *f || s.key.peer.to_string() == *f,
         })
-        .map(|(v, s)| (v.to_string(), s.params.target.to_string(), s.params.clone()))
+        .collect();
+    // Sessions the plan wants that do not run yet (their BGP session's local address is unknown).
+    let running: std::collections::BTreeSet<String> = selected.iter().map(|s| name(s)).collect();
+    let waiting: Vec<String> = status
+        .plan
+        .iter()
+        .flat_map(|p| p.sessions())
+        .filter(|(_, s)| s.params.bfd.is_some() && !running.contains(&s.params.peer))
+        .filter(|(_, s)| {
+            req.peer
+                .as_ref()
+                .is_none_or(|f| s.params.peer == *f || s.params.target.to_string() == *f)
+        })
+        .map(|(_, s)| s.params.peer.clone())
         .collect();
     if req.json {
-        let v: Vec<Value> = rows
+        let v: Vec<Value> = selected
             .iter()
-            .filter_map(|(vrf, peer, p)| {
-                let b = p.bfd.as_ref()?;
-                Some(json!({
-                    "peer": peer, "vrf": vrf, "bgpPeer": p.peer, "profile": b.name,
-                    "receiveIntervalMsec": b.receive_interval.as_millis() as u64,
-                    "transmitIntervalMsec": b.transmit_interval.as_millis() as u64,
-                    "detectMultiplier": b.detect_multiplier,
-                    "echoMode": b.echo_mode, "passiveMode": b.passive_mode, "minimumTtl": b.minimum_ttl,
-                    "status": "configured; not run by this agent build",
-                }))
+            .map(|s| {
+                json!({
+                    "peer": s.key.peer.to_string(),
+                    "local": s.key.local.to_string(),
+                    "vrf": s.key.vrf.as_deref().unwrap_or("default"),
+                    "multihop": s.key.hop == metalroute_bgp::bfd::HopMode::MultiHop,
+                    "bgpPeer": name(s),
+                    "status": s.state.to_string().to_lowercase(),
+                    "remoteStatus": s.remote_state.to_string().to_lowercase(),
+                    "uptimeMsec": s.up_since.map(|t| t.elapsed().as_millis() as u64),
+                    "localDiscriminator": s.local_discriminator,
+                    "remoteDiscriminator": s.remote_discriminator,
+                    "diagnostic": s.local_diagnostic.to_string(),
+                    "remoteDiagnostic": s.remote_diagnostic.to_string(),
+                    "receiveIntervalMsec": s.required_min_rx.as_millis() as u64,
+                    "transmitIntervalMsec": s.desired_min_tx.as_millis() as u64,
+                    "detectionTimeMsec": s.detection_time.as_millis() as u64,
+                    "remoteReceiveIntervalMsec": s.remote_min_rx.as_millis() as u64,
+                    "remoteTransmitIntervalMsec": s.remote_desired_min_tx.as_millis() as u64,
+                    "remoteDetectMultiplier": s.remote_detect_mult,
+                    "controlPacketsReceived": s.rx_packets,
+                    "controlPacketsSent": s.tx_packets,
+                })
             })
             .collect();
-        return Output::Json(json!({"peers": v}));
+        return Output::Json(json!({"peers": v, "waiting": waiting}));
     }
     let mut out = String::from("BFD Peers:\n");
-    for (vrf, peer, p) in &rows {
-        let Some(b) = &p.bfd else { continue };
+    for s in &selected {
         let _ = writeln!(
             out,
-            "\tpeer {peer} vrf {vrf} (BGPPeer {}, profile {})",
-            p.peer, b.name
+            "\tpeer {} {}local-address {} vrf {} (BGPPeer {})",
+            s.key.peer,
+            if s.key.hop == metalroute_bgp::bfd::HopMode::MultiHop {
+                "multihop "
+            } else {
+                ""
+            },
+            s.key.local,
+            s.key.vrf.as_deref().unwrap_or("default"),
+            name(s)
         );
-        let _ = writeln!(out, "\t\tStatus: configured; not run by this agent build");
         let _ = writeln!(
             out,
-            "\t\tLocal timers:\n\t\t\tDetect-multiplier: {}\n\t\t\tReceive interval: {}ms\n\t\t\tTransmission interval: {}ms\n\t\t\tEcho receive interval: {}\n",
-            b.detect_multiplier,
-            b.receive_interval.as_millis(),
-            b.transmit_interval.as_millis(),
-            if b.echo_mode { format!("{}ms", b.echo_interval.as_millis()) } else { "disabled".into() }
+            "\t\tID: {}\n\t\tRemote ID: {}",
+            s.local_discriminator, s.remote_discriminator
+        );
+        let up = s
+            .up_since
+            .map(|t| format!(", up {}", uptime(t.elapsed())))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "\t\tStatus: {}{up}",
+            s.state.to_string().to_lowercase()
+        );
+        let _ = writeln!(
+            out,
+            "\t\tDiagnostics: {}\n\t\tRemote diagnostics: {}",
+            s.local_diagnostic, s.remote_diagnostic
+        );
+        let _ = writeln!(
+            out,
+            "\t\tLocal timers:\n\t\t\tDetect-multiplier: {}\n\t\t\tReceive interval: {}ms\n\t\t\tTransmission interval: {}ms",
+            s.params.detect_multiplier.get(),
+            s.required_min_rx.as_millis(),
+            s.desired_min_tx.as_millis()
+        );
+        let _ = writeln!(
+            out,
+            "\t\tRemote timers:\n\t\t\tDetect-multiplier: {}\n\t\t\tReceive interval: {}ms\n\t\t\tTransmission interval: {}ms\n",
+            s.remote_detect_mult,
+            s.remote_min_rx.as_millis(),
+            s.remote_desired_min_tx.as_millis()
         );
     }
-    if rows.is_empty() {
+    for w in &waiting {
+        let _ = writeln!(
+            out,
+            "\tBGPPeer {w}: BFD waits for its BGP session's local address (no sourceAddress)"
+        );
+    }
+    if selected.is_empty() && waiting.is_empty() {
         out.push_str("\t(no session has a BFD profile)\n");
     }
     Output::Text(out)

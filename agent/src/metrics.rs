@@ -9,6 +9,7 @@
 
 use crate::error::AgentError;
 use crate::runtime::{Shared, Status};
+use metalroute_bgp::bfd::SessionStatus;
 use metalroute_bgp::fsm::State;
 use metalroute_bgp::session::PeerStatus;
 use std::fmt::Write as _;
@@ -73,10 +74,14 @@ async fn handle(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
             "/metrics" => {
                 let status = shared.status();
                 let peers = shared.speaker.peers().await.unwrap_or_default();
+                let bfd = match shared.bfd_handle() {
+                    Some(h) => h.sessions().await.unwrap_or_default(),
+                    None => Vec::new(),
+                };
                 (
                     "200 OK",
                     "text/plain; version=0.0.4; charset=utf-8",
-                    render(&status, &peers),
+                    render(&status, &peers, &bfd),
                 )
             }
             "/healthz" => ("200 OK", "text/plain", "ok\n".to_string()),
@@ -191,37 +196,45 @@ const SESSION_METRICS: [(&str, &str, &str, PeerValue); 12] = [
     ),
 ];
 
-/// BFD metrics (MetalLB's names); samples appear once BFD sessions run in the agent.
-const BFD_METRICS: [(&str, &str, &str); 5] = [
+type BfdValue = Option<fn(&SessionStatus) -> u64>;
+
+/// BFD metrics (MetalLB's names); the up/down event counters are declared without samples (the
+/// transport does not count transitions yet).
+const BFD_METRICS: [(&str, &str, &str, BfdValue); 5] = [
     (
         "metallb_bfd_session_up",
         "gauge",
         "BFD session state (1 is up, 0 is down)",
+        Some(|s| u64::from(s.state == metalroute_bgp::bfd::State::Up)),
     ),
     (
         "metallb_bfd_control_packet_input",
         "counter",
         "Number of received BFD control packets",
+        Some(|s| s.rx_packets),
     ),
     (
         "metallb_bfd_control_packet_output",
         "counter",
         "Number of sent BFD control packets",
+        Some(|s| s.tx_packets),
     ),
     (
         "metallb_bfd_session_up_events",
         "counter",
         "Number of BFD session up events",
+        None,
     ),
     (
         "metallb_bfd_session_down_events",
         "counter",
         "Number of BFD session down events",
+        None,
     ),
 ];
 
 /// The Prometheus text exposition of a status and the speaker's peers. Pure.
-pub fn render(status: &Status, peers: &[PeerStatus]) -> String {
+pub fn render(status: &Status, peers: &[PeerStatus], bfd: &[SessionStatus]) -> String {
     let mut out = String::new();
     for (name, kind, help, value) in SESSION_METRICS {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -235,8 +248,18 @@ pub fn render(status: &Status, peers: &[PeerStatus]) -> String {
             );
         }
     }
-    for (name, kind, help) in BFD_METRICS {
+    for (name, kind, help, value) in BFD_METRICS {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        let Some(value) = value else { continue };
+        for s in bfd {
+            let _ = writeln!(
+                out,
+                "{name}{{peer=\"{}\",vrf=\"{}\"}} {}",
+                s.key.peer,
+                esc(s.key.vrf.as_deref().unwrap_or("")),
+                value(s)
+            );
+        }
     }
     let name = "metallb_speaker_announced";
     let _ = writeln!(out, "# HELP {name} Services being announced from this node. This is desired state, it does not guarantee that the routing protocols have converged.\n# TYPE {name} gauge");
@@ -275,7 +298,7 @@ mod tests {
             plan: Some(Arc::new(crate::planner::plan(&snap, "n1"))),
             ..Status::default()
         };
-        let text = render(&status, &[]);
+        let text = render(&status, &[], &[]);
         for name in [
             "metallb_bgp_session_up",
             "metallb_bgp_updates_total",

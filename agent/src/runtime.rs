@@ -6,12 +6,14 @@
 //! When the directory cannot be read at all the last plan stays in force: announced routes are
 //! only withdrawn by a valid configuration that withdraws them.
 
+use crate::actuator::bfd::BfdActuator;
 use crate::actuator::network::{NetworkActuator, NetworkStatus};
 use crate::actuator::speaker::{SessionProblem, SpeakerActuator};
 use crate::error::AgentError;
 use crate::planner::{self, decision_changes, NodePlan};
 use crate::source::FileSource;
 use crate::watch::DirWatch;
+use metalroute_bgp::bfd::{BfdHandle, SessionKey};
 use metalroute_bgp::config::PeerKey;
 use metalroute_bgp::speaker::{Speaker, SpeakerConfig};
 use metalroute_crds::object::ReadOptions;
@@ -53,6 +55,8 @@ pub struct Shared {
     pub node: String,
     /// The speaker (status queries).
     pub speaker: Speaker,
+    /// The BFD transport, once a session needed it (status queries).
+    pub bfd: Mutex<Option<BfdHandle>>,
     state: Mutex<Status>,
 }
 
@@ -63,6 +67,8 @@ pub struct Status {
     pub plan: Option<Arc<NodePlan>>,
     /// Sessions applied to the speaker: key → BGPPeer name.
     pub sessions: BTreeMap<PeerKey, String>,
+    /// BFD sessions running: key → BGPPeer name.
+    pub bfd_sessions: BTreeMap<SessionKey, String>,
     /// Planned sessions that do not run.
     pub session_problems: Vec<SessionProblem>,
     /// Configuration files that cannot be read or parsed now.
@@ -84,6 +90,11 @@ impl Shared {
     pub fn status(&self) -> Status {
         // Replaced whole under the lock: a poisoned lock still holds a consistent value.
         self.state.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The BFD transport, when running.
+    pub fn bfd_handle(&self) -> Option<BfdHandle> {
+        self.bfd.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn update(&self, f: impl FnOnce(&mut Status)) {
@@ -129,6 +140,7 @@ pub async fn run(opts: RunOptions) -> Result<(), AgentError> {
     let shared = Arc::new(Shared {
         node: opts.node_name.clone(),
         speaker: speaker.clone(),
+        bfd: Mutex::new(None),
         state: Mutex::new(Status::default()),
     });
     let admin = match &opts.admin_socket {
@@ -156,20 +168,43 @@ pub async fn run(opts: RunOptions) -> Result<(), AgentError> {
         address: "SIGINT".into(),
         source: e,
     })?;
+    let mut bgp_events = speaker.subscribe();
+    let mut bfd = BfdActuator::new(speaker.clone());
     let mut actuator = SpeakerActuator::new(speaker, router_id);
     let network = NetworkActuator::start(opts.network_record.clone());
     let mut loop_state = LoopState::default();
+    let mut replan = true;
     loop {
-        reconcile(
-            &opts,
-            &mut source,
-            &mut actuator,
-            &network,
-            &shared,
-            &mut loop_state,
-        )
-        .await;
+        if replan {
+            reconcile(
+                &opts,
+                &mut source,
+                &mut actuator,
+                &network,
+                &shared,
+                &mut loop_state,
+            )
+            .await;
+        }
+        replan = true;
+        apply_bfd(&mut bfd, &shared, &loop_state).await;
         tokio::select! {
+            ev = bgp_events.recv() => {
+                // A session came up or went down: BFD sessions may now know their local address.
+                // Drain the burst, then re-apply only BFD (the plan did not change).
+                let mut alive = !matches!(ev, Err(tokio::sync::broadcast::error::RecvError::Closed));
+                while alive {
+                    match bgp_events.try_recv() {
+                        Ok(_) | Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {}
+                        Err(tokio::sync::broadcast::error::TryRecvError::Empty) => break,
+                        Err(tokio::sync::broadcast::error::TryRecvError::Closed) => alive = false,
+                    }
+                }
+                if !alive {
+                    bgp_events = shared.speaker.subscribe();
+                }
+                replan = false;
+            }
             changed = watch.changed() => {
                 if changed.is_none() {
                     tracing::warn!("the configuration watcher stopped; re-reading every {}s", RESYNC.as_secs());
@@ -181,6 +216,7 @@ pub async fn run(opts: RunOptions) -> Result<(), AgentError> {
             _ = sigint.recv() => { tracing::info!("SIGINT: stopping"); break; }
         }
     }
+    bfd.shutdown().await;
     actuator.shutdown().await;
     network.stop();
     if let Some(a) = admin {
@@ -194,6 +230,16 @@ pub async fn run(opts: RunOptions) -> Result<(), AgentError> {
     }
     tracing::info!("metalroute agent stopped; every BGP peer was sent a Cease");
     Ok(())
+}
+
+async fn apply_bfd(bfd: &mut BfdActuator, shared: &Shared, st: &LoopState) {
+    let Some(plan) = &st.last_plan else { return };
+    bfd.apply(plan).await;
+    let names = bfd.names();
+    if let Some(h) = bfd.handle() {
+        *shared.bfd.lock().unwrap_or_else(|p| p.into_inner()) = Some(h.clone());
+    }
+    shared.update(|s| s.bfd_sessions = names);
 }
 
 /// What the loop remembers between reconciliations (only to log changes once).

@@ -12,7 +12,8 @@
 //! responder answering its node name, so a client request shows which node the router chose.
 
 use metalroute_netns::{
-    addr, prerequisites, route, sysctl, veth, wait_for, ChildGuard, Frr, Need, Netns,
+    addr, drop_packets, prerequisites, restore_packets, route, sysctl, veth, wait_for, ChildGuard,
+    Frr, Need, Netns,
 };
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -197,7 +198,7 @@ struct Lab {
     nodes: Vec<Node>,
 }
 
-fn lab(prefix: &str, bgpd_conf: &str) -> Lab {
+fn lab(prefix: &str, bgpd_conf: &str, bfdd_conf: Option<&str>) -> Lab {
     let router = Netns::new(&format!("{prefix}r"));
     let client = Netns::new(&format!("{prefix}c"));
     router.exec(&["ip", "link", "add", "br0", "type", "bridge"]);
@@ -239,7 +240,7 @@ fn lab(prefix: &str, bgpd_conf: &str) -> Lab {
             stop,
         });
     }
-    let frr = Frr::start(&router, bgpd_conf, None);
+    let frr = Frr::start(&router, bgpd_conf, bfdd_conf);
     Lab {
         router,
         client,
@@ -324,7 +325,7 @@ fn run_e2e_two_nodes_cluster_local_edit_and_peer_removal() {
     ) {
         return;
     }
-    let mut lab = lab("mre2e", EBGP_ROUTER);
+    let mut lab = lab("mre2e", EBGP_ROUTER, None);
     let files = [
         ("00-base.yaml", BASE.to_string()),
         ("01-peer.yaml", PEER.to_string()),
@@ -507,7 +508,7 @@ fn run_e2e_ibgp_aggregation_communities_and_node_subset() {
         return;
     }
     let router = "router bgp 64500\n bgp router-id 192.0.2.1\n neighbor 192.0.2.11 remote-as 64500\n neighbor 192.0.2.11 timers connect 1\n neighbor 192.0.2.12 remote-as 64500\n neighbor 192.0.2.12 timers connect 1\n";
-    let mut lab = lab("mre2ea", router);
+    let mut lab = lab("mre2ea", router, None);
     // The example's objects, with the peer and services adapted to the test addresses.
     let config = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -595,4 +596,76 @@ spec:
     }
     wait_next_hops(frr, "203.0.113.200/30", &[]);
     assert_eq!(frr.prefixes_v4(), vec!["203.0.113.65/32"]);
+}
+
+/// BFD from a BFDProfile against FRR's bfdd: the sessions come up (router, `show bfd peers`,
+/// metrics); cutting node-1's link takes the router's BGP session to node-1 down through BFD
+/// long before the 90 s hold time, and its routes with it; restoring the link brings all back.
+#[test]
+fn run_e2e_bfd_profile_up_and_link_cut_withdraws() {
+    if !prerequisites(
+        "run_e2e_bfd_profile_up_and_link_cut_withdraws",
+        &[
+            Need::Root,
+            Need::Binary("/usr/lib/frr/bgpd"),
+            Need::Binary("/usr/lib/frr/zebra"),
+            Need::Binary("/usr/lib/frr/bfdd"),
+            Need::Binary("nft"),
+        ],
+    ) {
+        return;
+    }
+    let router = EBGP_ROUTER.replace(
+        " address-family ipv4 unicast",
+        " neighbor 192.0.2.11 bfd\n neighbor 192.0.2.12 bfd\n address-family ipv4 unicast",
+    );
+    let bfdd = "bfd\n peer 192.0.2.11 local-address 192.0.2.1\n  receive-interval 300\n  transmit-interval 300\n  no shutdown\n !\n peer 192.0.2.12 local-address 192.0.2.1\n  receive-interval 300\n  transmit-interval 300\n  no shutdown\n !\n!\n";
+    let mut lab = lab("mre2eb", &router, Some(bfdd));
+    let profile = "apiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {namespace: metallb-system, name: fast}\nspec: {receiveInterval: 300, transmitInterval: 300, detectMultiplier: 3}\n";
+    let peer = format!("{PEER}  bfdProfile: fast\n");
+    for n in &mut lab.nodes {
+        n.write("00-base.yaml", BASE);
+        n.write("01-peer.yaml", &peer);
+        n.write("02-bfd.yaml", profile);
+        n.write(
+            "10-cluster.yaml",
+            &service("web", "203.0.113.10", "Cluster", "node-1"),
+        );
+        n.start_agent();
+    }
+    let frr = &lab.frr;
+    frr.wait_established("192.0.2.11", DEADLINE);
+    frr.wait_established("192.0.2.12", DEADLINE);
+    wait_next_hops(frr, "203.0.113.10/32", &["192.0.2.11", "192.0.2.12"]);
+    wait_for("router's BFD sessions up", DEADLINE, || {
+        let peers = frr.bfd_peers();
+        let up = peers
+            .as_array()?
+            .iter()
+            .filter(|p| p["status"] == "up")
+            .count();
+        (up == 2).then_some(())
+    });
+    let js: Value = serde_json::from_str(&lab.nodes[0].show(&["bfd", "peers", "--json"])).unwrap();
+    assert_eq!(js["peers"][0]["status"], "up", "{js}");
+    assert_eq!(js["peers"][0]["bgpPeer"], "router", "{js}");
+    let m = lab.nodes[0].http_get("/metrics");
+    assert!(
+        m.contains("metallb_bfd_session_up{peer=\"192.0.2.1\",vrf=\"\"} 1"),
+        "{m}"
+    );
+
+    // Cut node-1 off: BFD (0.9 s detection) takes BGP down, not the 90 s hold timer.
+    drop_packets(&lab.nodes[0].ns, "192.0.2.1".parse().unwrap());
+    wait_for(
+        "node-1's routes withdrawn through BFD",
+        Duration::from_secs(20),
+        || {
+            (next_hops(frr, "203.0.113.10/32") == BTreeSet::from(["192.0.2.12".to_string()]))
+                .then_some(())
+        },
+    );
+    restore_packets(&lab.nodes[0].ns);
+    frr.wait_established("192.0.2.11", DEADLINE);
+    wait_next_hops(frr, "203.0.113.10/32", &["192.0.2.11", "192.0.2.12"]);
 }

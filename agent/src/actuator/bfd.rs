@@ -1,0 +1,169 @@
+//! The BFD actuator: runs one BFD session (RFC 5880/5881/5883) per BGP session whose BGPPeer has
+//! a `bfdProfile`, keyed by (VRF, peer, local address, single/multi-hop), and couples BFD Down to
+//! the speaker (Cease / BFD Down, `metalroute_bgp::bfd::couple_to_speaker`).
+//!
+//! The local address is the BGPPeer's `sourceAddress`, else the local address of the BGP
+//! connection once it is up; sessions whose local address is not known yet are started on a
+//! later pass (the agent loop calls [`BfdActuator::apply`] again on every BGP state change).
+//! A profile change is a `set_params` (a Poll sequence, no flap); removing `bfdProfile` from a
+//! peer removes its BFD session without touching its BGP session.
+
+use crate::planner::NodePlan;
+use metalroute_bgp::bfd::{
+    couple_to_speaker, BfdHandle, DetectMultiplier, HopMode, Interval, SessionKey, SessionParams,
+};
+use metalroute_bgp::config::PeerKey;
+use metalroute_bgp::speaker::Speaker;
+use metalroute_crds::config::BfdProfile;
+use metalroute_crds::values::PeerTarget;
+use std::collections::BTreeMap;
+use tokio::task::JoinHandle;
+
+/// BFD session parameters from a BFDProfile (MetalLB's defaults are already filled in).
+pub fn bfd_params(p: &BfdProfile) -> Result<SessionParams, String> {
+    let e = |err: metalroute_bgp::bfd::Error| format!("BFDProfile {}: {err}", p.name);
+    Ok(SessionParams {
+        receive_interval: Interval::new("receiveInterval", p.receive_interval).map_err(e)?,
+        transmit_interval: Interval::new("transmitInterval", p.transmit_interval).map_err(e)?,
+        detect_multiplier: DetectMultiplier::new(p.detect_multiplier).map_err(e)?,
+        echo_interval: Interval::new("echoInterval", p.echo_interval).map_err(e)?,
+        echo_mode: p.echo_mode,
+        passive_mode: p.passive_mode,
+        minimum_ttl: p.minimum_ttl,
+        auth: None,
+    })
+}
+
+/// Drives the BFD transport from the plan.
+#[derive(Debug)]
+pub struct BfdActuator {
+    speaker: Speaker,
+    handle: Option<BfdHandle>,
+    coupling: Option<JoinHandle<()>>,
+    applied: BTreeMap<SessionKey, (String, SessionParams)>,
+}
+
+impl BfdActuator {
+    /// An actuator that starts the BFD transport the first time a session needs it.
+    pub fn new(speaker: Speaker) -> BfdActuator {
+        BfdActuator {
+            speaker,
+            handle: None,
+            coupling: None,
+            applied: BTreeMap::new(),
+        }
+    }
+
+    /// The transport, once started (for status).
+    pub fn handle(&self) -> Option<&BfdHandle> {
+        self.handle.as_ref()
+    }
+
+    /// BGPPeer name of each running BFD session.
+    pub fn names(&self) -> BTreeMap<SessionKey, String> {
+        self.applied
+            .iter()
+            .map(|(k, (n, _))| (k.clone(), n.clone()))
+            .collect()
+    }
+
+    /// Converges the BFD sessions to the plan.
+    pub async fn apply(&mut self, plan: &NodePlan) {
+        let mut desired: BTreeMap<SessionKey, (String, SessionParams)> = BTreeMap::new();
+        for (vrf, s) in plan.sessions() {
+            let p = &s.params;
+            let (Some(profile), PeerTarget::Address(peer)) = (&p.bfd, &p.target) else {
+                continue;
+            };
+            let params = match bfd_params(profile) {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(peer = %p.peer, error = %e, "BFD session not started");
+                    continue;
+                }
+            };
+            let pk = PeerKey {
+                vrf: vrf.device().map(str::to_string),
+                address: *peer,
+            };
+            let local = match p.source_address {
+                Some(a) => Some(a),
+                None => self
+                    .speaker
+                    .peer_state(&pk)
+                    .await
+                    .ok()
+                    .flatten()
+                    .and_then(|st| st.local_address)
+                    .map(|a| a.ip()),
+            };
+            let Some(local) = local else { continue };
+            let key = SessionKey {
+                vrf: pk.vrf.clone(),
+                peer: *peer,
+                local,
+                hop: if p.ebgp_multi_hop {
+                    HopMode::MultiHop
+                } else {
+                    HopMode::SingleHop
+                },
+            };
+            desired.insert(key, (p.peer.clone(), params));
+        }
+        if desired.is_empty() && self.applied.is_empty() {
+            return;
+        }
+        let handle = match &self.handle {
+            Some(h) => h.clone(),
+            None => match BfdHandle::spawn() {
+                Ok(h) => {
+                    self.coupling = Some(couple_to_speaker(&h, self.speaker.clone()));
+                    self.handle = Some(h.clone());
+                    h
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot start BFD");
+                    return;
+                }
+            },
+        };
+        let gone: Vec<SessionKey> = self
+            .applied
+            .keys()
+            .filter(|k| !desired.contains_key(*k))
+            .cloned()
+            .collect();
+        for k in gone {
+            let name = self.applied.remove(&k).map(|(n, _)| n).unwrap_or_default();
+            match handle.remove(k.clone()).await {
+                Ok(()) => tracing::info!(peer = %name, bfd_peer = %k.peer, "BFD session removed"),
+                Err(e) => tracing::warn!(peer = %name, error = %e, "removing BFD session failed"),
+            }
+        }
+        for (k, (name, params)) in desired {
+            let res = match self.applied.get(&k) {
+                Some((_, old)) if *old == params => continue,
+                Some(_) => handle.set_params(k.clone(), params.clone()).await,
+                None => handle.add(k.clone(), params.clone()).await,
+            };
+            match res {
+                Ok(()) => {
+                    tracing::info!(peer = %name, bfd_peer = %k.peer, local = %k.local, "BFD session configured");
+                    self.applied.insert(k, (name, params));
+                }
+                Err(e) => tracing::warn!(peer = %name, error = %e, "BFD session refused"),
+            }
+        }
+    }
+
+    /// Stops every BFD session.
+    pub async fn shutdown(&mut self) {
+        if let Some(h) = self.handle.take() {
+            let _ = h.shutdown().await;
+        }
+        if let Some(c) = self.coupling.take() {
+            c.abort();
+        }
+        self.applied.clear();
+    }
+}
