@@ -669,3 +669,70 @@ fn run_e2e_bfd_profile_up_and_link_cut_withdraws() {
     frr.wait_established("192.0.2.11", DEADLINE);
     wait_next_hops(frr, "203.0.113.10/32", &["192.0.2.11", "192.0.2.12"]);
 }
+
+/// examples/per-pool-peers with two routers on the nodes' LAN (192.0.2.1 and 192.0.2.2): pool1's
+/// IP goes only to peer1, pool2's only to peer2, each with NO_ADVERTISE (localPref is iBGP-only
+/// and these sessions are eBGP, so the routers see none).
+#[test]
+fn run_e2e_per_pool_peers_two_routers() {
+    if !prerequisites(
+        "run_e2e_per_pool_peers_two_routers",
+        &[
+            Need::Root,
+            Need::Binary("/usr/lib/frr/bgpd"),
+            Need::Binary("/usr/lib/frr/zebra"),
+        ],
+    ) {
+        return;
+    }
+    let mut lab = lab("mre2ep", EBGP_ROUTER, None);
+    let rb = Netns::new("mre2epb");
+    veth(&rb, "eth0", &lab.router, "rb");
+    lab.router
+        .exec(&["ip", "link", "set", "rb", "master", "br0"]);
+    addr(&rb, "eth0", "192.0.2.2/24");
+    let frr_b = Frr::start(
+        &rb,
+        &EBGP_ROUTER.replace("bgp router-id 192.0.2.1", "bgp router-id 192.0.2.2"),
+        None,
+    );
+    let config = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/per-pool-peers/config.yaml"
+    ))
+    .unwrap();
+    let config = config
+        .replace("peerAddress: 10.0.0.1", "peerAddress: 192.0.2.1")
+        .replace("peerAddress: 10.0.0.2", "peerAddress: 192.0.2.2")
+        .replace("  routerID: 10.10.10.10\n", "  connectTime: 1s\n");
+    for n in &mut lab.nodes {
+        n.write("00-config.yaml", &config);
+        n.write(
+            "10-a.yaml",
+            &service("svc-a", "4.4.4.100", "Cluster", "node-1"),
+        );
+        n.write(
+            "11-b.yaml",
+            &service("svc-b", "5.5.5.100", "Cluster", "node-2"),
+        );
+        n.start_agent();
+    }
+    let frr_a = &lab.frr;
+    for f in [frr_a, &frr_b] {
+        f.wait_established("192.0.2.11", DEADLINE);
+        f.wait_established("192.0.2.12", DEADLINE);
+    }
+    let both = ["192.0.2.11", "192.0.2.12"];
+    wait_next_hops(frr_a, "4.4.4.100/32", &both);
+    wait_next_hops(&frr_b, "5.5.5.100/32", &both);
+    assert_eq!(frr_a.prefixes_v4(), vec!["4.4.4.100/32"]);
+    assert_eq!(frr_b.prefixes_v4(), vec!["5.5.5.100/32"]);
+    for (f, prefix) in [(frr_a, "4.4.4.100/32"), (&frr_b, "5.5.5.100/32")] {
+        assert_eq!(
+            path_communities(f, prefix),
+            vec!["no-advertise"; 2],
+            "{prefix}"
+        );
+    }
+    drop(frr_b);
+}
