@@ -451,6 +451,25 @@ fn run_e2e_two_nodes_cluster_local_edit_and_peer_removal() {
     }
     wait_next_hops(frr, "203.0.113.11/32", &["192.0.2.11"]);
 
+    // Shared IP: two ETP Local Services on 203.0.113.14 with endpoints on different nodes; the
+    // IP is announced from both nodes, and stays on node-2 while its Service still qualifies.
+    let shared = |name: &str, node: &str| {
+        service(name, "203.0.113.14", "Local", node).replacen(
+            &format!("metadata: {{namespace: default, name: {name}}}"),
+            &format!("metadata: {{namespace: default, name: {name}, annotations: {{metallb.universe.tf/allow-shared-ip: k}}}}"),
+            1,
+        )
+    };
+    for n in &lab.nodes {
+        n.write("14-s1.yaml", &shared("s1", "node-1"));
+        n.write("15-s2.yaml", &shared("s2", "node-2"));
+    }
+    wait_next_hops(frr, "203.0.113.14/32", &["192.0.2.11", "192.0.2.12"]);
+    for n in &lab.nodes {
+        std::fs::remove_file(n.dir.join("14-s1.yaml")).unwrap();
+    }
+    wait_next_hops(frr, "203.0.113.14/32", &["192.0.2.12"]);
+
     // Removing the peer from node-1: Cease, and its routes are withdrawn at the router.
     std::fs::remove_file(lab.nodes[0].dir.join("01-peer.yaml")).unwrap();
     wait_for("node-1's session down at the router", DEADLINE, || {
