@@ -269,7 +269,20 @@ pub fn render(
         Topic::Plan => Ok(match &status.plan {
             None => Output::Text("no plan yet\n".into()),
             Some(p) if req.json => Output::Json(p.to_json()),
-            Some(p) => Output::Text(p.to_string()),
+            Some(p) => {
+                let mut t = p.to_string();
+                let _ = writeln!(t, "\nAgent:\n  network state: {}", status.network);
+                for f in &status.file_problems {
+                    let _ = writeln!(t, "  file not read: {f}");
+                }
+                for sp in &status.session_problems {
+                    let _ = writeln!(t, "  BGPPeer {} not running: {}", sp.peer, sp.reason);
+                }
+                if let Some(e) = &status.source_error {
+                    let _ = writeln!(t, "  configuration unreadable, last plan kept: {e}");
+                }
+                Output::Text(t)
+            }
         }),
     }
 }
@@ -629,4 +642,56 @@ fn bfd(status: &Status, req: &Request, sessions: &[SessionStatus]) -> Output {
         out.push_str("\t(no session has a BFD profile)\n");
     }
     Output::Text(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(show: Topic, peer: Option<&str>, json: bool) -> Request {
+        Request {
+            show,
+            peer: peer.map(str::to_string),
+            json,
+        }
+    }
+
+    #[test]
+    fn request_wire_format() {
+        let r: Request =
+            serde_json::from_str(r#"{"show":"bgp neighbors","peer":"router"}"#).unwrap();
+        assert_eq!(r, req(Topic::BgpNeighbors, Some("router"), false));
+        assert!(serde_json::from_str::<Request>(r#"{"show":"bgp everything"}"#).is_err());
+    }
+
+    #[test]
+    fn empty_agent_renders_and_unknown_peer_is_an_error() {
+        let st = Status::default();
+        assert_eq!(
+            render(&req(Topic::BgpSummary, None, false), &st, &[], &[]),
+            Ok(Output::Text("No BGP sessions.\n".into()))
+        );
+        assert_eq!(
+            render(&req(Topic::Plan, None, false), &st, &[], &[]),
+            Ok(Output::Text("no plan yet\n".into()))
+        );
+        let e = render(
+            &req(Topic::BgpNeighbors, Some("nope"), false),
+            &st,
+            &[],
+            &[],
+        )
+        .unwrap_err();
+        assert!(e.contains("nope"), "{e}");
+        let Ok(Output::Json(v)) = render(&req(Topic::BfdPeers, None, true), &st, &[], &[]) else {
+            panic!("json expected");
+        };
+        assert_eq!(v["peers"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn uptime_like_vtysh() {
+        assert_eq!(uptime(Duration::from_secs(3725)), "01:02:05");
+        assert_eq!(uptime(Duration::from_secs(90_061)), "1d01h01m");
+    }
 }

@@ -19,7 +19,9 @@ pub fn init(format: LogFormat) -> Result<(), AgentError> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colours only on a terminal: logs collected from files or containers stay plain.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let res = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

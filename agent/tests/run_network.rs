@@ -61,6 +61,8 @@ fn run_network_policy_reaches_the_kernel_and_edits_apply() {
             sock.to_str().unwrap(),
             "--bgp-port",
             "0",
+            "--log-format",
+            "json",
         ],
         &log,
     );
