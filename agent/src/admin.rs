@@ -273,7 +273,7 @@ pub fn render(
                 let mut t = p.to_string();
                 let _ = writeln!(t, "\nAgent:\n  network state: {}", status.network);
                 for f in &status.file_problems {
-                    let _ = writeln!(t, "  file not read: {f}");
+                    let _ = writeln!(t, "  configuration problem: {f}");
                 }
                 for sp in &status.session_problems {
                     let _ = writeln!(t, "  BGPPeer {} not running: {}", sp.peer, sp.reason);

@@ -275,7 +275,7 @@ pub fn render(status: &Status, peers: &[PeerStatus], bfd: &[SessionStatus]) -> S
             }
         }
     }
-    let _ = writeln!(out, "# HELP metalroute_config_stale_files Configuration files that cannot be parsed now (their last good objects are used)\n# TYPE metalroute_config_stale_files gauge\nmetalroute_config_stale_files {}", status.file_problems.len());
+    let _ = writeln!(out, "# HELP metalroute_config_stale_files Configuration files that cannot be parsed now and objects whose new version is invalid (their last good version is used)\n# TYPE metalroute_config_stale_files gauge\nmetalroute_config_stale_files {}", status.file_problems.len());
     let invalid = status.plan.as_ref().map_or(0, |p| p.invalid_objects.len());
     let _ = writeln!(out, "# HELP metalroute_config_invalid_objects Objects left out because they are invalid\n# TYPE metalroute_config_invalid_objects gauge\nmetalroute_config_invalid_objects {invalid}");
     let _ = writeln!(out, "# HELP metalroute_plans_total Plans made since start\n# TYPE metalroute_plans_total counter\nmetalroute_plans_total {}", status.plans);

@@ -268,7 +268,7 @@ async fn reconcile(
     };
     let files: BTreeSet<String> = reading.file_problems.iter().cloned().collect();
     for f in files.difference(&st.logged_files) {
-        tracing::warn!(problem = %f, "configuration file not read");
+        tracing::warn!(problem = %f, "configuration problem; the last good version is used");
     }
     st.logged_files = files;
     let plan = Arc::new(planner::plan(&reading.snapshot, &opts.node_name));

@@ -5,11 +5,14 @@
 //! syntax error in one file (an editor's half-written save, a typo) keeps that file's previous
 //! objects and never drops what the other files configure. A file that is deleted drops its
 //! objects. Objects that parse but fail validation are reported by the snapshot and left out by
-//! the planner; the rest keeps working.
+//! the planner; the rest keeps working — and an object that was valid before and is invalid
+//! now (an edit with a typo) keeps its last valid version, so a broken edit of a BGPPeer never
+//! tears down its session: announced routes stay until a valid configuration withdraws them.
 
 use crate::error::AgentError;
 use metalroute_crds::loader::load_str;
 use metalroute_crds::object::{LoadedObject, ReadOptions};
+use metalroute_crds::report::ObjectKey;
 use metalroute_crds::snapshot::Snapshot;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -33,7 +36,8 @@ pub struct Reading {
     /// The validated objects of every file (the last good parse of files that are broken now).
     pub snapshot: Snapshot,
     /// Files that could not be read or parsed this time, with the reason (their previous
-    /// objects, if any, are still in the snapshot).
+    /// objects, if any, are still in the snapshot), and objects whose new version is invalid
+    /// (their last valid version is in the snapshot).
     pub file_problems: Vec<String>,
 }
 
@@ -43,6 +47,7 @@ pub struct FileSource {
     dir: PathBuf,
     opts: ReadOptions,
     files: BTreeMap<PathBuf, FileState>,
+    last_valid: BTreeMap<ObjectKey, LoadedObject>,
 }
 
 /// True for the file names the loader reads.
@@ -59,6 +64,7 @@ impl FileSource {
             dir: dir.to_path_buf(),
             opts,
             files: BTreeMap::new(),
+            last_valid: BTreeMap::new(),
         }
     }
 
@@ -121,8 +127,37 @@ impl FileSource {
                 file_problems.push(format!("{p} ({kept})"));
             }
         }
+        let mut snapshot = Snapshot::from_objects(objects.clone(), &self.opts);
+        let mut kept = 0;
+        for r in snapshot.invalid() {
+            let Some(old) = self.last_valid.get(&r.key) else {
+                continue;
+            };
+            if let Some(slot) = objects.iter_mut().find(|o| o.key == r.key) {
+                *slot = old.clone();
+                kept += 1;
+                let errors: Vec<String> = r.errors.iter().map(ToString::to_string).collect();
+                file_problems.push(format!(
+                    "{}: the new version is invalid ({}); its last valid version is kept",
+                    r.key,
+                    errors.join("; ")
+                ));
+            }
+        }
+        if kept > 0 {
+            snapshot = Snapshot::from_objects(objects.clone(), &self.opts);
+        }
+        // Remember valid versions; objects that are gone are forgotten.
+        let present: std::collections::BTreeSet<&ObjectKey> =
+            objects.iter().map(|o| &o.key).collect();
+        self.last_valid.retain(|k, _| present.contains(k));
+        for o in &objects {
+            if snapshot.report(&o.key).is_some_and(|r| r.is_valid()) {
+                self.last_valid.insert(o.key.clone(), o.clone());
+            }
+        }
         Ok(Reading {
-            snapshot: Snapshot::from_objects(objects, &self.opts),
+            snapshot,
             file_problems,
         })
     }
@@ -190,6 +225,35 @@ mod tests {
             "{:?}",
             r.file_problems
         );
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn an_object_made_invalid_keeps_its_last_valid_version() {
+        let d = dir("sticky");
+        let peer = |hold: &str| {
+            format!("apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {{namespace: metallb-system, name: r1}}\nspec: {{peerAddress: 192.0.2.1, peerASN: 64501, myASN: 64500, holdTime: {hold}}}\n")
+        };
+        std::fs::write(d.join("peer.yaml"), peer("9s")).unwrap();
+        let mut src = FileSource::new(&d, ReadOptions::default());
+        let r = src.read().unwrap();
+        assert_eq!(r.snapshot.config.peers.len(), 1);
+        // holdTime 1s is invalid: the 9s version stays, and the problem is reported.
+        std::fs::write(d.join("peer.yaml"), peer("1s")).unwrap();
+        let r = src.read().unwrap();
+        assert_eq!(r.snapshot.config.peers.len(), 1, "{:?}", r.file_problems);
+        assert!(
+            r.file_problems[0].contains("last valid version is kept"),
+            "{:?}",
+            r.file_problems
+        );
+        // A valid edit takes over; deleting the object drops it.
+        std::fs::write(d.join("peer.yaml"), peer("30s")).unwrap();
+        let r = src.read().unwrap();
+        assert!(r.file_problems.is_empty());
+        std::fs::write(d.join("peer.yaml"), POOL).unwrap();
+        let r = src.read().unwrap();
+        assert!(r.snapshot.config.peers.is_empty());
         std::fs::remove_dir_all(&d).unwrap();
     }
 
