@@ -57,6 +57,8 @@ pub struct Shared {
     pub speaker: Speaker,
     /// The BFD transport, once a session needed it (status queries).
     pub bfd: Mutex<Option<BfdHandle>>,
+    /// The network actuator's live outcome.
+    network: Mutex<Option<Arc<Mutex<NetworkStatus>>>>,
     state: Mutex<Status>,
 }
 
@@ -89,7 +91,11 @@ impl Shared {
     /// A copy of the status.
     pub fn status(&self) -> Status {
         // Replaced whole under the lock: a poisoned lock still holds a consistent value.
-        self.state.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some(n) = &*self.network.lock().unwrap_or_else(|p| p.into_inner()) {
+            s.network = n.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        }
+        s
     }
 
     /// The BFD transport, when running.
@@ -141,6 +147,7 @@ pub async fn run(opts: RunOptions) -> Result<(), AgentError> {
         node: opts.node_name.clone(),
         speaker: speaker.clone(),
         bfd: Mutex::new(None),
+        network: Mutex::new(None),
         state: Mutex::new(Status::default()),
     });
     let admin = match &opts.admin_socket {
@@ -172,6 +179,7 @@ pub async fn run(opts: RunOptions) -> Result<(), AgentError> {
     let mut bfd = BfdActuator::new(speaker.clone());
     let mut actuator = SpeakerActuator::new(speaker, router_id);
     let network = NetworkActuator::start(opts.network_record.clone());
+    *shared.network.lock().unwrap_or_else(|p| p.into_inner()) = Some(network.status_handle());
     let mut loop_state = LoopState::default();
     let mut replan = true;
     loop {

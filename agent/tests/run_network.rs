@@ -94,6 +94,27 @@ fn run_network_policy_reaches_the_kernel_and_edits_apply() {
             .unwrap();
         let text = String::from_utf8_lossy(&plan.stdout);
         assert!(text.contains("egress-table"), "{text}");
+        assert!(text.contains("network state: applied"), "{text}");
+        // A policy naming an interface the node lacks fails (and is rolled back); the agent
+        // keeps running and says why.
+        std::fs::write(
+            dir.join("policy.yaml"),
+            policy("node-1", 101, "0.0.0.0/0")
+                .replace("next-hop-interface: eth0", "next-hop-interface: nope0"),
+        )
+        .unwrap();
+        wait_for("failed apply reported", deadline, || {
+            let out = std::process::Command::new(BIN)
+                .args(["show", "plan", "--admin-socket", sock.to_str().unwrap()])
+                .output()
+                .ok()?;
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text.contains("network state: failed").then_some(())
+        });
+        assert!(
+            agent.try_wait().is_none(),
+            "agent exited after a failed apply"
+        );
     }));
     agent.signal(15);
     let st = agent.wait_timeout(Duration::from_secs(20));

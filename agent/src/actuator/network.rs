@@ -81,6 +81,11 @@ impl NetworkActuator {
             .clone()
     }
 
+    /// A live view of the outcome, for status readers.
+    pub fn status_handle(&self) -> Arc<Mutex<NetworkStatus>> {
+        self.status.clone()
+    }
+
     /// Stops the task (the kernel state stays as applied).
     pub fn stop(self) {
         self.task.abort();
