@@ -684,6 +684,10 @@ fn run_e2e_bfd_profile_up_and_link_cut_withdraws() {
                 .then_some(())
         },
     );
+    // The BFD session stays configured while BGP is down (it is what tells the link is back).
+    let js: Value = serde_json::from_str(&lab.nodes[0].show(&["bfd", "peers", "--json"])).unwrap();
+    assert_eq!(js["peers"].as_array().map(Vec::len), Some(1), "{js}");
+    assert_ne!(js["peers"][0]["status"], "up", "{js}");
     restore_packets(&lab.nodes[0].ns);
     frr.wait_established("192.0.2.11", DEADLINE);
     wait_next_hops(frr, "203.0.113.10/32", &["192.0.2.11", "192.0.2.12"]);

@@ -41,6 +41,9 @@ pub struct BfdActuator {
     handle: Option<BfdHandle>,
     coupling: Option<JoinHandle<()>>,
     applied: BTreeMap<SessionKey, (String, SessionParams)>,
+    /// The last local address seen per BGP session: a BFD session keeps running while its BGP
+    /// session is down (that is when BFD tells the link is back).
+    locals: BTreeMap<PeerKey, std::net::IpAddr>,
 }
 
 impl BfdActuator {
@@ -51,6 +54,7 @@ impl BfdActuator {
             handle: None,
             coupling: None,
             applied: BTreeMap::new(),
+            locals: BTreeMap::new(),
         }
     }
 
@@ -95,9 +99,11 @@ impl BfdActuator {
                     .ok()
                     .flatten()
                     .and_then(|st| st.local_address)
-                    .map(|a| a.ip()),
+                    .map(|a| a.ip())
+                    .or_else(|| self.locals.get(&pk).copied()),
             };
             let Some(local) = local else { continue };
+            self.locals.insert(pk.clone(), local);
             let key = SessionKey {
                 vrf: pk.vrf.clone(),
                 peer: *peer,
@@ -110,6 +116,14 @@ impl BfdActuator {
             };
             desired.insert(key, (p.peer.clone(), params));
         }
+        let wanted: std::collections::BTreeSet<PeerKey> = desired
+            .keys()
+            .map(|k| PeerKey {
+                vrf: k.vrf.clone(),
+                address: k.peer,
+            })
+            .collect();
+        self.locals.retain(|k, _| wanted.contains(k));
         if desired.is_empty() && self.applied.is_empty() {
             return;
         }
