@@ -198,8 +198,8 @@ const SESSION_METRICS: [(&str, &str, &str, PeerValue); 12] = [
 
 type BfdValue = Option<fn(&SessionStatus) -> u64>;
 
-/// BFD metrics (MetalLB's names); the up/down event counters are declared without samples (the
-/// transport does not count transitions yet).
+/// BFD metrics (MetalLB's names); the up/down event counters (no value function here) come
+/// from the agent's own count of transitions, `Status::bfd_events`.
 const BFD_METRICS: [(&str, &str, &str, BfdValue); 5] = [
     (
         "metallb_bfd_session_up",
@@ -250,7 +250,19 @@ pub fn render(status: &Status, peers: &[PeerStatus], bfd: &[SessionStatus]) -> S
     }
     for (name, kind, help, value) in BFD_METRICS {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        let Some(value) = value else { continue };
+        let Some(value) = value else {
+            let up = name.ends_with("_up_events");
+            for (k, (u, d)) in &status.bfd_events {
+                let _ = writeln!(
+                    out,
+                    "{name}{{peer=\"{}\",vrf=\"{}\"}} {}",
+                    k.peer,
+                    esc(k.vrf.as_deref().unwrap_or("")),
+                    if up { u } else { d }
+                );
+            }
+            continue;
+        };
         for s in bfd {
             let _ = writeln!(
                 out,

@@ -6,7 +6,7 @@
 //! When the directory cannot be read at all the last plan stays in force: announced routes are
 //! only withdrawn by a valid configuration that withdraws them.
 
-use crate::actuator::bfd::BfdActuator;
+use crate::actuator::bfd::{BfdActuator, BfdEventCounts};
 use crate::actuator::network::{NetworkActuator, NetworkStatus};
 use crate::actuator::speaker::{SessionProblem, SpeakerActuator};
 use crate::error::AgentError;
@@ -59,6 +59,8 @@ pub struct Shared {
     pub bfd: Mutex<Option<BfdHandle>>,
     /// The network actuator's live outcome.
     network: Mutex<Option<Arc<Mutex<NetworkStatus>>>>,
+    /// BFD Up/Down transition counts, live.
+    bfd_events: Mutex<Option<BfdEventCounts>>,
     state: Mutex<Status>,
 }
 
@@ -71,6 +73,8 @@ pub struct Status {
     pub sessions: BTreeMap<PeerKey, String>,
     /// BFD sessions running: key → BGPPeer name.
     pub bfd_sessions: BTreeMap<SessionKey, String>,
+    /// BFD Up and Down transitions per session.
+    pub bfd_events: BTreeMap<SessionKey, (u64, u64)>,
     /// Planned sessions that do not run.
     pub session_problems: Vec<SessionProblem>,
     /// Configuration files that cannot be read or parsed now.
@@ -94,6 +98,9 @@ impl Shared {
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner()).clone();
         if let Some(n) = &*self.network.lock().unwrap_or_else(|p| p.into_inner()) {
             s.network = n.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        }
+        if let Some(c) = &*self.bfd_events.lock().unwrap_or_else(|p| p.into_inner()) {
+            s.bfd_events = c.lock().unwrap_or_else(|p| p.into_inner()).clone();
         }
         s
     }
@@ -148,6 +155,7 @@ pub async fn run(opts: RunOptions) -> Result<(), AgentError> {
         speaker: speaker.clone(),
         bfd: Mutex::new(None),
         network: Mutex::new(None),
+        bfd_events: Mutex::new(None),
         state: Mutex::new(Status::default()),
     });
     let admin = match &opts.admin_socket {
@@ -177,6 +185,7 @@ pub async fn run(opts: RunOptions) -> Result<(), AgentError> {
     })?;
     let mut bgp_events = speaker.subscribe();
     let mut bfd = BfdActuator::new(speaker.clone());
+    *shared.bfd_events.lock().unwrap_or_else(|p| p.into_inner()) = Some(bfd.event_counts());
     let mut actuator = SpeakerActuator::new(speaker, router_id);
     let network = NetworkActuator::start(opts.network_record.clone());
     *shared.network.lock().unwrap_or_else(|p| p.into_inner()) = Some(network.status_handle());

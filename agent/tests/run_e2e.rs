@@ -691,6 +691,11 @@ fn run_e2e_bfd_profile_up_and_link_cut_withdraws() {
     restore_packets(&lab.nodes[0].ns);
     frr.wait_established("192.0.2.11", DEADLINE);
     wait_next_hops(frr, "203.0.113.10/32", &["192.0.2.11", "192.0.2.12"]);
+    let m = lab.nodes[0].http_get("/metrics");
+    assert!(
+        m.contains("metallb_bfd_session_down_events{peer=\"192.0.2.1\",vrf=\"\"} 1"),
+        "{m}"
+    );
 }
 
 /// examples/per-pool-peers with two routers on the nodes' LAN (192.0.2.1 and 192.0.2.2): pool1's

@@ -17,6 +17,7 @@ use metalroute_bgp::speaker::Speaker;
 use metalroute_crds::config::BfdProfile;
 use metalroute_crds::values::PeerTarget;
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use tokio::task::JoinHandle;
 
 /// BFD session parameters from a BFDProfile (MetalLB's defaults are already filled in).
@@ -34,6 +35,10 @@ pub fn bfd_params(p: &BfdProfile) -> Result<SessionParams, String> {
     })
 }
 
+/// Up and Down transitions seen per BFD session (for `metallb_bfd_session_up_events` /
+/// `_down_events`).
+pub type BfdEventCounts = Arc<Mutex<BTreeMap<SessionKey, (u64, u64)>>>;
+
 /// Drives the BFD transport from the plan.
 #[derive(Debug)]
 pub struct BfdActuator {
@@ -44,6 +49,8 @@ pub struct BfdActuator {
     /// The last local address seen per BGP session: a BFD session keeps running while its BGP
     /// session is down (that is when BFD tells the link is back).
     locals: BTreeMap<PeerKey, std::net::IpAddr>,
+    counts: BfdEventCounts,
+    counter: Option<JoinHandle<()>>,
 }
 
 impl BfdActuator {
@@ -55,12 +62,19 @@ impl BfdActuator {
             coupling: None,
             applied: BTreeMap::new(),
             locals: BTreeMap::new(),
+            counts: Arc::default(),
+            counter: None,
         }
     }
 
     /// The transport, once started (for status).
     pub fn handle(&self) -> Option<&BfdHandle> {
         self.handle.as_ref()
+    }
+
+    /// Up/Down transition counts per session, live.
+    pub fn event_counts(&self) -> BfdEventCounts {
+        self.counts.clone()
     }
 
     /// BGPPeer name of each running BFD session.
@@ -132,6 +146,7 @@ impl BfdActuator {
             None => match BfdHandle::spawn() {
                 Ok(h) => {
                     self.coupling = Some(couple_to_speaker(&h, self.speaker.clone()));
+                    self.counter = Some(count_events(&h, self.counts.clone()));
                     self.handle = Some(h.clone());
                     h
                 }
@@ -175,9 +190,39 @@ impl BfdActuator {
         if let Some(h) = self.handle.take() {
             let _ = h.shutdown().await;
         }
-        if let Some(c) = self.coupling.take() {
-            c.abort();
+        for t in [self.coupling.take(), self.counter.take()]
+            .into_iter()
+            .flatten()
+        {
+            t.abort();
         }
         self.applied.clear();
     }
+}
+
+/// Counts Up and Down transitions of every session until the transport stops.
+fn count_events(h: &BfdHandle, counts: BfdEventCounts) -> JoinHandle<()> {
+    let mut events = h.subscribe();
+    tokio::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(e) => {
+                    let up = e.to == metalroute_bgp::bfd::State::Up;
+                    let down = e.from == metalroute_bgp::bfd::State::Up && !up;
+                    if up || down {
+                        // Plain counters: a poisoned lock still holds usable numbers.
+                        let mut c = counts.lock().unwrap_or_else(|p| p.into_inner());
+                        let entry = c.entry(e.key.clone()).or_default();
+                        if up {
+                            entry.0 += 1;
+                        } else {
+                            entry.1 += 1;
+                        }
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    })
 }
