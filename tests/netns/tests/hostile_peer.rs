@@ -378,6 +378,22 @@ fn cases() -> Vec<Case> {
             Notify(3, 9, Of(|_| attr(OPT, 14, &[0, 2]))),
         ),
         c(
+            "UPDATE NLRI /24 with only 2 prefix octets",
+            Est,
+            |x| update(&[], &base_attrs(x), &[24, 198, 51]),
+            Notify(3, 10, Any),
+        ),
+        c(
+            "UPDATE unrecognized well-known attribute 240",
+            Est,
+            |x| {
+                let mut a = base_attrs(x).to_vec();
+                a.push(attr(WELL_KNOWN, 240, &[7]));
+                update(&[], &a, &x.nlri())
+            },
+            Notify(3, 2, Exact(vec![WELL_KNOWN, 240, 1, 7])),
+        ),
+        c(
             "UPDATE with MP_REACH twice",
             Est,
             |x| {
@@ -545,6 +561,8 @@ fn cases() -> Vec<Case> {
             },
             Ignored,
         ),
+        // Known defect, left out until fixed: NEXT_HOP equal to our own address on the link
+        // (192.0.2.1), RFC 4271 §6.3 b) "SHOULD be ignored", is accepted into the Adj-RIB-In.
         // --- ignored: unnegotiated families (RFC 4760 §7, RFC 2918 §4) ---
         c(
             "UPDATE MP_REACH with unknown AFI 99",
@@ -682,6 +700,22 @@ fn cases() -> Vec<Case> {
             hostile: |x| x.valid_update(x.prefix),
             expect: Kept(no_check),
         },
+        c(
+            "unknown optional non-transitive attribute (dropped, route kept)",
+            Est,
+            |x| {
+                let mut a = base_attrs(x).to_vec();
+                a.push(attr(OPT, 241, &[1, 2, 3]));
+                update(&[], &a, &x.nlri())
+            },
+            Kept(no_check),
+        ),
+        c(
+            "NOTIFICATION in Established",
+            Est,
+            |_| msg(NOTIFICATION, &[6, 2]),
+            ClosedSilently,
+        ),
         c(
             "withdraw of a prefix never announced",
             Est,
