@@ -166,7 +166,10 @@ impl Applier {
                 }
             }
         }
-        let outcome = match self.converge_inner(desired, &mut report).await {
+        let outcome = match self
+            .converge_inner(desired, &mut report, Some(cp.state.clone()))
+            .await
+        {
             Ok(()) => self.settle(desired, &counted, opts, start).await,
             Err(e) => Err(e),
         };
@@ -233,16 +236,21 @@ impl Applier {
     /// Returns the changes made.
     pub async fn converge(&mut self, desired: &DesiredState) -> Result<Vec<String>> {
         let mut report = ApplyReport::default();
-        self.converge_inner(desired, &mut report).await?;
+        self.converge_inner(desired, &mut report, None).await?;
         Ok(report.changes)
     }
 
+    /// Runs the stages; `fresh` is a kernel state read just before (saves one read).
     async fn converge_inner(
         &mut self,
         desired: &DesiredState,
         report: &mut ApplyReport,
+        fresh: Option<KernelState>,
     ) -> Result<()> {
-        let mut cur = self.nl.state().await?;
+        let mut cur = match fresh {
+            Some(c) => c,
+            None => self.nl.state().await?,
+        };
         for stage in [
             Stage::Links,
             Stage::Settings,
@@ -274,7 +282,10 @@ impl Applier {
             if let Some(e) = result.error {
                 return Err(e);
             }
-            cur = self.nl.state().await?;
+            // Route writes change nothing the rules stage reads; nothing reads after rules.
+            if !matches!(stage, Stage::Routes | Stage::Rules) {
+                cur = self.nl.state().await?;
+            }
         }
         let wanted = needed_sysctls(desired);
         let keys: Vec<SysctlKey> = wanted.iter().map(|s| s.key.clone()).collect();

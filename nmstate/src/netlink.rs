@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// How many write requests are in flight at once when a stage sends many (routes, rules).
-const PIPELINE_DEPTH: usize = 64;
+const PIPELINE_DEPTH: usize = 256;
 
 /// A write request: the message, its extra netlink flags and a description for errors/logs.
 #[derive(Debug, Clone)]

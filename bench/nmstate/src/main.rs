@@ -2,7 +2,8 @@
 //! metalroute's applier (full apply: checkpoint, apply, read-back verification), with
 //! `ip -batch` (one request per object, what an admin script does), and — routes only — with
 //! `nmstatectl apply --kernel` when it is installed; prints each time and the ratios.
-//! Every run uses its own namespace, deleted afterwards.
+//! Every run uses its own namespace, deleted afterwards; the tools alternate over REPEAT runs
+//! (default 5) and medians are printed. Arguments: [ROUTES] [RULES] [REPEAT].
 
 use metalroute_netns::{find_binary, Netns};
 use metalroute_nmstate::input::desired_state_from_yaml;
@@ -77,6 +78,11 @@ fn count(ns: &Netns) -> (usize, usize) {
     )
 }
 
+fn median(v: &mut [Duration]) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
 fn main() {
     let args: Vec<usize> = std::env::args()
         .skip(1)
@@ -91,8 +97,7 @@ fn main() {
     }
     println!("nmstate apply benchmark: {routes} routes + {rules} rules, fresh namespace each");
 
-    // metalroute
-    let ns = setup("bnmmr");
+    let reps = args.get(2).copied().unwrap_or(5).max(1);
     let desired = match desired_state_from_yaml(&state_yaml(routes, rules)) {
         Ok(d) => d,
         Err(e) => panic!("generated state does not parse: {e}"),
@@ -106,44 +111,53 @@ fn main() {
         },
         retry_interval: Duration::from_millis(100),
     };
-    let (t_mr, writes) = ns.block_on(|| async {
-        let mut a = Applier::open(None).expect("applier");
-        let start = Instant::now();
-        let report = a.apply(&desired, &opts).await.expect("apply");
-        (start.elapsed(), report.writes)
-    });
-    let got = count(&ns);
-    assert_eq!(got, (routes, rules), "metalroute installed {got:?}");
-    let t_again = ns.block_on(|| async {
-        let mut a = Applier::open(None).expect("applier");
-        let start = Instant::now();
-        let report = a.apply(&desired, &opts).await.expect("re-apply");
-        assert_eq!(report.writes, 0);
-        start.elapsed()
-    });
-    drop(ns);
+    let mut mr = Vec::new();
+    let mut again = Vec::new();
+    let mut ip = Vec::new();
+    let mut writes = 0;
+    // Alternate the tools, fresh namespaces each time; report medians.
+    for _ in 0..reps {
+        let ns = setup("bnmmr");
+        let (t, w) = ns.block_on(|| async {
+            let mut a = Applier::open(None).expect("applier");
+            let start = Instant::now();
+            let report = a.apply(&desired, &opts).await.expect("apply");
+            (start.elapsed(), report.writes)
+        });
+        writes = w;
+        let got = count(&ns);
+        assert_eq!(got, (routes, rules), "metalroute installed {got:?}");
+        mr.push(t);
+        again.push(ns.block_on(|| async {
+            let mut a = Applier::open(None).expect("applier");
+            let start = Instant::now();
+            let report = a.apply(&desired, &opts).await.expect("re-apply");
+            assert_eq!(report.writes, 0);
+            start.elapsed()
+        }));
+        drop(ns);
 
-    // ip -batch
-    let ns = setup("bnmip");
-    let file = std::env::temp_dir().join(format!("bench-nmstate-{}.batch", std::process::id()));
-    std::fs::write(&file, batch(routes, rules)).expect("write batch file");
-    let start = Instant::now();
-    let out = Command::new("ip")
-        .args(["-n", ns.name(), "-batch"])
-        .arg(&file)
-        .output()
-        .expect("ip -batch");
-    let t_ip = start.elapsed();
-    assert!(
-        out.status.success(),
-        "ip -batch: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let got = count(&ns);
-    assert_eq!(got, (routes, rules), "ip -batch installed {got:?}");
-    let _ = std::fs::remove_file(&file);
-    drop(ns);
-
+        let ns = setup("bnmip");
+        let file = std::env::temp_dir().join(format!("bench-nmstate-{}.batch", std::process::id()));
+        std::fs::write(&file, batch(routes, rules)).expect("write batch file");
+        let start = Instant::now();
+        let out = Command::new("ip")
+            .args(["-n", ns.name(), "-batch"])
+            .arg(&file)
+            .output()
+            .expect("ip -batch");
+        ip.push(start.elapsed());
+        assert!(
+            out.status.success(),
+            "ip -batch: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let got = count(&ns);
+        assert_eq!(got, (routes, rules), "ip -batch installed {got:?}");
+        let _ = std::fs::remove_file(&file);
+    }
+    let (t_mr, t_again, t_ip) = (median(&mut mr), median(&mut again), median(&mut ip));
+    println!("medians of {reps} runs:");
     println!(
         "metalroute apply (checkpoint+apply+verify): {:>9.1} ms  ({writes} writes)",
         t_mr.as_secs_f64() * 1e3
