@@ -63,3 +63,27 @@ impl DirWatch {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_write_and_a_rename_wake_the_loop_once_each_burst() {
+        let d = std::env::temp_dir().join(format!("metalroute-watch-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        let mut w = DirWatch::start(&d).unwrap();
+        std::fs::write(d.join(".a.yaml.tmp"), "x: 1\n").unwrap();
+        std::fs::rename(d.join(".a.yaml.tmp"), d.join("a.yaml")).unwrap();
+        let woke = tokio::time::timeout(Duration::from_secs(5), w.changed()).await;
+        assert_eq!(woke, Ok(Some(())), "no wake-up for a write + rename");
+        // The burst was coalesced: nothing more is pending.
+        let again = tokio::time::timeout(Duration::from_millis(200), w.changed()).await;
+        assert!(again.is_err(), "a second wake-up for the same burst");
+        std::fs::remove_file(d.join("a.yaml")).unwrap();
+        let woke = tokio::time::timeout(Duration::from_secs(5), w.changed()).await;
+        assert_eq!(woke, Ok(Some(())), "no wake-up for a removal");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}
