@@ -1004,6 +1004,11 @@ fn hostile_peer_suite() {
             failures.push(format!("after {}: second session: {e}", case.name));
         }
     }
+    // The second-session check can fail: a real reset of the FRR session must be seen.
+    frr.vtysh_cli("clear bgp 203.0.113.1");
+    wait_for("the health check notices a reset FRR session", UP, || {
+        check_good(&ours, &frr, &good, &mut events).err()
+    });
     ours.shutdown(false);
     assert!(
         failures.is_empty(),
