@@ -50,6 +50,15 @@ impl Monitor {
         Ok(Monitor { sock })
     }
 
+    /// Sets the socket's receive buffer (bytes; the kernel doubles it and enforces a minimum).
+    /// A small buffer makes overflows (ENOBUFS) easy to provoke in tests.
+    pub fn set_receive_buffer(&self, bytes: usize) -> Result<()> {
+        self.sock
+            .socket_ref()
+            .set_rx_buf_sz(bytes)
+            .map_err(Error::Socket)
+    }
+
     /// Waits for the next batch of notifications. `Ok(true)` means events were lost (ENOBUFS).
     pub async fn next(&mut self) -> Result<bool> {
         let overflow = self.recv().await?;

@@ -497,3 +497,57 @@ fn report_shows_nmstate_shaped_state() {
     );
     let _ = std::fs::remove_dir_all(rec.parent().unwrap());
 }
+
+#[test]
+fn monitor_reports_lost_notifications_as_overflow() {
+    if !prerequisites(
+        "monitor_reports_lost_notifications_as_overflow",
+        &[Need::Root],
+    ) {
+        return;
+    }
+    let ns = Netns::new("nmenobufs");
+    ns.sh("ip link add o0 type veth peer name o0p && ip link set o0 up && ip addr add 192.0.2.1/24 dev o0");
+    let batch = std::env::temp_dir().join(format!("nm-enobufs-{}.batch", std::process::id()));
+    let mut text = String::new();
+    for i in 0..2000 {
+        text.push_str(&format!(
+            "route add 203.0.113.{}/32 via 192.0.2.2 table {}\n",
+            i % 256,
+            100 + i / 256
+        ));
+    }
+    std::fs::write(&batch, text).unwrap();
+    let name = ns.name().to_string();
+    let overflowed = ns.block_on(move || async move {
+        let mut m = drift::Monitor::subscribe().unwrap();
+        m.set_receive_buffer(1024).unwrap();
+        // 2,000 notifications while nobody reads: the buffer overflows.
+        let out = tokio::process::Command::new("ip")
+            .args(["-n", &name, "-batch"])
+            .arg(&batch)
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut lost = false;
+        for _ in 0..100 {
+            match tokio::time::timeout(Duration::from_millis(500), m.next()).await {
+                Ok(Ok(true)) => {
+                    lost = true;
+                    break;
+                }
+                Ok(Ok(false)) => continue,
+                Ok(Err(e)) => panic!("monitor: {e}"),
+                Err(_) => break,
+            }
+        }
+        let _ = std::fs::remove_file(&batch);
+        lost
+    });
+    assert!(overflowed, "ENOBUFS was not reported");
+}
