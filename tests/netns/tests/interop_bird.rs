@@ -6,7 +6,9 @@ mod interop_common;
 use interop_common::*;
 use metalroute_bgp::config::Family;
 use metalroute_bgp::fsm::State;
-use metalroute_netns::{prerequisites, two_ns_with_veth, wait_for, Bird, Need};
+use metalroute_netns::{
+    addr, prerequisites, route, sysctl, two_ns_with_veth, veth, wait_for, Bird, Need, Netns,
+};
 
 const BIRD: &[Need] = &[Need::Root, Need::Binary("bird"), Need::Binary("birdc")];
 
@@ -402,4 +404,241 @@ impl Drop for Cont {
             .args(["-CONT", &self.0.to_string()])
             .status();
     }
+}
+
+#[test]
+fn interop_bird_dual_stack() {
+    if !prerequisites("interop_bird_dual_stack", BIRD) {
+        return;
+    }
+    let t = two_ns_with_veth("ibds");
+    // One IPv4 session carrying both families: BIRD needs an ipv4 and an ipv6 channel on the
+    // same protocol.
+    let bird = Bird::start(
+        &t.b,
+        r#"
+router id 192.0.2.2;
+protocol device { }
+protocol direct { ipv4; ipv6; }
+protocol bgp metal {
+    local 192.0.2.2 as 64512;
+    neighbor 192.0.2.1 as 64511;
+    connect delay time 0; connect retry time 1;
+    hold time 9;
+    ipv4 { import all; export none; };
+    ipv6 { import all; export none; };
+}
+"#,
+    );
+    let ours = Ours::start(&t.a, Some(179));
+    let mut cfg = peer(64511, fixed(64512), "192.0.2.2", "192.0.2.1");
+    cfg.families = vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST];
+    let key = cfg.key();
+    ours.add_peer(cfg);
+    ours.advertise(&key, Family::IPV4_UNICAST, &[("198.51.100.10/32", plain())]);
+    ours.advertise(
+        &key,
+        Family::IPV6_UNICAST,
+        &[("2001:db8:100::10/128", plain())],
+    );
+    bird.wait_established("metal", UP);
+    wait_for(
+        "BIRD has the IPv4 and the IPv6 prefix over one IPv4 session",
+        UP,
+        || {
+            let p = bird.prefixes();
+            (has(&p, "198.51.100.10/32") && has(&p, "2001:db8:100::10/128")).then_some(())
+        },
+    );
+    let r = route_all(&bird, "198.51.100.10/32");
+    assert!(r.contains("BGP.next_hop: 192.0.2.1"), "{r}");
+    // The IPv6 next hop is our global IPv6 address on the same link.
+    let r = route_all(&bird, "2001:db8:100::10/128");
+    assert!(r.contains("BGP.next_hop: 2001:db8::1"), "{r}");
+    assert!(r.contains("BGP.as_path: 64511"), "{r}");
+    let protocols = bird.birdc("show protocols all metal");
+    assert!(
+        protocols.contains("Channel ipv4") && protocols.contains("Channel ipv6"),
+        "{protocols}"
+    );
+    let st = ours.wait_state(&key, State::Established, UP);
+    assert_eq!(
+        st.families,
+        vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST]
+    );
+    ours.shutdown(false);
+}
+
+#[test]
+fn interop_bird_ebgp_multihop() {
+    if !prerequisites("interop_bird_ebgp_multihop", BIRD) {
+        return;
+    }
+    // us (192.0.2.1) -- router (192.0.2.254 | 198.51.100.254) -- BIRD (198.51.100.2)
+    let us = Netns::new("ibmhu");
+    let r = Netns::new("ibmhr");
+    let b = Netns::new("ibmhb");
+    veth(&us, "to-r", &r, "to-us");
+    veth(&b, "to-r", &r, "to-b");
+    addr(&us, "to-r", "192.0.2.1/24");
+    addr(&r, "to-us", "192.0.2.254/24");
+    addr(&r, "to-b", "198.51.100.254/24");
+    addr(&b, "to-r", "198.51.100.2/24");
+    route(&us, "198.51.100.0/24 via 192.0.2.254");
+    route(&b, "192.0.2.0/24 via 198.51.100.254");
+    sysctl(&r, "net.ipv4.ip_forward", "1");
+    // BIRD resolves the multihop next hop recursively: it learns the kernel route to us.
+    let bird = Bird::start(
+        &b,
+        r#"
+router id 198.51.100.2;
+protocol device { }
+protocol direct { ipv4; }
+protocol kernel { ipv4 { import all; export none; }; learn; }
+protocol bgp metal {
+    local 198.51.100.2 as 64512;
+    neighbor 192.0.2.1 as 64511;
+    multihop 2;
+    connect delay time 0; connect retry time 1;
+    hold time 9;
+    ipv4 { import all; export none; };
+}
+"#,
+    );
+    let ours = Ours::start(&us, Some(179));
+    let mut cfg = peer(64511, fixed(64512), "198.51.100.2", "192.0.2.1");
+    cfg.ebgp_multihop = Some(2);
+    let key = cfg.key();
+    ours.add_peer(cfg);
+    ours.advertise(&key, Family::IPV4_UNICAST, &[("203.0.113.80/32", plain())]);
+    bird.wait_established("metal", UP);
+    wait_for("BIRD has the prefix", UP, || {
+        has(&bird.prefixes(), "203.0.113.80/32").then_some(())
+    });
+    let r = route_all(&bird, "203.0.113.80/32");
+    assert!(r.contains("BGP.next_hop: 192.0.2.1"), "{r}");
+    assert!(r.contains("BGP.as_path: 64511"), "{r}");
+    let protocols = bird.birdc("show protocols all metal");
+    assert!(
+        protocols.contains("Neighbor address: 192.0.2.1"),
+        "{protocols}"
+    );
+    ours.shutdown(false);
+}
+
+#[test]
+fn interop_bird_source_address() {
+    if !prerequisites("interop_bird_source_address", BIRD) {
+        return;
+    }
+    let t = two_ns_with_veth("ibsa");
+    addr(&t.a, "to-b", "192.0.2.11/24");
+    // BIRD knows only the secondary address as its neighbor.
+    let bird = Bird::start(
+        &t.b,
+        &bird_conf("192.0.2.2", 64512, "192.0.2.11", 64511, ""),
+    );
+    let ours = Ours::start(&t.a, Some(179));
+    let mut cfg = peer(64511, fixed(64512), "192.0.2.2", "192.0.2.1");
+    cfg.source_address = Some("192.0.2.11".parse().expect("addr"));
+    let key = cfg.key();
+    ours.add_peer(cfg);
+    ours.advertise(&key, Family::IPV4_UNICAST, &[("198.51.100.70/32", plain())]);
+    bird.wait_established("metal", UP);
+    wait_for("BIRD has the prefix", UP, || {
+        has(&bird.prefixes(), "198.51.100.70/32").then_some(())
+    });
+    let r = route_all(&bird, "198.51.100.70/32");
+    assert!(r.contains("BGP.next_hop: 192.0.2.11"), "{r}");
+    let st = ours.wait_state(&key, State::Established, UP);
+    assert_eq!(
+        st.local_address.map(|a| a.ip().to_string()).as_deref(),
+        Some("192.0.2.11"),
+        "{st:?}"
+    );
+    ours.shutdown(false);
+}
+
+#[test]
+fn interop_bird_port() {
+    if !prerequisites("interop_bird_port", BIRD) {
+        return;
+    }
+    let t = two_ns_with_veth("ibpo");
+    // BIRD dials our non-standard port 1790 (we are passive and listen there).
+    let bird = Bird::start(
+        &t.b,
+        &bird_conf("192.0.2.2", 64512, "192.0.2.1 port 1790", 64511, ""),
+    );
+    let ours = Ours::start(&t.a, Some(1790));
+    let mut cfg = peer(64511, fixed(64512), "192.0.2.2", "192.0.2.1");
+    cfg.passive = true;
+    let key = cfg.key();
+    ours.add_peer(cfg);
+    ours.advertise(&key, Family::IPV4_UNICAST, &[("198.51.100.61/32", plain())]);
+    bird.wait_established("metal", UP);
+    let st = ours.wait_state(&key, State::Established, UP);
+    assert_eq!(st.local_address.map(|a| a.port()), Some(1790), "{st:?}");
+    wait_for("BIRD has the prefix", UP, || {
+        has(&bird.prefixes(), "198.51.100.61/32").then_some(())
+    });
+    ours.shutdown(false);
+}
+
+#[test]
+fn interop_bird_graceful_restart() {
+    if !prerequisites("interop_bird_graceful_restart", BIRD) {
+        return;
+    }
+    let t = two_ns_with_veth("ibgr");
+    let bird = Bird::start(
+        &t.b,
+        &bird_conf(
+            "192.0.2.2",
+            64512,
+            "192.0.2.1",
+            64511,
+            "graceful restart on;",
+        ),
+    );
+    let mut cfg = peer(64511, fixed(64512), "192.0.2.2", "192.0.2.1");
+    cfg.graceful_restart = Some(gr());
+    let key = cfg.key();
+    let ours = Ours::start(&t.a, Some(179));
+    ours.add_peer(cfg.clone());
+    ours.advertise(&key, Family::IPV4_UNICAST, &[("198.51.100.90/32", plain())]);
+    bird.wait_established("metal", UP);
+    wait_for("BIRD has the prefix", UP, || {
+        has(&bird.prefixes(), "198.51.100.90/32").then_some(())
+    });
+    let p = bird.birdc("show protocols all metal");
+    assert!(
+        p.contains("Neighbor GR capabilities") || p.contains("Restart"),
+        "{p}"
+    );
+    // Our speaker "crashes": connections close without a NOTIFICATION.
+    ours.shutdown(true);
+    drop(ours);
+    wait_for(
+        "BIRD keeps the route while its neighbor graceful restart is active",
+        UP,
+        || {
+            let p = bird.birdc("show protocols all metal");
+            (p.contains("Neighbor graceful restart active")
+                && bird.protocol_state("metal").as_deref() != Some("Established")
+                && has(&bird.prefixes(), "198.51.100.90/32"))
+            .then_some(())
+        },
+    );
+    // Back again: the new session's End-of-RIB ends BIRD's graceful restart.
+    let ours = Ours::start(&t.a, Some(179));
+    ours.add_peer(cfg);
+    ours.advertise(&key, Family::IPV4_UNICAST, &[("198.51.100.90/32", plain())]);
+    bird.wait_established("metal", UP);
+    wait_for("BIRD ended graceful restart and kept the route", UP, || {
+        let p = bird.birdc("show protocols all metal");
+        (!p.contains("graceful restart active") && has(&bird.prefixes(), "198.51.100.90/32"))
+            .then_some(())
+    });
+    ours.shutdown(false);
 }
