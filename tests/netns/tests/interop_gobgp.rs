@@ -6,7 +6,9 @@ mod interop_common;
 use interop_common::*;
 use metalroute_bgp::config::Family;
 use metalroute_bgp::fsm::State;
-use metalroute_netns::{prerequisites, two_ns_with_veth, wait_for, Gobgp, Need};
+use metalroute_netns::{
+    addr, prerequisites, route, sysctl, two_ns_with_veth, veth, wait_for, Gobgp, Need, Netns,
+};
 use serde_json::Value;
 
 const GOBGP: &[Need] = &[Need::Root, Need::Binary("gobgpd"), Need::Binary("gobgp")];
@@ -339,5 +341,328 @@ fn interop_gobgp_four_octet_asn() {
         4_200_000_001u64,
         "{a:?}"
     );
+    ours.shutdown(false);
+}
+
+/// A gobgpd configuration with one neighbor of several families; `neighbor_tables` are extra
+/// `[neighbors.…]` tables (multihop, graceful restart…), `afi_extra` extra tables per family.
+fn gobgp_conf_full(
+    asn: u32,
+    port: u16,
+    neighbor: &str,
+    peer_as: u32,
+    families: &[&str],
+    neighbor_tables: &str,
+    afi_extra: &str,
+) -> String {
+    let mut c = format!(
+        r#"
+[global.config]
+  as = {asn}
+  router-id = "192.0.2.2"
+  port = {port}
+
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "{neighbor}"
+    peer-as = {peer_as}
+  [neighbors.timers.config]
+    connect-retry = 1
+    hold-time = 9
+    keepalive-interval = 3
+{neighbor_tables}
+"#
+    );
+    for f in families {
+        c.push_str(&format!(
+            "  [[neighbors.afi-safis]]\n    [neighbors.afi-safis.config]\n      afi-safi-name = \"{f}\"\n{afi_extra}\n"
+        ));
+    }
+    c
+}
+
+/// The first path of `prefix` in GoBGP's RIB (with `stale`, `attrs`…).
+fn path_of(gobgp: &Gobgp, v6: bool, prefix: &str) -> Value {
+    let rib = if v6 { gobgp.rib_v6() } else { gobgp.rib_v4() };
+    rib.get(prefix)
+        .and_then(|paths| paths.get(0))
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+#[test]
+fn interop_gobgp_dual_stack() {
+    if !prerequisites("interop_gobgp_dual_stack", GOBGP) {
+        return;
+    }
+    let t = two_ns_with_veth("igds");
+    let gobgp = Gobgp::start(
+        &t.b,
+        &gobgp_conf_full(
+            64512,
+            179,
+            "192.0.2.1",
+            64511,
+            &["ipv4-unicast", "ipv6-unicast"],
+            "",
+            "",
+        ),
+    );
+    let ours = Ours::start(&t.a, Some(179));
+    let mut cfg = peer(64511, fixed(64512), "192.0.2.2", "192.0.2.1");
+    cfg.families = vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST];
+    let key = cfg.key();
+    ours.add_peer(cfg);
+    ours.advertise(&key, Family::IPV4_UNICAST, &[("198.51.100.10/32", plain())]);
+    ours.advertise(
+        &key,
+        Family::IPV6_UNICAST,
+        &[("2001:db8:100::10/128", plain())],
+    );
+    gobgp.wait_established("192.0.2.1", UP);
+    wait_for(
+        "GoBGP has the IPv4 and the IPv6 prefix over one IPv4 session",
+        UP,
+        || {
+            (has(&gobgp.prefixes(false), "198.51.100.10/32")
+                && has(&gobgp.prefixes(true), "2001:db8:100::10/128"))
+            .then_some(())
+        },
+    );
+    let a = attrs_of(&gobgp, false, "198.51.100.10/32");
+    assert_eq!(attr(&a, 3)["nexthop"], "192.0.2.1", "{a:?}");
+    // The IPv6 next hop is our global IPv6 address on the same link.
+    let a = attrs_of(&gobgp, true, "2001:db8:100::10/128");
+    assert_eq!(attr(&a, 14)["nexthop"], "2001:db8::1", "{a:?}");
+    assert_eq!(attr(&a, 2)["as_paths"][0]["asns"][0], 64511, "{a:?}");
+    let st = ours.wait_state(&key, State::Established, UP);
+    assert_eq!(
+        st.families,
+        vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST]
+    );
+    ours.shutdown(false);
+}
+
+#[test]
+fn interop_gobgp_ebgp_multihop() {
+    if !prerequisites("interop_gobgp_ebgp_multihop", GOBGP) {
+        return;
+    }
+    // us (192.0.2.1) -- router (192.0.2.254 | 198.51.100.254) -- GoBGP (198.51.100.2)
+    let us = Netns::new("igmhu");
+    let r = Netns::new("igmhr");
+    let b = Netns::new("igmhb");
+    veth(&us, "to-r", &r, "to-us");
+    veth(&b, "to-r", &r, "to-b");
+    addr(&us, "to-r", "192.0.2.1/24");
+    addr(&r, "to-us", "192.0.2.254/24");
+    addr(&r, "to-b", "198.51.100.254/24");
+    addr(&b, "to-r", "198.51.100.2/24");
+    route(&us, "198.51.100.0/24 via 192.0.2.254");
+    route(&b, "192.0.2.0/24 via 198.51.100.254");
+    sysctl(&r, "net.ipv4.ip_forward", "1");
+    let gobgp = Gobgp::start(
+        &b,
+        &gobgp_conf_full(
+            64512,
+            179,
+            "192.0.2.1",
+            64511,
+            &["ipv4-unicast"],
+            "  [neighbors.ebgp-multihop.config]\n    enabled = true\n    multihop-ttl = 2\n",
+            "",
+        ),
+    );
+    let ours = Ours::start(&us, Some(179));
+    let mut cfg = peer(64511, fixed(64512), "198.51.100.2", "192.0.2.1");
+    cfg.ebgp_multihop = Some(2);
+    let key = cfg.key();
+    ours.add_peer(cfg);
+    ours.advertise(&key, Family::IPV4_UNICAST, &[("203.0.113.80/32", plain())]);
+    gobgp.wait_established("192.0.2.1", UP);
+    wait_for("GoBGP has the prefix", UP, || {
+        has(&gobgp.prefixes(false), "203.0.113.80/32").then_some(())
+    });
+    let a = attrs_of(&gobgp, false, "203.0.113.80/32");
+    assert_eq!(attr(&a, 3)["nexthop"], "192.0.2.1", "{a:?}");
+    ours.shutdown(false);
+}
+
+#[test]
+fn interop_gobgp_source_address() {
+    if !prerequisites("interop_gobgp_source_address", GOBGP) {
+        return;
+    }
+    let t = two_ns_with_veth("igsa");
+    addr(&t.a, "to-b", "192.0.2.11/24");
+    // GoBGP knows only the secondary address as its neighbor.
+    let gobgp = Gobgp::start(
+        &t.b,
+        &gobgp_conf(64512, "192.0.2.11", 64511, "ipv4-unicast", ""),
+    );
+    let ours = Ours::start(&t.a, Some(179));
+    let mut cfg = peer(64511, fixed(64512), "192.0.2.2", "192.0.2.1");
+    cfg.source_address = Some("192.0.2.11".parse().expect("addr"));
+    let key = cfg.key();
+    ours.add_peer(cfg);
+    ours.advertise(&key, Family::IPV4_UNICAST, &[("198.51.100.70/32", plain())]);
+    gobgp.wait_established("192.0.2.11", UP);
+    wait_for("GoBGP has the prefix", UP, || {
+        has(&gobgp.prefixes(false), "198.51.100.70/32").then_some(())
+    });
+    let a = attrs_of(&gobgp, false, "198.51.100.70/32");
+    assert_eq!(attr(&a, 3)["nexthop"], "192.0.2.11", "{a:?}");
+    let st = ours.wait_state(&key, State::Established, UP);
+    assert_eq!(
+        st.local_address.map(|a| a.ip().to_string()).as_deref(),
+        Some("192.0.2.11"),
+        "{st:?}"
+    );
+    ours.shutdown(false);
+}
+
+#[test]
+fn interop_gobgp_port() {
+    if !prerequisites("interop_gobgp_port", GOBGP) {
+        return;
+    }
+    let t = two_ns_with_veth("igpo");
+    // GoBGP listens on the non-standard port 1790 and we dial it there; we do not listen, so
+    // only our connection can make the session.
+    let gobgp = Gobgp::start(
+        &t.b,
+        &gobgp_conf_full(64512, 1790, "192.0.2.1", 64511, &["ipv4-unicast"], "", ""),
+    );
+    let ours = Ours::start(&t.a, None);
+    let mut cfg = peer(64511, fixed(64512), "192.0.2.2", "192.0.2.1");
+    cfg.port = 1790;
+    let key = cfg.key();
+    ours.add_peer(cfg);
+    ours.advertise(&key, Family::IPV4_UNICAST, &[("198.51.100.61/32", plain())]);
+    gobgp.wait_established("192.0.2.1", UP);
+    ours.wait_state(&key, State::Established, UP);
+    // gobgpd's only BGP connection is the one we made to its port 1790.
+    let conns = t.b.exec_stdout(&["ss", "-tnH", "state", "established"]);
+    let bgp: Vec<&str> = conns
+        .lines()
+        .filter(|l| l.contains("192.0.2.2:") && !l.contains("127.0.0.1"))
+        .collect();
+    assert_eq!(bgp.len(), 1, "{conns}");
+    assert!(bgp[0].contains("192.0.2.2:1790 "), "{conns}");
+    wait_for("GoBGP has the prefix", UP, || {
+        has(&gobgp.prefixes(false), "198.51.100.61/32").then_some(())
+    });
+    ours.shutdown(false);
+}
+
+#[test]
+fn interop_gobgp_hold_timer_expiry() {
+    if !prerequisites("interop_gobgp_hold_timer_expiry", GOBGP) {
+        return;
+    }
+    let t = two_ns_with_veth("ight");
+    let gobgp = Gobgp::start(
+        &t.b,
+        &gobgp_conf(64512, "192.0.2.1", 64511, "ipv4-unicast", ""),
+    );
+    let ours = Ours::start(&t.a, Some(179));
+    let cfg = peer(64511, fixed(64512), "192.0.2.2", "192.0.2.1");
+    let key = cfg.key();
+    ours.add_peer(cfg);
+    gobgp.wait_established("192.0.2.1", UP);
+    ours.wait_state(&key, State::Established, UP);
+    let pid = pid_of(&t.b, "gobgpd").expect("gobgpd pid");
+    let _cont = Cont(pid);
+    signal(pid, "STOP");
+    // Hold time 9 s: our receive hold timer fires and we send Hold Timer Expired.
+    let st = metalroute_netns::wait_for_ok(
+        "our hold timer expires",
+        std::time::Duration::from_secs(30),
+        || {
+            let s = ours.status(&key);
+            match &s.last_error {
+                Some(e) if s.state != State::Established && e.contains("Hold Timer Expired") => {
+                    Ok(s)
+                }
+                _ => Err(format!("{} {:?}", s.state, s.last_error)),
+            }
+        },
+    );
+    assert!(st.messages.notifications_sent >= 1, "{:?}", st.messages);
+    signal(pid, "CONT");
+    // Once gobgpd runs again the session comes back.
+    ours.wait_state(&key, State::Established, UP);
+    gobgp.wait_established("192.0.2.1", UP);
+    ours.shutdown(false);
+}
+
+fn signal(pid: u32, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status();
+    assert!(
+        ok.map(|s| s.success()).unwrap_or(false),
+        "kill -{sig} {pid}"
+    );
+}
+
+/// Resumes a stopped process when dropped (so a failing test never leaves gobgpd frozen).
+struct Cont(u32);
+impl Drop for Cont {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-CONT", &self.0.to_string()])
+            .status();
+    }
+}
+
+#[test]
+fn interop_gobgp_graceful_restart() {
+    if !prerequisites("interop_gobgp_graceful_restart", GOBGP) {
+        return;
+    }
+    let t = two_ns_with_veth("iggr");
+    let gobgp = Gobgp::start(
+        &t.b,
+        &gobgp_conf_full(
+            64512,
+            179,
+            "192.0.2.1",
+            64511,
+            &["ipv4-unicast"],
+            "  [neighbors.graceful-restart.config]\n    enabled = true\n    restart-time = 120\n",
+            "    [neighbors.afi-safis.mp-graceful-restart.config]\n      enabled = true\n",
+        ),
+    );
+    let mut cfg = peer(64511, fixed(64512), "192.0.2.2", "192.0.2.1");
+    cfg.graceful_restart = Some(gr());
+    let key = cfg.key();
+    let ours = Ours::start(&t.a, Some(179));
+    ours.add_peer(cfg.clone());
+    ours.advertise(&key, Family::IPV4_UNICAST, &[("198.51.100.90/32", plain())]);
+    gobgp.wait_established("192.0.2.1", UP);
+    wait_for("GoBGP has the prefix", UP, || {
+        has(&gobgp.prefixes(false), "198.51.100.90/32").then_some(())
+    });
+    // Our speaker "crashes": connections close without a NOTIFICATION.
+    ours.shutdown(true);
+    drop(ours);
+    wait_for("GoBGP keeps the route, marked stale", UP, || {
+        let p = path_of(&gobgp, false, "198.51.100.90/32");
+        (p["stale"] == true).then_some(())
+    });
+    assert_ne!(
+        gobgp.neighbor_state("192.0.2.1").as_deref(),
+        Some("established")
+    );
+    // Back again: the new session's End-of-RIB clears the stale flag.
+    let ours = Ours::start(&t.a, Some(179));
+    ours.add_peer(cfg);
+    ours.advertise(&key, Family::IPV4_UNICAST, &[("198.51.100.90/32", plain())]);
+    gobgp.wait_established("192.0.2.1", UP);
+    wait_for("GoBGP refreshed the route (no longer stale)", UP, || {
+        let p = path_of(&gobgp, false, "198.51.100.90/32");
+        (p.is_object() && p["stale"] != true).then_some(())
+    });
     ours.shutdown(false);
 }

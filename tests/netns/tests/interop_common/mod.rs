@@ -198,3 +198,12 @@ pub fn md5_failures(ns: &Netns) -> u64 {
         .map(|(_, v)| v.parse::<u64>().unwrap_or(0))
         .sum()
 }
+
+/// The pid of the process named `comm` (as in `/proc/PID/comm`) inside namespace `ns`.
+pub fn pid_of(ns: &Netns, comm: &str) -> Option<u32> {
+    ns.pids().into_iter().find(|pid| {
+        std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .map(|c| c.trim() == comm)
+            .unwrap_or(false)
+    })
+}
