@@ -455,6 +455,8 @@ protocol bgp metal {
     // The IPv6 next hop is our global IPv6 address on the same link.
     let r = route_all(&bird, "2001:db8:100::10/128");
     assert!(r.contains("BGP.next_hop: 2001:db8::1"), "{r}");
+    // BIRD resolved it to a usable route through the link, not an unreachable one.
+    assert!(r.contains("via 2001:db8::1 on to-a"), "{r}");
     assert!(r.contains("BGP.as_path: 64511"), "{r}");
     let protocols = bird.birdc("show protocols all metal");
     assert!(
@@ -517,6 +519,8 @@ protocol bgp metal {
     });
     let r = route_all(&bird, "203.0.113.80/32");
     assert!(r.contains("BGP.next_hop: 192.0.2.1"), "{r}");
+    // The next hop two hops away resolves through the router.
+    assert!(r.contains("via 198.51.100.254 on to-r"), "{r}");
     assert!(r.contains("BGP.as_path: 64511"), "{r}");
     let protocols = bird.birdc("show protocols all metal");
     assert!(
