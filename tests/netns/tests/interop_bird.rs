@@ -646,3 +646,167 @@ fn interop_bird_graceful_restart() {
     });
     ours.shutdown(false);
 }
+
+#[test]
+fn interop_bird_graceful_restart_helper() {
+    if !prerequisites("interop_bird_graceful_restart_helper", BIRD) {
+        return;
+    }
+    let t = two_ns_with_veth("ibgh");
+    let conf = bird_conf(
+        "192.0.2.2",
+        64512,
+        "192.0.2.1",
+        64511,
+        "graceful restart on;",
+    );
+    let bird = Bird::start(&t.b, &conf);
+    let mut cfg = peer(64511, fixed(64512), "192.0.2.2", "192.0.2.1");
+    cfg.graceful_restart = Some(gr());
+    let key = cfg.key();
+    let ours = Ours::start(&t.a, Some(179));
+    ours.add_peer(cfg);
+    bird.wait_established("metal", UP);
+    let fresh = |stale: bool| {
+        ours.received(&key, Family::IPV4_UNICAST)
+            .iter()
+            .any(|r| r.prefix.to_string() == "203.0.113.0/24" && r.stale == stale)
+    };
+    wait_for("our Adj-RIB-In has BIRD's route", UP, || {
+        fresh(false).then_some(())
+    });
+    // BIRD dies without a NOTIFICATION: as GR helper we keep its route, marked stale.
+    let pid = pid_of(&t.b, "bird").expect("bird pid");
+    signal(pid, "KILL");
+    wait_for("our Adj-RIB-In keeps BIRD's route as stale", UP, || {
+        (fresh(true) && ours.status(&key).state != State::Established).then_some(())
+    });
+    drop(bird);
+    // BIRD is back: its routes and End-of-RIB replace the stale ones.
+    let bird = Bird::start(&t.b, &conf);
+    bird.wait_established("metal", UP);
+    wait_for("our Adj-RIB-In has BIRD's route, fresh", UP, || {
+        (fresh(false) && !fresh(true)).then_some(())
+    });
+    ours.shutdown(false);
+}
+
+#[test]
+fn interop_bird_remove_peer() {
+    if !prerequisites("interop_bird_remove_peer", BIRD) {
+        return;
+    }
+    let t = two_ns_with_veth("ibrm");
+    let bird = Bird::start(&t.b, &bird_conf("192.0.2.2", 64512, "192.0.2.1", 64511, ""));
+    let ours = Ours::start(&t.a, Some(179));
+    let cfg = peer(64511, fixed(64512), "192.0.2.2", "192.0.2.1");
+    let key = cfg.key();
+    ours.add_peer(cfg);
+    ours.advertise(&key, Family::IPV4_UNICAST, &[("198.51.100.97/32", plain())]);
+    bird.wait_established("metal", UP);
+    wait_for("BIRD has the prefix", UP, || {
+        has(&bird.prefixes(), "198.51.100.97/32").then_some(())
+    });
+    assert!(ours
+        .rt
+        .block_on(ours.speaker.remove_peer(&key))
+        .expect("remove"));
+    wait_for(
+        "BIRD dropped the route and saw Cease/Peer De-configured",
+        UP,
+        || {
+            let p = bird.birdc("show protocols all metal").to_ascii_lowercase();
+            (!has(&bird.prefixes(), "198.51.100.97/32") && p.contains("de-configured"))
+                .then_some(())
+        },
+    );
+    // Connections from the removed peer are refused: BIRD never gets Established again.
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_secs(3) {
+        assert_ne!(bird.protocol_state("metal").as_deref(), Some("Established"));
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    ours.shutdown(false);
+}
+
+#[test]
+fn interop_bird_gtsm() {
+    if !prerequisites("interop_bird_gtsm", BIRD) {
+        return;
+    }
+    let t = two_ns_with_veth("ibgt");
+    let bird = Bird::start(
+        &t.b,
+        &bird_conf("192.0.2.2", 64512, "192.0.2.1", 64511, "ttl security on;"),
+    );
+    let ours = Ours::start(&t.a, Some(179));
+    let mut cfg = peer(64511, fixed(64512), "192.0.2.2", "192.0.2.1");
+    cfg.gtsm = true;
+    let key = cfg.key();
+    ours.add_peer(cfg);
+    ours.advertise(&key, Family::IPV4_UNICAST, &[("198.51.100.99/32", plain())]);
+    bird.wait_established("metal", UP);
+    wait_for("BIRD has the prefix", UP, || {
+        has(&bird.prefixes(), "198.51.100.99/32").then_some(())
+    });
+    ours.shutdown(false);
+}
+
+#[test]
+fn interop_bird_dynamic_asn() {
+    if !prerequisites("interop_bird_dynamic_asn", BIRD) {
+        return;
+    }
+    let t = two_ns_with_veth("ibda");
+    let bird = Bird::start(&t.b, &bird_conf("192.0.2.2", 64599, "192.0.2.1", 64511, ""));
+    let ours = Ours::start(&t.a, Some(179));
+    let cfg = peer(
+        64511,
+        metalroute_bgp::config::PeerAsn::DynamicExternal,
+        "192.0.2.2",
+        "192.0.2.1",
+    );
+    let key = cfg.key();
+    ours.add_peer(cfg);
+    bird.wait_established("metal", UP);
+    let st = ours.wait_state(&key, State::Established, UP);
+    assert_eq!(st.peer_asn, Some(metalroute_bgp::config::Asn(64599)));
+    ours.shutdown(false);
+}
+
+#[test]
+fn interop_bird_config_change_resets() {
+    if !prerequisites("interop_bird_config_change_resets", BIRD) {
+        return;
+    }
+    let t = two_ns_with_veth("ibcc");
+    let bird = Bird::start(&t.b, &bird_conf("192.0.2.2", 64512, "192.0.2.1", 64511, ""));
+    let ours = Ours::start(&t.a, Some(179));
+    let mut cfg = peer(64511, fixed(64512), "192.0.2.2", "192.0.2.1");
+    let key = cfg.key();
+    ours.add_peer(cfg.clone());
+    ours.advertise(&key, Family::IPV4_UNICAST, &[("198.51.100.98/32", plain())]);
+    bird.wait_established("metal", UP);
+    ours.wait_state(&key, State::Established, UP);
+    let opens = ours.status(&key).messages.opens_sent;
+    // Same configuration again: nothing happens.
+    ours.add_peer(cfg.clone());
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(ours.status(&key).messages.opens_sent, opens);
+    // A new hold time: Cease / Other Configuration Change, then back with the new timers.
+    cfg.timers.hold_time = metalroute_bgp::config::HoldTime::from_secs(6).expect("hold");
+    ours.add_peer(cfg);
+    wait_for("BIRD saw Other Configuration Change", UP, || {
+        let log = std::fs::read_to_string(bird.log_path())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        log.contains("other configuration change").then_some(())
+    });
+    bird.wait_established("metal", UP);
+    let st = ours.wait_state(&key, State::Established, UP);
+    assert_eq!(st.hold_time.map(|h| h.secs()), Some(6));
+    wait_for("BIRD has the prefix again", UP, || {
+        has(&bird.prefixes(), "198.51.100.98/32").then_some(())
+    });
+    ours.shutdown(false);
+}
