@@ -666,3 +666,196 @@ fn interop_gobgp_graceful_restart() {
     });
     ours.shutdown(false);
 }
+
+#[test]
+fn interop_gobgp_graceful_restart_helper() {
+    if !prerequisites("interop_gobgp_graceful_restart_helper", GOBGP) {
+        return;
+    }
+    let t = two_ns_with_veth("iggh");
+    let conf = gobgp_conf_full(
+        64512,
+        179,
+        "192.0.2.1",
+        64511,
+        &["ipv4-unicast"],
+        "  [neighbors.graceful-restart.config]\n    enabled = true\n    restart-time = 120\n",
+        "    [neighbors.afi-safis.mp-graceful-restart.config]\n      enabled = true\n",
+    );
+    let gobgp = Gobgp::start(&t.b, &conf);
+    gobgp.gobgp(&["global", "rib", "add", "203.0.113.0/24", "-a", "ipv4"]);
+    let mut cfg = peer(64511, fixed(64512), "192.0.2.2", "192.0.2.1");
+    cfg.graceful_restart = Some(gr());
+    let key = cfg.key();
+    let ours = Ours::start(&t.a, Some(179));
+    ours.add_peer(cfg);
+    gobgp.wait_established("192.0.2.1", UP);
+    let fresh = |stale: bool| {
+        ours.received(&key, Family::IPV4_UNICAST)
+            .iter()
+            .any(|r| r.prefix.to_string() == "203.0.113.0/24" && r.stale == stale)
+    };
+    wait_for("our Adj-RIB-In has GoBGP's route", UP, || {
+        fresh(false).then_some(())
+    });
+    // gobgpd dies without a NOTIFICATION: as GR helper we keep its route, marked stale.
+    let pid = pid_of(&t.b, "gobgpd").expect("gobgpd pid");
+    signal(pid, "KILL");
+    wait_for("our Adj-RIB-In keeps GoBGP's route as stale", UP, || {
+        (fresh(true) && ours.status(&key).state != State::Established).then_some(())
+    });
+    drop(gobgp);
+    // gobgpd is back: its route and End-of-RIB replace the stale one.
+    let gobgp = Gobgp::start(&t.b, &conf);
+    gobgp.gobgp(&["global", "rib", "add", "203.0.113.0/24", "-a", "ipv4"]);
+    gobgp.wait_established("192.0.2.1", UP);
+    wait_for("our Adj-RIB-In has GoBGP's route, fresh", UP, || {
+        (fresh(false) && !fresh(true)).then_some(())
+    });
+    ours.shutdown(false);
+}
+
+#[test]
+fn interop_gobgp_remove_peer() {
+    if !prerequisites("interop_gobgp_remove_peer", GOBGP) {
+        return;
+    }
+    let t = two_ns_with_veth("igrm");
+    let gobgp = Gobgp::start(
+        &t.b,
+        &gobgp_conf(64512, "192.0.2.1", 64511, "ipv4-unicast", ""),
+    );
+    let ours = Ours::start(&t.a, Some(179));
+    let cfg = peer(64511, fixed(64512), "192.0.2.2", "192.0.2.1");
+    let key = cfg.key();
+    ours.add_peer(cfg);
+    ours.advertise(&key, Family::IPV4_UNICAST, &[("198.51.100.97/32", plain())]);
+    gobgp.wait_established("192.0.2.1", UP);
+    wait_for("GoBGP has the prefix", UP, || {
+        has(&gobgp.prefixes(false), "198.51.100.97/32").then_some(())
+    });
+    assert!(ours
+        .rt
+        .block_on(ours.speaker.remove_peer(&key))
+        .expect("remove"));
+    wait_for(
+        "GoBGP dropped the route and saw Cease/Peer De-configured",
+        UP,
+        || {
+            let log = std::fs::read_to_string(gobgp.log_path())
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            (!has(&gobgp.prefixes(false), "198.51.100.97/32")
+                && log.contains("code 6(cease) subcode 3"))
+            .then_some(())
+        },
+    );
+    // Connections from the removed peer are refused: GoBGP never gets established again.
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_secs(3) {
+        assert_ne!(
+            gobgp.neighbor_state("192.0.2.1").as_deref(),
+            Some("established")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    ours.shutdown(false);
+}
+
+#[test]
+fn interop_gobgp_gtsm() {
+    if !prerequisites("interop_gobgp_gtsm", GOBGP) {
+        return;
+    }
+    let t = two_ns_with_veth("iggt");
+    let gobgp = Gobgp::start(
+        &t.b,
+        &gobgp_conf_full(
+            64512,
+            179,
+            "192.0.2.1",
+            64511,
+            &["ipv4-unicast"],
+            "  [neighbors.ttl-security.config]\n    enabled = true\n    ttl-min = 255\n",
+            "",
+        ),
+    );
+    let ours = Ours::start(&t.a, Some(179));
+    let mut cfg = peer(64511, fixed(64512), "192.0.2.2", "192.0.2.1");
+    cfg.gtsm = true;
+    let key = cfg.key();
+    ours.add_peer(cfg);
+    ours.advertise(&key, Family::IPV4_UNICAST, &[("198.51.100.99/32", plain())]);
+    gobgp.wait_established("192.0.2.1", UP);
+    wait_for("GoBGP has the prefix", UP, || {
+        has(&gobgp.prefixes(false), "198.51.100.99/32").then_some(())
+    });
+    ours.shutdown(false);
+}
+
+#[test]
+fn interop_gobgp_dynamic_asn() {
+    if !prerequisites("interop_gobgp_dynamic_asn", GOBGP) {
+        return;
+    }
+    let t = two_ns_with_veth("igda");
+    let gobgp = Gobgp::start(
+        &t.b,
+        &gobgp_conf(64599, "192.0.2.1", 64511, "ipv4-unicast", ""),
+    );
+    let ours = Ours::start(&t.a, Some(179));
+    let cfg = peer(
+        64511,
+        metalroute_bgp::config::PeerAsn::DynamicExternal,
+        "192.0.2.2",
+        "192.0.2.1",
+    );
+    let key = cfg.key();
+    ours.add_peer(cfg);
+    gobgp.wait_established("192.0.2.1", UP);
+    let st = ours.wait_state(&key, State::Established, UP);
+    assert_eq!(st.peer_asn, Some(metalroute_bgp::config::Asn(64599)));
+    ours.shutdown(false);
+}
+
+#[test]
+fn interop_gobgp_config_change_resets() {
+    if !prerequisites("interop_gobgp_config_change_resets", GOBGP) {
+        return;
+    }
+    let t = two_ns_with_veth("igcc");
+    let gobgp = Gobgp::start(
+        &t.b,
+        &gobgp_conf(64512, "192.0.2.1", 64511, "ipv4-unicast", ""),
+    );
+    let ours = Ours::start(&t.a, Some(179));
+    let mut cfg = peer(64511, fixed(64512), "192.0.2.2", "192.0.2.1");
+    let key = cfg.key();
+    ours.add_peer(cfg.clone());
+    ours.advertise(&key, Family::IPV4_UNICAST, &[("198.51.100.98/32", plain())]);
+    gobgp.wait_established("192.0.2.1", UP);
+    ours.wait_state(&key, State::Established, UP);
+    let opens = ours.status(&key).messages.opens_sent;
+    // Same configuration again: nothing happens.
+    ours.add_peer(cfg.clone());
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(ours.status(&key).messages.opens_sent, opens);
+    // A new hold time: Cease / Other Configuration Change, then back with the new timers.
+    cfg.timers.hold_time = metalroute_bgp::config::HoldTime::from_secs(6).expect("hold");
+    ours.add_peer(cfg);
+    wait_for("GoBGP saw Cease/Other Configuration Change", UP, || {
+        let log = std::fs::read_to_string(gobgp.log_path())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        log.contains("code 6(cease) subcode 6").then_some(())
+    });
+    gobgp.wait_established("192.0.2.1", UP);
+    let st = ours.wait_state(&key, State::Established, UP);
+    assert_eq!(st.hold_time.map(|h| h.secs()), Some(6));
+    let n = gobgp.gobgp_json(&["neighbor", "192.0.2.1"]);
+    assert_eq!(n["timers"]["state"]["negotiated_hold_time"], 6, "{n}");
+    wait_for("GoBGP has the prefix again", UP, || {
+        has(&gobgp.prefixes(false), "198.51.100.98/32").then_some(())
+    });
+    ours.shutdown(false);
+}
