@@ -592,6 +592,16 @@ impl Session {
                     }
                     _ => mp_nh,
                 };
+                if next_hop.is_some() && next_hop == self.own_address(next_hop) {
+                    // RFC 4271 §6.3: a route whose next hop is the receiving speaker's own
+                    // address is ignored (no NOTIFICATION). It replaces what the peer said
+                    // before about this prefix, so the earlier route goes too.
+                    tracing::info!(peer = %self.config().key(), prefix = %p, "route ignored: next hop is our own address");
+                    if let Some(m) = self.rib_in.get_mut(&family_of(&p)) {
+                        m.remove(&p);
+                    }
+                    continue;
+                }
                 self.rib_in.entry(family_of(&p)).or_default().insert(
                     p,
                     RibInEntry {
@@ -603,6 +613,17 @@ impl Session {
             }
         }
         self.rib_in.retain(|_, m| !m.is_empty());
+    }
+
+    /// Our own address on this session of the same family as `addr` (the session's local
+    /// address, or the other-family address found on its interface).
+    fn own_address(&self, addr: Option<IpAddr>) -> Option<IpAddr> {
+        let addr = addr?;
+        let local = self.local_addr.map(|l| l.ip());
+        [local, self.other_family_addr]
+            .into_iter()
+            .flatten()
+            .find(|a| *a == addr)
     }
 
     /// Our next hop for `family`: the local address of the session when it is of that family;

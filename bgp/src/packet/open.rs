@@ -530,7 +530,19 @@ impl Open {
             capabilities,
         };
         if let Some(asn) = open.four_octet_as() {
+            // RFC 6793 §4.1: the 2-octet field holds AS_TRANS when the real ASN needs four
+            // octets, and the ASN itself otherwise. A field that is neither contradicts the
+            // capability: refused with Bad Peer AS, as FRR does.
+            if as2 != AS_TRANS && u32::from(as2) != asn {
+                return Err(DecodeError::BadPeerAs {
+                    asn: u32::from(as2),
+                });
+            }
             open.my_as = asn;
+        }
+        // RFC 7607 §2: AS 0 in the OPEN (either field) MUST be refused with Bad Peer AS.
+        if open.my_as == 0 {
+            return Err(DecodeError::BadPeerAs { asn: 0 });
         }
         Ok(open)
     }

@@ -272,12 +272,34 @@ fn cases() -> Vec<Case> {
             },
             Notify(2, 0, Any),
         ),
-        // Known defects, left out of the suite until the codec/FSM is fixed (see the report):
-        // - OPEN whose 4-octet AS capability (64600) disagrees with a my-AS field that is
-        //   neither AS_TRANS nor equal (64601): accepted; FRR answers 2/2 Bad Peer AS.
-        // - OPEN with my-AS 0 (RFC 7607 §2, to a dynamic-external peer): accepted; MUST be 2/2.
-        // - OPEN with my-AS AS_TRANS and a 4-octet AS capability of 0 (RFC 7607 §2):
-        //   accepted; MUST be 2/2.
+        c(
+            "OPEN 4-octet AS capability disagrees with the my-AS field (RFC 6793)",
+            OpenSent,
+            |x| {
+                msg(
+                    OPEN,
+                    &open_body(4, (x.asn + 1) as u16, 90, x.addr, &std_caps(x.asn), &[]),
+                )
+            },
+            Notify(2, 2, Any),
+        ),
+        Case {
+            name: "OPEN with my-AS 0 to a dynamic-external peer (RFC 7607)",
+            who: Who::Dynamic,
+            stage: OpenSent,
+            hostile: |x| {
+                let caps = [cap_mp(1, 1), cap_mp(2, 1), cap(2, &[])];
+                msg(OPEN, &open_body(4, 0, 90, x.addr, &caps, &[]))
+            },
+            expect: Notify(2, 2, Any),
+        },
+        Case {
+            name: "OPEN with my-AS AS_TRANS and a 4-octet AS capability of 0 (RFC 7607)",
+            who: Who::Dynamic,
+            stage: OpenSent,
+            hostile: |x| msg(OPEN, &open_body(4, 23456, 90, x.addr, &std_caps(0), &[])),
+            expect: Notify(2, 2, Any),
+        },
         // --- FSM errors (RFC 4271 §8.2.2, RFC 6608) ---
         c(
             "NOTIFICATION in OpenSent",
@@ -561,8 +583,18 @@ fn cases() -> Vec<Case> {
             },
             Ignored,
         ),
-        // Known defect, left out until fixed: NEXT_HOP equal to our own address on the link
-        // (192.0.2.1), RFC 4271 §6.3 b) "SHOULD be ignored", is accepted into the Adj-RIB-In.
+        c(
+            "UPDATE NEXT_HOP is our own address (RFC 4271 §6.3)",
+            Est,
+            |x| {
+                update(
+                    &[],
+                    &[origin_igp(), as_path(&[x.asn]), next_hop(OUR_ID)],
+                    &x.nlri(),
+                )
+            },
+            Ignored,
+        ),
         // --- ignored: unnegotiated families (RFC 4760 §7, RFC 2918 §4) ---
         c(
             "UPDATE MP_REACH with unknown AFI 99",
