@@ -810,3 +810,197 @@ fn interop_bird_config_change_resets() {
     });
     ours.shutdown(false);
 }
+
+#[test]
+fn interop_bird_unconfigured_peer_rejected() {
+    if !prerequisites("interop_bird_unconfigured_peer_rejected", BIRD) {
+        return;
+    }
+    let t = two_ns_with_veth("ibuc");
+    let bird = Bird::start(&t.b, &bird_conf("192.0.2.2", 64512, "192.0.2.1", 64511, ""));
+    let ours = Ours::start(&t.a, Some(179));
+    // We listen (for another, passive peer) but BIRD's address is not configured.
+    let mut other = peer(64511, fixed(64512), "192.0.2.99", "192.0.2.1");
+    other.passive = true;
+    ours.add_peer(other);
+    wait_for("BIRD received Cease/Connection Rejected", UP, || {
+        let p = bird.birdc("show protocols all metal").to_ascii_lowercase();
+        p.contains("connection rejected").then_some(())
+    });
+    assert_ne!(bird.protocol_state("metal").as_deref(), Some("Established"));
+    ours.shutdown(false);
+}
+
+#[test]
+fn interop_bird_peer_down_bfd_cease() {
+    if !prerequisites("interop_bird_peer_down_bfd_cease", BIRD) {
+        return;
+    }
+    let t = two_ns_with_veth("ibpd");
+    let bird = Bird::start(&t.b, &bird_conf("192.0.2.2", 64512, "192.0.2.1", 64511, ""));
+    let ours = Ours::start(&t.a, Some(179));
+    let cfg = peer(64511, fixed(64512), "192.0.2.2", "192.0.2.1");
+    let key = cfg.key();
+    ours.add_peer(cfg);
+    ours.advertise(&key, Family::IPV4_UNICAST, &[("198.51.100.96/32", plain())]);
+    bird.wait_established("metal", UP);
+    ours.wait_state(&key, State::Established, UP);
+    let down = ours
+        .rt
+        .block_on(
+            ours.speaker
+                .peer_down(&key, metalroute_bgp::packet::CeaseSubcode::BfdDown),
+        )
+        .expect("peer_down");
+    assert!(down);
+    wait_for("BIRD saw a Cease with subcode BFD Down", UP, || {
+        let log = std::fs::read_to_string(bird.log_path())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        // BIRD 2.0 has no name for Cease subcode 10: it logs "Unknown error 6.10".
+        log.lines()
+            .any(|l| l.contains("received:") && (l.contains("error 6.10") || l.contains("bfd")))
+            .then_some(())
+    });
+    // The FSM reconnects by itself.
+    bird.wait_established("metal", UP);
+    wait_for("BIRD has the prefix again", UP, || {
+        has(&bird.prefixes(), "198.51.100.96/32").then_some(())
+    });
+    ours.shutdown(false);
+}
+
+#[test]
+fn interop_bird_two_sessions_independent() {
+    if !prerequisites("interop_bird_two_sessions_independent", BIRD) {
+        return;
+    }
+    let t = two_ns_with_veth("ib2s");
+    let bird = Bird::start(
+        &t.b,
+        r#"
+router id 192.0.2.2;
+protocol device { }
+protocol bgp m4 {
+    local 192.0.2.2 as 64512;
+    neighbor 192.0.2.1 as 64511;
+    connect delay time 0; connect retry time 1;
+    hold time 9;
+    ipv4 { import all; export none; };
+}
+protocol bgp m6 {
+    local 2001:db8::2 as 64512;
+    neighbor 2001:db8::1 as 64511;
+    connect delay time 0; connect retry time 1;
+    hold time 9;
+    ipv6 { import all; export none; };
+}
+"#,
+    );
+    let ours = Ours::start(&t.a, Some(179));
+    // Both passive: BIRD dials our IPv4 and our IPv6 listener.
+    let mut v4 = peer(64511, fixed(64512), "192.0.2.2", "192.0.2.1");
+    v4.passive = true;
+    let mut v6 = peer(64511, fixed(64512), "2001:db8::2", "192.0.2.1");
+    v6.passive = true;
+    let (k4, k6) = (v4.key(), v6.key());
+    ours.add_peer(v4);
+    ours.add_peer(v6);
+    bird.wait_established("m4", UP);
+    bird.wait_established("m6", UP);
+    ours.wait_state(&k4, State::Established, UP);
+    ours.wait_state(&k6, State::Established, UP);
+    let opens = (
+        ours.status(&k4).messages.opens_received,
+        ours.status(&k6).messages.opens_received,
+    );
+    // Changes for one session never touch the other.
+    for i in 0..20 {
+        let p = format!("198.51.100.{i}/32");
+        ours.advertise(&k4, Family::IPV4_UNICAST, &[(p.as_str(), plain())]);
+    }
+    ours.advertise(&k6, Family::IPV6_UNICAST, &[("2001:db8:100::/48", plain())]);
+    metalroute_netns::wait_for_ok(
+        "BIRD ends with only the last IPv4 prefix and the IPv6 one",
+        UP,
+        || {
+            let p = bird.prefixes();
+            if p == vec![
+                "198.51.100.19/32".to_string(),
+                "2001:db8:100::/48".to_string(),
+            ] {
+                Ok(())
+            } else {
+                Err(format!("{p:?}"))
+            }
+        },
+    );
+    assert_eq!(
+        (
+            ours.status(&k4).messages.opens_received,
+            ours.status(&k6).messages.opens_received,
+        ),
+        opens,
+        "no session was reset"
+    );
+    assert_eq!(bird.protocol_state("m4").as_deref(), Some("Established"));
+    assert_eq!(bird.protocol_state("m6").as_deref(), Some("Established"));
+    ours.shutdown(false);
+}
+
+#[test]
+fn interop_bird_md5_passive_listener() {
+    if !prerequisites("interop_bird_md5_passive_listener", BIRD) {
+        return;
+    }
+    let t = two_ns_with_veth("ibml");
+    let bird = Bird::start(
+        &t.b,
+        r#"
+router id 192.0.2.2;
+protocol device { }
+protocol bgp m4 {
+    local 192.0.2.2 as 64512;
+    neighbor 192.0.2.1 as 64511;
+    password "L1sten";
+    connect delay time 0; connect retry time 1;
+    hold time 9;
+    ipv4 { import all; export none; };
+}
+protocol bgp m6 {
+    local 2001:db8::2 as 64512;
+    neighbor 2001:db8::1 as 64511;
+    password "L1sten6";
+    connect delay time 0; connect retry time 1;
+    hold time 9;
+    ipv6 { import all; export none; };
+}
+"#,
+    );
+    // Passive: BIRD dials our listeners, which carry the MD5 keys of both peers.
+    let ours = Ours::start(&t.a, Some(179));
+    let mut v4 = peer(64511, fixed(64512), "192.0.2.2", "192.0.2.1");
+    v4.passive = true;
+    v4.password = Some("L1sten".into());
+    let mut v6 = peer(64511, fixed(64512), "2001:db8::2", "192.0.2.1");
+    v6.passive = true;
+    v6.password = Some("L1sten6".into());
+    let (k4, k6) = (v4.key(), v6.key());
+    ours.add_peer(v4);
+    ours.add_peer(v6);
+    bird.wait_established("m4", UP);
+    bird.wait_established("m6", UP);
+    assert_eq!(
+        ours.wait_state(&k4, State::Established, UP)
+            .local_address
+            .map(|a| a.port()),
+        Some(179)
+    );
+    assert_eq!(
+        ours.wait_state(&k6, State::Established, UP)
+            .local_address
+            .map(|a| a.port()),
+        Some(179)
+    );
+    ours.shutdown(false);
+}
