@@ -859,3 +859,213 @@ fn interop_gobgp_config_change_resets() {
     });
     ours.shutdown(false);
 }
+
+/// gobgpd with two neighbors toward us: 192.0.2.1 (IPv4 unicast) and 2001:db8::1 (IPv6
+/// unicast), with optional MD5 passwords.
+fn gobgp_conf_two(pw4: &str, pw6: &str) -> String {
+    let mut c = String::from(
+        "\n[global.config]\n  as = 64512\n  router-id = \"192.0.2.2\"\n  port = 179\n",
+    );
+    for (addr, family, pw) in [
+        ("192.0.2.1", "ipv4-unicast", pw4),
+        ("2001:db8::1", "ipv6-unicast", pw6),
+    ] {
+        let auth = if pw.is_empty() {
+            String::new()
+        } else {
+            format!("    auth-password = \"{pw}\"\n")
+        };
+        c.push_str(&format!(
+            r#"
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "{addr}"
+    peer-as = 64511
+{auth}  [neighbors.timers.config]
+    connect-retry = 1
+    hold-time = 9
+    keepalive-interval = 3
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "{family}"
+"#
+        ));
+    }
+    c
+}
+
+fn gobgp_log(gobgp: &Gobgp) -> String {
+    std::fs::read_to_string(gobgp.log_path())
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+}
+
+#[test]
+fn interop_gobgp_unconfigured_peer_rejected() {
+    if !prerequisites("interop_gobgp_unconfigured_peer_rejected", GOBGP) {
+        return;
+    }
+    let t = two_ns_with_veth("iguc");
+    let gobgp = Gobgp::start(
+        &t.b,
+        &gobgp_conf(64512, "192.0.2.1", 64511, "ipv4-unicast", ""),
+    );
+    let ours = Ours::start(&t.a, Some(179));
+    // We listen (for another, passive peer) but GoBGP's address is not configured.
+    let mut other = peer(64511, fixed(64512), "192.0.2.99", "192.0.2.1");
+    other.passive = true;
+    ours.add_peer(other);
+    // GoBGP waits 5-10 s before its first connect.
+    // gobgpd logs no reason for a NOTIFICATION before Established; its counters show it.
+    metalroute_netns::wait_for_ok("GoBGP received a NOTIFICATION from us", UP, || {
+        let n = gobgp.gobgp_json(&["neighbor", "192.0.2.1"]);
+        let got = n["state"]["messages"]["received"]["notification"]
+            .as_u64()
+            .unwrap_or(0);
+        if got >= 1 {
+            Ok(())
+        } else {
+            Err(n["state"]["messages"].to_string())
+        }
+    });
+    assert_ne!(
+        gobgp.neighbor_state("192.0.2.1").as_deref(),
+        Some("established")
+    );
+    ours.shutdown(false);
+}
+
+#[test]
+fn interop_gobgp_peer_down_bfd_cease() {
+    if !prerequisites("interop_gobgp_peer_down_bfd_cease", GOBGP) {
+        return;
+    }
+    let t = two_ns_with_veth("igpd");
+    let gobgp = Gobgp::start(
+        &t.b,
+        &gobgp_conf(64512, "192.0.2.1", 64511, "ipv4-unicast", ""),
+    );
+    let ours = Ours::start(&t.a, Some(179));
+    let cfg = peer(64511, fixed(64512), "192.0.2.2", "192.0.2.1");
+    let key = cfg.key();
+    ours.add_peer(cfg);
+    ours.advertise(&key, Family::IPV4_UNICAST, &[("198.51.100.96/32", plain())]);
+    gobgp.wait_established("192.0.2.1", UP);
+    ours.wait_state(&key, State::Established, UP);
+    let down = ours
+        .rt
+        .block_on(
+            ours.speaker
+                .peer_down(&key, metalroute_bgp::packet::CeaseSubcode::BfdDown),
+        )
+        .expect("peer_down");
+    assert!(down);
+    wait_for("GoBGP saw Cease/BFD Down (subcode 10)", UP, || {
+        gobgp_log(&gobgp)
+            .contains("code 6(cease) subcode 10")
+            .then_some(())
+    });
+    // The FSM reconnects by itself.
+    ours.wait_state(&key, State::Established, UP);
+    gobgp.wait_established("192.0.2.1", UP);
+    wait_for("GoBGP has the prefix again", UP, || {
+        has(&gobgp.prefixes(false), "198.51.100.96/32").then_some(())
+    });
+    ours.shutdown(false);
+}
+
+#[test]
+fn interop_gobgp_two_sessions_independent() {
+    if !prerequisites("interop_gobgp_two_sessions_independent", GOBGP) {
+        return;
+    }
+    let t = two_ns_with_veth("ig2s");
+    let gobgp = Gobgp::start(&t.b, &gobgp_conf_two("", ""));
+    let ours = Ours::start(&t.a, Some(179));
+    let v4 = peer(64511, fixed(64512), "192.0.2.2", "192.0.2.1");
+    let v6 = peer(64511, fixed(64512), "2001:db8::2", "192.0.2.1");
+    let (k4, k6) = (v4.key(), v6.key());
+    ours.add_peer(v4);
+    ours.add_peer(v6);
+    gobgp.wait_established("192.0.2.1", UP);
+    gobgp.wait_established("2001:db8::1", UP);
+    ours.wait_state(&k4, State::Established, UP);
+    ours.wait_state(&k6, State::Established, UP);
+    let opens = (
+        ours.status(&k4).messages.opens_received,
+        ours.status(&k6).messages.opens_received,
+    );
+    // Changes for one session never touch the other.
+    for i in 0..20 {
+        let p = format!("198.51.100.{i}/32");
+        ours.advertise(&k4, Family::IPV4_UNICAST, &[(p.as_str(), plain())]);
+    }
+    ours.advertise(&k6, Family::IPV6_UNICAST, &[("2001:db8:100::/48", plain())]);
+    metalroute_netns::wait_for_ok(
+        "GoBGP ends with only the last IPv4 prefix and the IPv6 one",
+        UP,
+        || {
+            let (p4, p6) = (gobgp.prefixes(false), gobgp.prefixes(true));
+            if p4 == vec!["198.51.100.19/32".to_string()]
+                && p6 == vec!["2001:db8:100::/48".to_string()]
+            {
+                Ok(())
+            } else {
+                Err(format!("{p4:?} {p6:?}"))
+            }
+        },
+    );
+    assert_eq!(
+        (
+            ours.status(&k4).messages.opens_received,
+            ours.status(&k6).messages.opens_received,
+        ),
+        opens,
+        "no session was reset"
+    );
+    assert_eq!(
+        gobgp.neighbor_state("192.0.2.1").as_deref(),
+        Some("established")
+    );
+    assert_eq!(
+        gobgp.neighbor_state("2001:db8::1").as_deref(),
+        Some("established")
+    );
+    ours.shutdown(false);
+}
+
+#[test]
+fn interop_gobgp_md5_passive_listener() {
+    if !prerequisites("interop_gobgp_md5_passive_listener", GOBGP) {
+        return;
+    }
+    let t = two_ns_with_veth("igml");
+    let gobgp = Gobgp::start(&t.b, &gobgp_conf_two("L1sten", "L1sten6"));
+    // Passive: GoBGP dials our listeners (after its 5-10 s start delay), which carry the MD5
+    // keys of both peers.
+    let ours = Ours::start(&t.a, Some(179));
+    let mut v4 = peer(64511, fixed(64512), "192.0.2.2", "192.0.2.1");
+    v4.passive = true;
+    v4.password = Some("L1sten".into());
+    let mut v6 = peer(64511, fixed(64512), "2001:db8::2", "192.0.2.1");
+    v6.passive = true;
+    v6.password = Some("L1sten6".into());
+    let (k4, k6) = (v4.key(), v6.key());
+    ours.add_peer(v4);
+    ours.add_peer(v6);
+    gobgp.wait_established("192.0.2.1", UP);
+    gobgp.wait_established("2001:db8::1", UP);
+    assert_eq!(
+        ours.wait_state(&k4, State::Established, UP)
+            .local_address
+            .map(|a| a.port()),
+        Some(179)
+    );
+    assert_eq!(
+        ours.wait_state(&k6, State::Established, UP)
+            .local_address
+            .map(|a| a.port()),
+        Some(179)
+    );
+    ours.shutdown(false);
+}
