@@ -1004,3 +1004,82 @@ protocol bgp m6 {
     );
     ours.shutdown(false);
 }
+
+#[test]
+fn interop_bird_dual_stack_ipv6_session() {
+    if !prerequisites("interop_bird_dual_stack_ipv6_session", BIRD) {
+        return;
+    }
+    let t = two_ns_with_veth("ibd6");
+    // One IPv6 session carrying both families: the IPv4 routes need an IPv4 next hop, our
+    // IPv4 address on the same link.
+    let bird = Bird::start(
+        &t.b,
+        r#"
+router id 192.0.2.2;
+protocol device { }
+protocol direct { ipv4; ipv6; }
+protocol bgp metal {
+    local 2001:db8::2 as 64512;
+    neighbor 2001:db8::1 as 64511;
+    connect delay time 0; connect retry time 1;
+    hold time 9;
+    ipv4 { import all; export none; };
+    ipv6 { import all; export none; };
+}
+"#,
+    );
+    let ours = Ours::start(&t.a, Some(179));
+    let mut cfg = peer(64511, fixed(64512), "2001:db8::2", "192.0.2.1");
+    cfg.families = vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST];
+    let key = cfg.key();
+    ours.add_peer(cfg);
+    ours.advertise(&key, Family::IPV4_UNICAST, &[("198.51.100.12/32", plain())]);
+    ours.advertise(
+        &key,
+        Family::IPV6_UNICAST,
+        &[("2001:db8:100::12/128", plain())],
+    );
+    bird.wait_established("metal", UP);
+    wait_for(
+        "BIRD has the IPv4 and the IPv6 prefix over one IPv6 session",
+        UP,
+        || {
+            let p = bird.prefixes();
+            (has(&p, "198.51.100.12/32") && has(&p, "2001:db8:100::12/128")).then_some(())
+        },
+    );
+    let r = route_all(&bird, "198.51.100.12/32");
+    assert!(r.contains("BGP.next_hop: 192.0.2.1"), "{r}");
+    assert!(r.contains("via 192.0.2.1 on to-a"), "{r}");
+    let r = route_all(&bird, "2001:db8:100::12/128");
+    assert!(r.contains("BGP.next_hop: 2001:db8::1"), "{r}");
+    ours.shutdown(false);
+}
+
+#[test]
+fn interop_bird_port_active() {
+    if !prerequisites("interop_bird_port_active", BIRD) {
+        return;
+    }
+    let t = two_ns_with_veth("ibpv");
+    // BIRD listens on port 1790; we dial it there and do not listen ourselves.
+    let bird = Bird::start(
+        &t.b,
+        &bird_conf("192.0.2.2 port 1790", 64512, "192.0.2.1", 64511, ""),
+    );
+    let ours = Ours::start(&t.a, None);
+    let mut cfg = peer(64511, fixed(64512), "192.0.2.2", "192.0.2.1");
+    cfg.port = 1790;
+    let key = cfg.key();
+    ours.add_peer(cfg);
+    ours.advertise(&key, Family::IPV4_UNICAST, &[("198.51.100.62/32", plain())]);
+    bird.wait_established("metal", UP);
+    ours.wait_state(&key, State::Established, UP);
+    let conns = t.b.exec_stdout(&["ss", "-tnH", "state", "established"]);
+    assert!(conns.contains("192.0.2.2:1790 "), "{conns}");
+    wait_for("BIRD has the prefix", UP, || {
+        has(&bird.prefixes(), "198.51.100.62/32").then_some(())
+    });
+    ours.shutdown(false);
+}
