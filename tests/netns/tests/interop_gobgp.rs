@@ -1069,3 +1069,85 @@ fn interop_gobgp_md5_passive_listener() {
     );
     ours.shutdown(false);
 }
+
+#[test]
+fn interop_gobgp_dual_stack_ipv6_session() {
+    if !prerequisites("interop_gobgp_dual_stack_ipv6_session", GOBGP) {
+        return;
+    }
+    let t = two_ns_with_veth("igd6");
+    let gobgp = Gobgp::start(
+        &t.b,
+        &gobgp_conf_full(
+            64512,
+            179,
+            "2001:db8::1",
+            64511,
+            &["ipv4-unicast", "ipv6-unicast"],
+            "",
+            "",
+        ),
+    );
+    let ours = Ours::start(&t.a, Some(179));
+    let mut cfg = peer(64511, fixed(64512), "2001:db8::2", "192.0.2.1");
+    cfg.families = vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST];
+    let key = cfg.key();
+    ours.add_peer(cfg);
+    ours.advertise(&key, Family::IPV4_UNICAST, &[("198.51.100.12/32", plain())]);
+    ours.advertise(
+        &key,
+        Family::IPV6_UNICAST,
+        &[("2001:db8:100::12/128", plain())],
+    );
+    gobgp.wait_established("2001:db8::1", UP);
+    wait_for(
+        "GoBGP has the IPv4 and the IPv6 prefix over one IPv6 session",
+        UP,
+        || {
+            (has(&gobgp.prefixes(false), "198.51.100.12/32")
+                && has(&gobgp.prefixes(true), "2001:db8:100::12/128"))
+            .then_some(())
+        },
+    );
+    // The IPv4 routes carry our IPv4 address on the same link as next hop.
+    let a = attrs_of(&gobgp, false, "198.51.100.12/32");
+    assert_eq!(attr(&a, 3)["nexthop"], "192.0.2.1", "{a:?}");
+    let a = attrs_of(&gobgp, true, "2001:db8:100::12/128");
+    assert_eq!(attr(&a, 14)["nexthop"], "2001:db8::1", "{a:?}");
+    ours.shutdown(false);
+}
+
+#[test]
+fn interop_gobgp_port_passive() {
+    if !prerequisites("interop_gobgp_port_passive", GOBGP) {
+        return;
+    }
+    let t = two_ns_with_veth("igpp");
+    // GoBGP dials our non-standard port 1790 (we are passive and listen there).
+    let gobgp = Gobgp::start(
+        &t.b,
+        &gobgp_conf_full(
+            64512,
+            179,
+            "192.0.2.1",
+            64511,
+            &["ipv4-unicast"],
+            "  [neighbors.transport.config]\n    remote-port = 1790\n",
+            "",
+        ),
+    );
+    let ours = Ours::start(&t.a, Some(1790));
+    let mut cfg = peer(64511, fixed(64512), "192.0.2.2", "192.0.2.1");
+    cfg.passive = true;
+    let key = cfg.key();
+    ours.add_peer(cfg);
+    ours.advertise(&key, Family::IPV4_UNICAST, &[("198.51.100.63/32", plain())]);
+    // GoBGP waits 5-10 s before its first connect.
+    gobgp.wait_established("192.0.2.1", UP);
+    let st = ours.wait_state(&key, State::Established, UP);
+    assert_eq!(st.local_address.map(|a| a.port()), Some(1790), "{st:?}");
+    wait_for("GoBGP has the prefix", UP, || {
+        has(&gobgp.prefixes(false), "198.51.100.63/32").then_some(())
+    });
+    ours.shutdown(false);
+}
