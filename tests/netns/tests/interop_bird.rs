@@ -805,6 +805,14 @@ fn interop_bird_config_change_resets() {
     bird.wait_established("metal", UP);
     let st = ours.wait_state(&key, State::Established, UP);
     assert_eq!(st.hold_time.map(|h| h.secs()), Some(6));
+    let p = bird.birdc("show protocols all metal");
+    let hold = p
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Hold timer:"))
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    assert!(hold.ends_with("/6"), "BIRD's negotiated hold time: {p}");
     wait_for("BIRD has the prefix again", UP, || {
         has(&bird.prefixes(), "198.51.100.98/32").then_some(())
     });
@@ -1081,5 +1089,34 @@ fn interop_bird_port_active() {
     wait_for("BIRD has the prefix", UP, || {
         has(&bird.prefixes(), "198.51.100.62/32").then_some(())
     });
+    ours.shutdown(false);
+}
+
+#[test]
+fn interop_bird_ibgp_default_local_pref() {
+    if !prerequisites("interop_bird_ibgp_default_local_pref", BIRD) {
+        return;
+    }
+    let t = two_ns_with_veth("ibdl");
+    let bird = Bird::start(&t.b, &bird_conf("192.0.2.2", 64512, "192.0.2.1", 64512, ""));
+    let ours = Ours::start(&t.a, Some(179));
+    let cfg = peer(64512, fixed(64512), "192.0.2.2", "192.0.2.1");
+    let key = cfg.key();
+    ours.add_peer(cfg);
+    ours.advertise(&key, Family::IPV4_UNICAST, &[("198.51.100.21/32", plain())]);
+    bird.wait_established("metal", UP);
+    wait_for("BIRD has the prefix", UP, || {
+        has(&bird.prefixes(), "198.51.100.21/32").then_some(())
+    });
+    // Toward iBGP we send LOCAL_PREF 100 when the caller set none; the AS path stays empty.
+    let r = route_all(&bird, "198.51.100.21/32");
+    assert!(r.contains("BGP.local_pref: 100"), "{r}");
+    assert!(
+        r.lines().any(|l| l
+            .trim()
+            .strip_prefix("BGP.as_path:")
+            .is_some_and(|v| v.trim().is_empty())),
+        "{r}"
+    );
     ours.shutdown(false);
 }

@@ -1151,3 +1151,28 @@ fn interop_gobgp_port_passive() {
     });
     ours.shutdown(false);
 }
+
+#[test]
+fn interop_gobgp_ibgp_default_local_pref() {
+    if !prerequisites("interop_gobgp_ibgp_default_local_pref", GOBGP) {
+        return;
+    }
+    let t = two_ns_with_veth("igdl");
+    let gobgp = Gobgp::start(
+        &t.b,
+        &gobgp_conf(64512, "192.0.2.1", 64512, "ipv4-unicast", ""),
+    );
+    let ours = Ours::start(&t.a, Some(179));
+    let cfg = peer(64512, fixed(64512), "192.0.2.2", "192.0.2.1");
+    let key = cfg.key();
+    ours.add_peer(cfg);
+    ours.advertise(&key, Family::IPV4_UNICAST, &[("198.51.100.21/32", plain())]);
+    gobgp.wait_established("192.0.2.1", UP);
+    wait_for("GoBGP has the prefix", UP, || {
+        has(&gobgp.prefixes(false), "198.51.100.21/32").then_some(())
+    });
+    // Toward iBGP we send LOCAL_PREF 100 when the caller set none.
+    let a = attrs_of(&gobgp, false, "198.51.100.21/32");
+    assert_eq!(attr(&a, 5)["value"], 100, "{a:?}");
+    ours.shutdown(false);
+}
