@@ -1120,3 +1120,47 @@ fn interop_bird_ibgp_default_local_pref() {
     );
     ours.shutdown(false);
 }
+
+#[test]
+fn interop_bird_two_octet_session() {
+    if !prerequisites("interop_bird_two_octet_session", BIRD) {
+        return;
+    }
+    let t = two_ns_with_veth("ib2o");
+    // BIRD does not announce the 4-octet AS capability (`enable as4 off`): the session is
+    // 2-octet, so our AS_PATH must go out with 2-octet AS numbers.
+    let bird = Bird::start(
+        &t.b,
+        &bird_conf("192.0.2.2", 64512, "192.0.2.1", 64511, "enable as4 off;"),
+    );
+    let ours = Ours::start(&t.a, Some(179));
+    let cfg = peer(64511, fixed(64512), "192.0.2.2", "192.0.2.1");
+    let key = cfg.key();
+    ours.add_peer(cfg);
+    ours.advertise(&key, Family::IPV4_UNICAST, &[("198.51.100.41/32", plain())]);
+    bird.wait_established("metal", UP);
+    wait_for("BIRD has the prefix", UP, || {
+        has(&bird.prefixes(), "198.51.100.41/32").then_some(())
+    });
+    let r = route_all(&bird, "198.51.100.41/32");
+    assert!(r.contains("BGP.as_path: 64511"), "{r}");
+    wait_for("our Adj-RIB-In has BIRD's route with its AS", UP, || {
+        ours.received(&key, Family::IPV4_UNICAST)
+            .iter()
+            .any(|r| r.prefix.to_string() == "203.0.113.0/24")
+            .then_some(())
+    });
+    let st = ours.wait_state(&key, State::Established, UP);
+    assert_eq!(
+        st.peer_asn,
+        Some(metalroute_bgp::config::Asn(64512)),
+        "{st:?}"
+    );
+    assert!(
+        !st.peer_capabilities
+            .iter()
+            .any(|c| matches!(c, metalroute_bgp::packet::Capability::FourOctetAs(_))),
+        "BIRD announced no 4-octet AS capability: {st:?}"
+    );
+    ours.shutdown(false);
+}
