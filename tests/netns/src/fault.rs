@@ -99,6 +99,21 @@ impl Capture {
         &self.file
     }
 
+    /// Reads what the capture has written so far without stopping it: `tcpdump -r FILE -nn -v
+    /// args…` output. tcpdump writes each packet as it sees it (`-U`), but a packet seen just
+    /// before a stop can be lost, so wait for what must be on the wire with this before
+    /// [`Capture::text`]. A partly written last record is ignored.
+    pub fn peek(&self, args: &[&str]) -> String {
+        let mut cmd = std::process::Command::new("tcpdump");
+        cmd.arg("-r").arg(&self.file).args(["-nn", "-v"]);
+        for a in args {
+            cmd.args(a.split_whitespace());
+        }
+        cmd.output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    }
+
     /// Stops the capture and returns `tcpdump -r FILE -nn -v args…` output (one packet per
     /// line or two), e.g. `text(&["tcp port 179"])`.
     ///

@@ -1,7 +1,8 @@
 //! Packet drops with nftables and captures with tcpdump inside namespaces.
 
 use metalroute_netns::{
-    drop_packets, prerequisites, restore_packets, two_ns_with_veth, wait_for_log, Capture, Need,
+    drop_packets, prerequisites, restore_packets, two_ns_with_veth, wait_for, wait_for_log,
+    Capture, Need,
 };
 use std::net::{IpAddr, TcpListener, TcpStream};
 use std::time::Duration;
@@ -33,6 +34,16 @@ fn drop_packets_blocks_a_peer_until_restored_and_capture_sees_it() {
         t.a.run(|| TcpStream::connect_timeout(&(b, 17930).into(), Duration::from_secs(2)));
     assert!(ok.is_ok(), "{ok:?}");
     drop(ok);
+    // Stopping tcpdump right away can lose the reply it has not written yet: wait for it.
+    wait_for(
+        "the SYN-ACK in the capture",
+        Duration::from_secs(10),
+        || {
+            cap.peek(&[])
+                .contains("192.0.2.2.17930 > 192.0.2.1")
+                .then_some(())
+        },
+    );
 
     let text = cap.text(&[]);
     // The dropped SYN never left a (output hook) — only the successful handshake is on the wire.
