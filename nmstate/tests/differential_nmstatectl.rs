@@ -10,9 +10,12 @@
 //! `state: absent`). Left out, because nmstatectl's kernel mode refuses them (nmstate
 //! `nispor/route.rs`, 2.2.62): ECMP / `weight` ("Kernel mode does not support ECMP routes"),
 //! `route-type` blackhole/unreachable/prohibit ("nispor apply does not support route type
-//! yet") and `table-id` above 255 ("does not support route table ID bigger than 255"); route
-//! rules and sysctls are not applied by the kernel mode at all (its nispor apply path only
-//! handles interfaces and routes).
+//! yet") and `table-id` above 255 ("does not support route table ID bigger than 255").
+//! Also left out because the kernel mode ignores them and then fails its own verification
+//! ("... not found after apply"): a route's `source` (nispor installs the route without a
+//! preferred source) and `route-rules` (not applied at all). Sysctls (`forwarding`,
+//! `rp-filter`) are metalroute extensions or not part of the kernel mode. An IPv4 route
+//! without next-hop address is out too, see the `ipv6_device_route` case.
 //!
 //! Needs root and `nmstatectl` (scripts/install-deps installs the pinned version into
 //! `$HOME/.cargo/bin`, which is searched too); with `METALROUTE_REQUIRE_NETNS=1` a missing one
@@ -501,6 +504,94 @@ interfaces:
     address:
     - ip: 2001:db8:1::1
       prefix-length: 64
+"#,
+        ],
+    },
+    Case {
+        // An absent entry with only `next-hop-interface` (nmstate's wildcard matching) removes
+        // every route through the interface, in every table; the second state mentions no
+        // interface, so the addresses stay as they are.
+        name: "routes_removed_by_interface_wildcard",
+        steps: &[
+            r#"
+interfaces:
+- name: eth1
+  type: ethernet
+  state: up
+  ipv4:
+    enabled: true
+    dhcp: false
+    address:
+    - ip: 192.0.2.1
+      prefix-length: 24
+  ipv6:
+    enabled: true
+    dhcp: false
+    autoconf: false
+    address:
+    - ip: 2001:db8:1::1
+      prefix-length: 64
+routes:
+  config:
+  - destination: 198.51.100.0/24
+    next-hop-address: 192.0.2.2
+    next-hop-interface: eth1
+    metric: 100
+    table-id: 100
+  - destination: 203.0.113.0/24
+    next-hop-address: 192.0.2.2
+    next-hop-interface: eth1
+    metric: 100
+  - destination: 2001:db8:100::/48
+    next-hop-address: 2001:db8:1::2
+    next-hop-interface: eth1
+    metric: 100
+    table-id: 100
+"#,
+            r#"
+routes:
+  config:
+  - next-hop-interface: eth1
+    state: absent
+"#,
+        ],
+    },
+    Case {
+        // `enabled: false` for IPv6 removes the global IPv6 addresses; IPv4 stays.
+        name: "ipv6_disabled",
+        steps: &[
+            r#"
+interfaces:
+- name: eth1
+  type: ethernet
+  state: up
+  ipv4:
+    enabled: true
+    dhcp: false
+    address:
+    - ip: 192.0.2.1
+      prefix-length: 24
+  ipv6:
+    enabled: true
+    dhcp: false
+    autoconf: false
+    address:
+    - ip: 2001:db8:1::1
+      prefix-length: 64
+"#,
+            r#"
+interfaces:
+- name: eth1
+  type: ethernet
+  state: up
+  ipv4:
+    enabled: true
+    dhcp: false
+    address:
+    - ip: 192.0.2.1
+      prefix-length: 24
+  ipv6:
+    enabled: false
 "#,
         ],
     },
