@@ -1,16 +1,17 @@
 //! Differential test against nmstate's own tool: every corpus case is applied, step by step,
 //! with `nmstatectl apply --kernel` (kernel-only mode: nispor over netlink, no NetworkManager,
-//! no D-Bus) in one fresh namespace and with `metalroute_nmstate::Applier` in another fresh namespace with
-//! identical veths (same names, same MAC addresses, hence the same IPv6 link-local addresses);
-//! after every step both namespaces must hold the same addresses and routes (normalized
-//! `ip -j` dumps, see [`normalized`]).
+//! no D-Bus) in one fresh namespace and with `metalroute_nmstate::Applier` in another fresh
+//! namespace with identical veths (same names, same MAC addresses, hence the same IPv6
+//! link-local addresses); after every step both namespaces must hold the same addresses and
+//! routes (normalized `ip -j` dumps, see [`normalized`]).
 //!
 //! The corpus stays within what nmstatectl 2.2's kernel mode supports: addresses (IPv4, IPv6)
 //! on existing interfaces and unicast routes (main and other tables, metrics, next hops,
 //! `state: absent`). Left out, because nmstatectl's kernel mode refuses them (nmstate
-//! `nispor/route.rs`, 2.2.62; each checked by hand): ECMP / `weight` ("Kernel mode does not support ECMP routes"),
-//! `route-type` blackhole/unreachable/prohibit ("nispor apply does not support route type
-//! yet") and `table-id` above 255 ("does not support route table ID bigger than 255").
+//! `nispor/route.rs`, 2.2.62; each checked by hand): ECMP / `weight` ("Kernel mode does not
+//! support ECMP routes"), `route-type` blackhole/unreachable/prohibit ("nispor apply does not
+//! support route type yet") and `table-id` above 255 ("does not support route table ID
+//! bigger than 255").
 //! Also left out because the kernel mode ignores them and then fails its own verification
 //! ("... not found after apply"): a route's `source` (nispor installs the route without a
 //! preferred source) and `route-rules` (not applied at all). Sysctls (`forwarding`,
