@@ -23,9 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use metalroute_netns::{
-    addr, prerequisites, veth, wait_for, ChildGuard, Daemon, Frr, Need, Netns,
-};
+use metalroute_netns::{addr, prerequisites, veth, wait_for, ChildGuard, Daemon, Frr, Need, Netns};
 use serde_json::Value;
 
 /// nftables table (in each node namespace) whose set `peers` holds the addresses being cut.
@@ -184,7 +182,7 @@ impl Drop for TempDir {
 struct Lab {
     timers: Timers,
     agent: ChildGuard,
-    node_frr: Frr,
+    _node_frr: Frr,
     router_frr: Frr,
     vty: Vty,
     _dir: TempDir,
@@ -372,7 +370,7 @@ fn start_lab(timers: Timers, bin: &Path) -> Lab {
     Lab {
         timers,
         agent,
-        node_frr,
+        _node_frr: node_frr,
         router_frr,
         vty,
         _dir: dir,
@@ -411,7 +409,11 @@ impl Lab {
     /// the BFD session up at the profile's rate; returns how long that took.
     fn wait_ready(&mut self, n: Node) -> Duration {
         let t = Instant::now();
-        let what = format!("{} node up at the router ({})", n.name(), self.timers.label());
+        let what = format!(
+            "{} node up at the router ({})",
+            n.name(),
+            self.timers.label()
+        );
         wait_for(&what, UP_DEADLINE, || {
             if let Some(st) = self.agent.try_wait() {
                 panic!("metalroute run exited: {st}");
@@ -504,7 +506,8 @@ fn run_setting(
             let (down, gone, nft) = lab.cut(n);
             let recover = lab.wait_ready(n);
             let s = results.entry((timers, n)).or_default();
-            let fmt = |d: Option<Duration>| d.map_or("timeout".to_owned(), |d| format!("{:.1}", ms(d)));
+            let fmt =
+                |d: Option<Duration>| d.map_or("timeout".to_owned(), |d| format!("{:.1}", ms(d)));
             eprintln!(
                 "  {} rep {:>2} {:<10} down {:>8} ms  gone {:>8} ms  (nft {:.1} ms, back in {:.1} s)",
                 timers.label(),
@@ -524,8 +527,6 @@ fn run_setting(
             }
         }
     }
-    // Keep the node FRR alive until here (it is measured); drop order tears the lab down.
-    let _ = lab.node_frr.pathspace();
 }
 
 fn main() {
@@ -557,7 +558,10 @@ fn main() {
     }
     let started = Instant::now();
     let mut results = BTreeMap::new();
-    let settings = [Timers::Bfd { ms: 300, mult: 3 }, Timers::Bfd { ms: 50, mult: 3 }];
+    let settings = [
+        Timers::Bfd { ms: 300, mult: 3 },
+        Timers::Bfd { ms: 50, mult: 3 },
+    ];
     for t in settings {
         run_setting(t, reps, &bin, &mut results);
     }
@@ -595,7 +599,11 @@ fn main() {
         sorted.insert((*t, *n), row);
     }
     println!();
-    for t in settings.iter().copied().chain(reference.then_some(Timers::Hold9s)) {
+    for t in settings
+        .iter()
+        .copied()
+        .chain(reference.then_some(Timers::Hold9s))
+    {
         if let (Some(m), Some(f)) = (
             sorted.get(&(t, Node::Metalroute)),
             sorted.get(&(t, Node::Frr)),
@@ -622,8 +630,5 @@ fn main() {
             results.get(&(*t, *n)).map_or(0, |s| s.down.len())
         );
     }
-    println!(
-        "total run time {:.0} s",
-        started.elapsed().as_secs_f64()
-    );
+    println!("total run time {:.0} s", started.elapsed().as_secs_f64());
 }
