@@ -106,6 +106,8 @@ struct Settings {
     frr_budget: Duration,
     /// Run `frr-reload.py --test` before each `--reload`, as MetalLB's frr-reloader.sh does.
     test_first: bool,
+    /// Preload all Services into one file instead of one file per Service.
+    one_file: bool,
 }
 
 impl Settings {
@@ -122,9 +124,10 @@ impl Settings {
             frr_changes: 200,
             frr_budget: Duration::from_secs(300),
             test_first: false,
+            one_file: false,
         };
         let usage = "usage: metalroute-bench-agent-latency [--agent PATH] [--services N] \
-                     [--changes N] [--frr-changes N] [--frr-budget-secs S] [--test-first]";
+                     [--changes N] [--frr-changes N] [--frr-budget-secs S] [--test-first] [--one-file]";
         let mut args = std::env::args().skip(1);
         while let Some(flag) = args.next() {
             if flag == "--help" || flag == "-h" {
@@ -133,6 +136,10 @@ impl Settings {
             }
             if flag == "--test-first" {
                 s.test_first = true;
+                continue;
+            }
+            if flag == "--one-file" {
+                s.one_file = true;
                 continue;
             }
             let Some(value) = args.next() else {
@@ -451,6 +458,14 @@ fn run(s: &Settings) -> bool {
         if s.test_first { "--test, then " } else { "" },
         if s.test_first { ": included" } else { "; pass --test-first to include it" }
     );
+    println!(
+        "metalroute preload layout: {}",
+        if s.one_file {
+            "one file with every Service (--one-file)"
+        } else {
+            "one file per Service"
+        }
+    );
     println!("load average at start: {}", loadavg());
 
     // Namespaces: router with a bridge, two nodes on it.
@@ -476,8 +491,13 @@ fn run(s: &Settings) -> bool {
         std::fs::create_dir_all(d).unwrap_or_else(|e| panic!("create {}: {e}", d.display()));
     }
     std::fs::write(dir.join("00-base.yaml"), BASE_A).expect("write 00-base.yaml");
-    for i in 0..s.services {
-        std::fs::write(dir.join(service_file(i)), service_yaml(i)).expect("write a Service");
+    if s.one_file {
+        let all: Vec<String> = (0..s.services).map(service_yaml).collect();
+        std::fs::write(dir.join("10-services.yaml"), all.join("---\n")).expect("write Services");
+    } else {
+        for i in 0..s.services {
+            std::fs::write(dir.join(service_file(i)), service_yaml(i)).expect("write a Service");
+        }
     }
 
     // Routers and speakers. Locals drop in reverse order: agent, FRRs, then namespaces.
