@@ -93,7 +93,7 @@ impl FileSource {
             }
         }
         present.sort();
-        self.files.retain(|p, _| present.contains(p));
+        self.files.retain(|p, _| present.binary_search(p).is_ok());
         for path in &present {
             let state = self.files.entry(path.clone()).or_default();
             match std::fs::read_to_string(path) {
@@ -151,8 +151,15 @@ impl FileSource {
         let present: std::collections::BTreeSet<&ObjectKey> =
             objects.iter().map(|o| &o.key).collect();
         self.last_valid.retain(|k, _| present.contains(k));
+        // One pass over the reports (a lookup per object would be quadratic in the object count).
+        let valid: std::collections::HashSet<&ObjectKey> = snapshot
+            .reports
+            .iter()
+            .filter(|r| r.is_valid())
+            .map(|r| &r.key)
+            .collect();
         for o in &objects {
-            if snapshot.report(&o.key).is_some_and(|r| r.is_valid()) {
+            if valid.contains(&o.key) {
                 self.last_valid.insert(o.key.clone(), o.clone());
             }
         }
