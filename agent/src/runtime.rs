@@ -46,6 +46,8 @@ pub struct RunOptions {
     pub bgp_listen_port: Option<u16>,
     /// Where the nmstate applier records the links it creates.
     pub network_record: Option<PathBuf>,
+    /// Withhold a BFD peer's advertisements until its BFD session is Up (default on).
+    pub bfd_gate: bool,
 }
 
 /// What the agent knows right now, shared with the admin socket and the metrics endpoint.
@@ -190,8 +192,12 @@ pub async fn run(opts: RunOptions) -> Result<(), AgentError> {
     let network = NetworkActuator::start(opts.network_record.clone());
     *shared.network.lock().unwrap_or_else(|p| p.into_inner()) = Some(network.status_handle());
     let mut loop_state = LoopState::default();
+    let bfd_changed = bfd.changed();
     let mut replan = true;
     loop {
+        if opts.bfd_gate {
+            actuator.set_bfd_up(bfd.up_peers());
+        }
         if replan {
             reconcile(
                 &opts,
@@ -219,6 +225,14 @@ pub async fn run(opts: RunOptions) -> Result<(), AgentError> {
                 }
                 if !alive {
                     bgp_events = shared.speaker.subscribe();
+                }
+                replan = false;
+            }
+            _ = bfd_changed.notified(), if opts.bfd_gate => {
+                // A BFD session came Up or left Up: only the gate's routes change.
+                actuator.set_bfd_up(bfd.up_peers());
+                if let Some(plan) = loop_state.last_plan.clone() {
+                    actuator.apply(&plan).await;
                 }
                 replan = false;
             }

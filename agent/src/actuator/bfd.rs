@@ -7,18 +7,27 @@
 //! later pass (the agent loop calls [`BfdActuator::apply`] again on every BGP state change).
 //! A profile change is a `set_params` (a Poll sequence, no flap); removing `bfdProfile` from a
 //! peer removes its BFD session without touching its BGP session.
+//!
+//! It also keeps the set of BGP sessions whose BFD session is Up ([`BfdActuator::up_peers`]) and
+//! wakes the agent loop when it changes ([`BfdActuator::changed`]): the speaker actuator holds a
+//! BFD peer's advertisements back until its BFD session is Up.
 
 use crate::planner::NodePlan;
 use metalroute_bgp::bfd::{
-    couple_to_speaker, BfdHandle, DetectMultiplier, HopMode, Interval, SessionKey, SessionParams,
+    couple_to_speaker, coupling::peer_key, BfdHandle, DetectMultiplier, HopMode, Interval,
+    SessionKey, SessionParams,
 };
 use metalroute_bgp::config::PeerKey;
 use metalroute_bgp::speaker::Speaker;
 use metalroute_crds::config::BfdProfile;
 use metalroute_crds::values::PeerTarget;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
+
+/// The BGP sessions whose BFD session is Up, live.
+pub type BfdUpPeers = Arc<Mutex<BTreeSet<PeerKey>>>;
 
 /// BFD session parameters from a BFDProfile (MetalLB's defaults are already filled in).
 pub fn bfd_params(p: &BfdProfile) -> Result<SessionParams, String> {
@@ -50,6 +59,8 @@ pub struct BfdActuator {
     /// session is down (that is when BFD tells the link is back).
     locals: BTreeMap<PeerKey, std::net::IpAddr>,
     counts: BfdEventCounts,
+    up: BfdUpPeers,
+    changed: Arc<Notify>,
     counter: Option<JoinHandle<()>>,
 }
 
@@ -63,8 +74,21 @@ impl BfdActuator {
             applied: BTreeMap::new(),
             locals: BTreeMap::new(),
             counts: Arc::default(),
+            up: Arc::default(),
+            changed: Arc::new(Notify::new()),
             counter: None,
         }
+    }
+
+    /// The BGP sessions whose BFD session is Up now.
+    pub fn up_peers(&self) -> BTreeSet<PeerKey> {
+        // A set of keys: a poisoned lock still holds a usable set.
+        self.up.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Notified whenever a BFD session comes Up or leaves Up.
+    pub fn changed(&self) -> Arc<Notify> {
+        self.changed.clone()
     }
 
     /// The transport, once started (for status).
@@ -146,7 +170,12 @@ impl BfdActuator {
             None => match BfdHandle::spawn() {
                 Ok(h) => {
                     self.coupling = Some(couple_to_speaker(&h, self.speaker.clone()));
-                    self.counter = Some(count_events(&h, self.counts.clone()));
+                    self.counter = Some(count_events(
+                        &h,
+                        self.counts.clone(),
+                        self.up.clone(),
+                        self.changed.clone(),
+                    ));
                     self.handle = Some(h.clone());
                     h
                 }
@@ -164,6 +193,15 @@ impl BfdActuator {
             .collect();
         for k in gone {
             let name = self.applied.remove(&k).map(|(n, _)| n).unwrap_or_default();
+            // A removed session reports no event: it is no longer Up.
+            if self
+                .up
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&peer_key(&k))
+            {
+                self.changed.notify_one();
+            }
             match handle.remove(k.clone()).await {
                 Ok(()) => tracing::info!(peer = %name, bfd_peer = %k.peer, "BFD session removed"),
                 Err(e) => tracing::warn!(peer = %name, error = %e, "removing BFD session failed"),
@@ -197,11 +235,18 @@ impl BfdActuator {
             t.abort();
         }
         self.applied.clear();
+        self.up.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 }
 
-/// Counts Up and Down transitions of every session until the transport stops.
-fn count_events(h: &BfdHandle, counts: BfdEventCounts) -> JoinHandle<()> {
+/// Counts Up and Down transitions of every session and keeps the set of Up sessions, until the
+/// transport stops; `changed` is notified on every Up or Down.
+fn count_events(
+    h: &BfdHandle,
+    counts: BfdEventCounts,
+    up_peers: BfdUpPeers,
+    changed: Arc<Notify>,
+) -> JoinHandle<()> {
     let mut events = h.subscribe();
     tokio::spawn(async move {
         loop {
@@ -218,6 +263,15 @@ fn count_events(h: &BfdHandle, counts: BfdEventCounts) -> JoinHandle<()> {
                         } else {
                             entry.1 += 1;
                         }
+                        drop(c);
+                        let mut set = up_peers.lock().unwrap_or_else(|p| p.into_inner());
+                        if up {
+                            set.insert(peer_key(&e.key));
+                        } else {
+                            set.remove(&peer_key(&e.key));
+                        }
+                        drop(set);
+                        changed.notify_one();
                     }
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}

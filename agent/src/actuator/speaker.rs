@@ -16,7 +16,7 @@ use metalroute_bgp::config::{
 use metalroute_bgp::packet::{Community, LargeCommunity, PathAttributes};
 use metalroute_bgp::speaker::Speaker;
 use metalroute_crds::values::{Community as CrdCommunity, PeerAsn as CrdPeerAsn, PeerTarget};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -167,6 +167,33 @@ pub fn desired_peers(
     (out, problems)
 }
 
+/// Holds back the advertisements of every session whose BGPPeer has a BFD profile and whose BFD
+/// session is not Up (`bfd_up`): such a session is not usable for traffic until BFD confirms the
+/// path, so it gets no routes until then (and loses them when BFD leaves Up).
+pub fn gate_on_bfd(
+    desired: &mut BTreeMap<PeerKey, DesiredPeer>,
+    plan: &NodePlan,
+    bfd_up: &BTreeSet<PeerKey>,
+) {
+    for (vrf, s) in plan.sessions() {
+        let (Some(_), PeerTarget::Address(address)) = (&s.params.bfd, &s.params.target) else {
+            continue;
+        };
+        let key = PeerKey {
+            vrf: vrf.device().map(str::to_string),
+            address: *address,
+        };
+        if bfd_up.contains(&key) {
+            continue;
+        }
+        if let Some(d) = desired.get_mut(&key) {
+            for routes in d.routes.values_mut() {
+                routes.clear();
+            }
+        }
+    }
+}
+
 /// The operations that take the speaker from `applied` to `desired`: removals first, then
 /// additions and updates, then routes that changed (all routes of a new session).
 pub fn diff(
@@ -212,6 +239,8 @@ pub struct SpeakerActuator {
     router_id: Option<Ipv4Addr>,
     applied: BTreeMap<PeerKey, DesiredPeer>,
     problems: Vec<SessionProblem>,
+    /// With the BFD gate on: the sessions whose BFD session is Up (see [`gate_on_bfd`]).
+    bfd_up: Option<BTreeSet<PeerKey>>,
 }
 
 impl SpeakerActuator {
@@ -222,7 +251,14 @@ impl SpeakerActuator {
             router_id,
             applied: BTreeMap::new(),
             problems: Vec::new(),
+            bfd_up: None,
         }
+    }
+
+    /// Turns the BFD gate on with the sessions whose BFD session is Up now; the next
+    /// [`SpeakerActuator::apply`] withholds routes from BFD peers that are not in `up`.
+    pub fn set_bfd_up(&mut self, up: BTreeSet<PeerKey>) {
+        self.bfd_up = Some(up);
     }
 
     /// The sessions applied, by key.
@@ -238,7 +274,10 @@ impl SpeakerActuator {
     /// Converges the speaker to `plan`. Problems with single sessions are logged and kept for
     /// `show`; they never stop the other sessions. Returns the number of speaker calls made.
     pub async fn apply(&mut self, plan: &NodePlan) -> usize {
-        let (desired, problems) = desired_peers(plan, self.router_id);
+        let (mut desired, problems) = desired_peers(plan, self.router_id);
+        if let Some(up) = &self.bfd_up {
+            gate_on_bfd(&mut desired, plan, up);
+        }
         for p in &problems {
             if !self.problems.contains(p) {
                 tracing::warn!(peer = %p.peer, reason = %p.reason, "BGP session not started");
@@ -358,6 +397,49 @@ mod tests {
             vrf: None,
             address: a.parse().unwrap(),
         }
+    }
+
+    #[test]
+    fn bfd_gate_withholds_routes_of_bfd_peers_until_bfd_is_up() {
+        // r1 has a BFD profile, r2 has none: only r1's routes wait for BFD.
+        let yaml = format!(
+            "{BASE}{}{}---\napiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {{namespace: metallb-system, name: fast}}\nspec: {{receiveInterval: 50, transmitInterval: 50}}\n{}",
+            peer("r1", "192.0.2.1", "9s").replace("password: s3cret", "password: s3cret, bfdProfile: fast"),
+            peer("r2", "192.0.2.2", "9s"),
+            service("web", "203.0.113.1")
+        );
+        let loaded = load_str(&yaml, None, &ReadOptions::default());
+        assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+        let snap = Snapshot::from_objects(loaded.objects, &ReadOptions::default());
+        let plan = crate::planner::plan(&snap, "n1");
+        let (all, problems) = desired_peers(&plan, Some(Ipv4Addr::new(192, 0, 2, 11)));
+        assert!(problems.is_empty(), "{problems:?}");
+        let count = |d: &BTreeMap<PeerKey, DesiredPeer>, k: &str| {
+            d[&key(k)].routes.values().map(BTreeMap::len).sum::<usize>()
+        };
+        assert_eq!(count(&all, "192.0.2.1"), 1);
+
+        let mut gated = all.clone();
+        gate_on_bfd(&mut gated, &plan, &BTreeSet::new());
+        assert_eq!(count(&gated, "192.0.2.1"), 0, "BFD not Up: no routes");
+        assert_eq!(count(&gated, "192.0.2.2"), 1, "no BFD profile: not gated");
+        // The session itself is still wanted (BGP runs; BFD needs it for its local address).
+        assert_eq!(
+            gated[&key("192.0.2.1")].config,
+            all[&key("192.0.2.1")].config
+        );
+        // Withholding is a route change only, never a session reset.
+        let ops = diff(&all, &gated);
+        assert!(
+            ops.iter().all(
+                |o| matches!(o, Op::SetRoutes(k, _, r) if *k == key("192.0.2.1") && r.is_empty())
+            ),
+            "{ops:?}"
+        );
+
+        let mut up = all.clone();
+        gate_on_bfd(&mut up, &plan, &BTreeSet::from([key("192.0.2.1")]));
+        assert_eq!(up, all, "BFD Up: every route");
     }
 
     #[test]

@@ -38,6 +38,10 @@ pub struct RunArgs {
     /// File recording the network links the agent created (default: kept in memory).
     #[arg(long)]
     pub network_record: Option<PathBuf>,
+    /// Announce to a BGPPeer with a `bfdProfile` as soon as BGP is Established, without waiting
+    /// for its BFD session to be Up (by default routes wait for BFD Up).
+    #[arg(long)]
+    pub no_bfd_gate: bool,
 }
 
 /// Runs the agent until SIGTERM/SIGINT.
@@ -55,6 +59,7 @@ pub fn run(args: RunArgs) -> ExitCode {
         router_id: args.router_id,
         bgp_listen_port: (args.bgp_port != 0).then_some(args.bgp_port),
         network_record: args.network_record,
+        bfd_gate: !args.no_bfd_gate,
     };
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
