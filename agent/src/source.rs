@@ -11,7 +11,7 @@
 
 use crate::error::AgentError;
 use metalroute_crds::loader::load_str;
-use metalroute_crds::object::{LoadedObject, ReadOptions};
+use metalroute_crds::object::{LoadedObject, Object, ReadOptions};
 use metalroute_crds::report::ObjectKey;
 use metalroute_crds::snapshot::Snapshot;
 use std::collections::BTreeMap;
@@ -127,6 +127,7 @@ impl FileSource {
                 file_problems.push(format!("{p} ({kept})"));
             }
         }
+        self.keep_deleted_bfd_profiles(&mut objects, &mut file_problems);
         let mut snapshot = Snapshot::from_objects(objects.clone(), &self.opts);
         let mut kept = 0;
         for r in snapshot.invalid() {
@@ -170,6 +171,40 @@ impl FileSource {
     }
 }
 
+impl FileSource {
+    /// A BFDProfile deleted while a BGPPeer still names it keeps its last valid version: the
+    /// peer's session keeps its last BFD timers (reported) until the peer stops naming the
+    /// profile or the profile comes back, instead of the peer turning invalid and its BGP
+    /// session being removed.
+    fn keep_deleted_bfd_profiles(
+        &self,
+        objects: &mut Vec<LoadedObject>,
+        problems: &mut Vec<String>,
+    ) {
+        let mut restore: BTreeMap<ObjectKey, ObjectKey> = BTreeMap::new();
+        for o in objects.iter() {
+            let Some(Object::BGPPeer(peer)) = &o.object else {
+                continue;
+            };
+            let Some(name) = peer.spec.bfd_profile.as_deref() else {
+                continue;
+            };
+            let key = ObjectKey::new("BFDProfile", o.key.namespace.as_deref(), name);
+            if self.last_valid.contains_key(&key) && !objects.iter().any(|x| x.key == key) {
+                restore.entry(key).or_insert_with(|| o.key.clone());
+            }
+        }
+        for (key, user) in restore {
+            if let Some(old) = self.last_valid.get(&key) {
+                problems.push(format!(
+                    "{key} was deleted while {user} uses it; its last version is kept until no BGPPeer names it"
+                ));
+                objects.push(old.clone());
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,6 +218,48 @@ mod tests {
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         d
+    }
+
+    #[test]
+    fn deleted_bfd_profile_in_use_keeps_its_last_version_until_no_peer_names_it() {
+        let d = dir("bfdgone");
+        let peer = |bfd: &str| {
+            format!("apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata:\n  name: r1\n  namespace: metallb-system\nspec:\n  peerAddress: 192.0.2.1\n  peerASN: 64501\n  myASN: 64500\n  routerID: 192.0.2.11\n{bfd}")
+        };
+        std::fs::write(d.join("peer.yaml"), peer("  bfdProfile: fast\n")).unwrap();
+        std::fs::write(d.join("bfd.yaml"), "apiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata:\n  name: fast\n  namespace: metallb-system\nspec:\n  receiveInterval: 50\n").unwrap();
+        let mut src = FileSource::new(&d, ReadOptions::default());
+        let r = src.read().unwrap();
+        assert!(r.snapshot.is_valid());
+        assert_eq!(r.snapshot.config.peers.len(), 1);
+
+        std::fs::remove_file(d.join("bfd.yaml")).unwrap();
+        let r = src.read().unwrap();
+        assert_eq!(r.snapshot.config.peers.len(), 1, "the peer stays valid");
+        assert_eq!(
+            r.snapshot.config.bfd_profiles.len(),
+            1,
+            "with the last profile"
+        );
+        assert!(
+            r.file_problems
+                .iter()
+                .any(|p| p.contains("BFDProfile") && p.contains("deleted")),
+            "{:?}",
+            r.file_problems
+        );
+        // Kept across further reads while the peer names it.
+        assert_eq!(src.read().unwrap().snapshot.config.bfd_profiles.len(), 1);
+
+        std::fs::write(d.join("peer.yaml"), peer("")).unwrap();
+        let r = src.read().unwrap();
+        assert_eq!(r.snapshot.config.peers.len(), 1);
+        assert!(
+            r.snapshot.config.bfd_profiles.is_empty(),
+            "no peer names it: gone"
+        );
+        assert!(r.file_problems.is_empty(), "{:?}", r.file_problems);
+        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
