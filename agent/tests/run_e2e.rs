@@ -12,8 +12,8 @@
 //! responder answering its node name, so a client request shows which node the router chose.
 
 use metalroute_netns::{
-    addr, drop_packets, prerequisites, restore_packets, route, sysctl, veth, wait_for, ChildGuard,
-    Frr, Need, Netns,
+    addr, drop_packets, prerequisites, restore_packets, route, sysctl, terminate, veth, wait_for,
+    ChildGuard, Frr, Need, Netns,
 };
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -489,10 +489,7 @@ fn run_e2e_two_nodes_cluster_local_edit_and_peer_removal() {
 
     // SIGTERM on node-2: Cease to the router, every route gone.
     let agent = lab.nodes[1].agent.as_mut().unwrap();
-    agent.signal(libc_sigterm());
-    let st = agent
-        .wait_timeout(Duration::from_secs(20))
-        .expect("agent did not exit on SIGTERM");
+    let st = terminate(agent, Duration::from_secs(20));
     assert!(st.success(), "agent exit status {st}");
     wait_for("router RIB empty after SIGTERM", DEADLINE, || {
         frr.prefixes_v4().is_empty().then_some(())
@@ -505,10 +502,6 @@ fn run_e2e_two_nodes_cluster_local_edit_and_peer_removal() {
     );
     let log = std::fs::read_to_string(lab.nodes[1].log()).unwrap();
     assert!(log.contains("default/db"), "no decision log line: {log}");
-}
-
-fn libc_sigterm() -> i32 {
-    15
 }
 
 /// Seed 003 (examples/advanced-advertisement) over iBGP, plus a node subset: for

@@ -52,6 +52,7 @@ mod gobgp;
 mod link;
 mod netns;
 mod prereq;
+mod process;
 mod topology;
 mod wait;
 
@@ -66,5 +67,6 @@ pub use link::{
 };
 pub use netns::{enter_netns_path, ChildGuard, Netns};
 pub use prereq::{find_binary, prerequisites, require_netns, require_vrf, Need};
+pub use process::{terminate, SIGCONT, SIGHUP, SIGINT, SIGKILL, SIGSTOP, SIGTERM};
 pub use topology::{two_ns_with_veth, TwoNs};
 pub use wait::{wait_for, wait_for_async, wait_for_log, wait_for_ok};
