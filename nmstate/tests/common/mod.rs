@@ -45,7 +45,8 @@ pub fn apply_in(
     })
 }
 
-fn strip(v: &mut Value, keys: &[&str]) {
+/// Removes `keys` from every object in `v`, recursively.
+pub fn strip(v: &mut Value, keys: &[&str]) {
     match v {
         Value::Object(m) => {
             for k in keys {
