@@ -3,7 +3,7 @@
 //! built. The agent maps MetalLB's BGPPeer objects to [`PeerConfig`].
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use crate::speaker::SpeakerError;
@@ -136,21 +136,80 @@ impl Default for Timers {
 }
 
 /// Where a session lives: the VRF device (None = the default VRF) and the peer's address.
+///
+/// An unnumbered peer (BGP over an interface's IPv6 link-local addresses) is identified by its
+/// interface, not by the neighbour's address: that address is learned at run time, may change,
+/// and two interfaces may see the same `fe80::` address. Its key is built with
+/// [`PeerKey::interface`]; `address` then holds the interface name in the IETF-reserved
+/// `0000::/8` range (first octet 0, then the name's at most 15 octets), which no real peer
+/// address uses (such addresses are refused by [`PeerConfig::validate`]). Use
+/// [`PeerKey::interface_name`] to tell the two kinds apart; `Display` prints the name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PeerKey {
     /// VRF device name, `None` for the default VRF.
     pub vrf: Option<String>,
-    /// Peer address.
+    /// Peer address (for an unnumbered peer: its interface, see [`PeerKey::interface`]).
     pub address: IpAddr,
+}
+
+/// Longest interface name Linux accepts (`IFNAMSIZ` - 1).
+pub const MAX_INTERFACE_NAME_LEN: usize = 15;
+
+impl PeerKey {
+    /// The key of the unnumbered peer on interface `name` in `vrf`. Names longer than
+    /// [`MAX_INTERFACE_NAME_LEN`] octets are cut (such a configuration fails validation).
+    pub fn interface(vrf: Option<String>, name: &str) -> PeerKey {
+        PeerKey {
+            vrf,
+            address: IpAddr::V6(interface_key_address(name)),
+        }
+    }
+
+    /// The interface of an unnumbered peer's key; `None` for a peer with an address.
+    pub fn interface_name(&self) -> Option<String> {
+        let IpAddr::V6(v6) = self.address else {
+            return None;
+        };
+        let o = v6.octets();
+        if o[0] != 0 || o[1] == 0 {
+            return None;
+        }
+        let name: Vec<u8> = o[1..].iter().copied().take_while(|b| *b != 0).collect();
+        String::from_utf8(name).ok()
+    }
+}
+
+/// The key address that stands for interface `name` (see [`PeerKey`]).
+fn interface_key_address(name: &str) -> Ipv6Addr {
+    let mut o = [0u8; 16];
+    for (slot, b) in o[1..].iter_mut().zip(name.bytes()) {
+        *slot = b;
+    }
+    Ipv6Addr::from(o)
+}
+
+/// Whether `ip` lies in the range [`PeerKey`] uses for interface names (`0000::/8` without the
+/// IPv4-mapped, IPv4-compatible, loopback and unspecified addresses).
+pub fn is_interface_key_address(ip: IpAddr) -> bool {
+    matches!(ip, IpAddr::V6(v6) if v6.octets()[0] == 0 && v6.octets()[1] != 0)
 }
 
 impl fmt::Display for PeerKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let peer = match self.interface_name() {
+            Some(name) => name,
+            None => self.address.to_string(),
+        };
         match &self.vrf {
-            Some(v) => write!(f, "{}%{v}", self.address),
-            None => write!(f, "{}", self.address),
+            Some(v) => write!(f, "{peer}%{v}"),
+            None => write!(f, "{peer}"),
         }
     }
+}
+
+/// Whether `ip` is an IPv6 link-local unicast address (`fe80::/10`).
+pub fn is_link_local(ip: IpAddr) -> bool {
+    matches!(ip, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80)
 }
 
 /// Everything that defines one BGP session. Changing any field except advertisements resets the
@@ -185,6 +244,16 @@ pub struct PeerConfig {
     pub graceful_restart: Option<GracefulRestart>,
     /// GTSM (RFC 5082): send TTL 255 and require at least 254 from the peer.
     pub gtsm: bool,
+    /// Unnumbered peering (MetalLB's `spec.interface`, FRR's `neighbor IF interface`): the
+    /// session runs between the IPv6 link-local addresses of this interface and of the router
+    /// on it. `address` is then the router's link-local address, or `::` while it is not known
+    /// yet (the speaker learns it from the router's Router Advertisements or its connection,
+    /// and waits for it instead of connecting). The socket is bound to the interface.
+    pub interface: Option<String>,
+    /// Announce the extended next hop capability (RFC 8950) for IPv4 unicast with an IPv6 next
+    /// hop; when the peer announces it too, IPv4 routes are sent in MP_REACH_NLRI with our IPv6
+    /// next hop. On by default for unnumbered peers (which have no IPv4 address to use).
+    pub extended_next_hop: bool,
 }
 
 impl PeerConfig {
@@ -210,15 +279,56 @@ impl PeerConfig {
             router_id,
             graceful_restart: None,
             gtsm: false,
+            interface: None,
+            extended_next_hop: false,
         }
     }
 
-    /// The session's key.
+    /// An unnumbered session over `interface` (IPv6 link-local, neighbour address learned at
+    /// run time) with IPv4 and IPv6 unicast and the extended next hop capability: what FRR's
+    /// `neighbor IF interface remote-as ...` runs. Other fields have [`PeerConfig::new`]'s
+    /// defaults.
+    pub fn unnumbered(
+        local_asn: Asn,
+        peer_asn: PeerAsn,
+        interface: &str,
+        router_id: Ipv4Addr,
+    ) -> Self {
+        let mut c = PeerConfig::new(
+            local_asn,
+            peer_asn,
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+            router_id,
+        );
+        c.interface = Some(interface.to_string());
+        c.families = vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST];
+        c.extended_next_hop = true;
+        c
+    }
+
+    /// The session's key: (VRF, address), or (VRF, interface) for an unnumbered peer.
     pub fn key(&self) -> PeerKey {
-        PeerKey {
-            vrf: self.vrf.clone(),
-            address: self.address,
+        match &self.interface {
+            Some(i) => PeerKey::interface(self.vrf.clone(), i),
+            None => PeerKey {
+                vrf: self.vrf.clone(),
+                address: self.address,
+            },
         }
+    }
+
+    /// The neighbour's link-local address of an unnumbered peer, once known.
+    pub fn neighbor(&self) -> Option<Ipv6Addr> {
+        match self.address {
+            IpAddr::V6(v6) if self.interface.is_some() && !v6.is_unspecified() => Some(v6),
+            _ => None,
+        }
+    }
+
+    /// Whether the session must wait for the peer to connect: configured passive, or an
+    /// unnumbered peer whose address is not known yet.
+    pub fn waits_for_peer(&self) -> bool {
+        self.passive || (self.interface.is_some() && self.address.is_unspecified())
     }
 
     /// Whether the session is eBGP.
@@ -283,6 +393,72 @@ impl PeerConfig {
         }
         if self.timers.connect_time.is_zero() {
             return Err(bad("timers.connect_time", "must be at least 1s".into()));
+        }
+        match &self.interface {
+            Some(name) => {
+                let valid_name = !name.is_empty()
+                    && name.len() <= MAX_INTERFACE_NAME_LEN
+                    && name != "."
+                    && name != ".."
+                    && !name
+                        .bytes()
+                        .any(|b| b == b'/' || b == b':' || b == 0 || b.is_ascii_whitespace());
+                if !valid_name {
+                    return Err(bad(
+                        "interface",
+                        format!(
+                            "{name:?} is not a valid interface name (1 to {MAX_INTERFACE_NAME_LEN} octets, no '/', ':' or whitespace)"
+                        ),
+                    ));
+                }
+                if !self.address.is_unspecified() && !is_link_local(self.address) {
+                    return Err(bad(
+                        "address",
+                        format!(
+                            "{} is not an IPv6 link-local address (fe80::/10); an unnumbered peer on {name} is reached at its link-local address",
+                            self.address
+                        ),
+                    ));
+                }
+                if self.password.is_some() {
+                    return Err(bad(
+                        "password",
+                        "TCP MD5 is not supported for unnumbered (interface) peers yet".into(),
+                    ));
+                }
+                if self.source_address.is_some() {
+                    return Err(bad(
+                        "source_address",
+                        "cannot be set for an unnumbered peer: the session uses the interface's link-local address".into(),
+                    ));
+                }
+                if self.ebgp_multihop.is_some() {
+                    return Err(bad(
+                        "ebgp_multihop",
+                        "cannot be set for an unnumbered peer: it is directly connected on its interface".into(),
+                    ));
+                }
+            }
+            None => {
+                if self.address.is_unspecified() {
+                    return Err(bad("address", "must not be unspecified".into()));
+                }
+                if is_interface_key_address(self.address) {
+                    return Err(bad(
+                        "address",
+                        format!("{} is in the IETF-reserved range 0000::/8", self.address),
+                    ));
+                }
+                if is_link_local(self.address) {
+                    return Err(bad(
+                        "address",
+                        format!(
+                            "{} is link-local: give the interface (unnumbered peer) so the session knows where it is",
+                            self.address
+                        ),
+                    ));
+                }
+            }
         }
         if let Some(src) = self.source_address {
             if src.is_ipv4() != self.address.is_ipv4() {

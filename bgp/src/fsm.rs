@@ -16,8 +16,9 @@ use bytes::{Bytes, BytesMut};
 
 use crate::config::{Asn, Family, HoldTime, PeerConfig};
 use crate::packet::{
-    Capability, CeaseSubcode, DecodeContext, EncodeContext, FsmSubcode, GracefulRestartCap,
-    GracefulRestartFamily, Message, Notification, Open, OpenSubcode, RouteRefresh, Update,
+    Afi, Capability, CeaseSubcode, DecodeContext, EncodeContext, ExtendedNextHopFamily, FsmSubcode,
+    GracefulRestartCap, GracefulRestartFamily, Message, Notification, Open, OpenSubcode,
+    RouteRefresh, Update,
 };
 
 /// Identifies one TCP connection of a peer; chosen by the FSM for outgoing connections
@@ -197,6 +198,10 @@ pub struct Negotiated {
     pub route_refresh: bool,
     /// The peer's graceful-restart capability, if it announced one (and we announced ours).
     pub graceful_restart: Option<PeerGracefulRestart>,
+    /// Families whose NLRI both sides agreed to carry with an IPv6 next hop (RFC 8950: we
+    /// announced the extended next hop capability for them and so did the peer). We send IPv4
+    /// unicast routes in MP_REACH_NLRI with our IPv6 next hop when it holds IPv4 unicast.
+    pub extended_next_hop: Vec<Family>,
     /// Capabilities we sent.
     pub local_capabilities: Vec<Capability>,
     /// Capabilities the peer sent.
@@ -373,6 +378,30 @@ impl Fsm {
         self.config = config;
     }
 
+    /// Points an unnumbered session at its neighbour's (new) link-local address without a
+    /// reset: the address is where the next connection goes, not part of the session's
+    /// parameters. A connect attempt to the old address is abandoned and one to the new
+    /// address starts at once; a session waiting in Active starts connecting; an open or
+    /// established session is left alone (the peer connected to us or we to it already).
+    pub fn set_neighbor(&mut self, now: Instant, address: std::net::IpAddr) {
+        if self.config.address == address {
+            return;
+        }
+        self.config.address = address;
+        match self.state {
+            State::Connect => {
+                if let Some(c) = self.conn.take() {
+                    self.out.push_back(Output::Close(c.id));
+                }
+                self.initiate(now);
+            }
+            State::Active if self.conn.is_none() && !self.config.waits_for_peer() => {
+                self.initiate(now)
+            }
+            _ => {}
+        }
+    }
+
     /// Current state.
     pub fn state(&self) -> State {
         self.state
@@ -431,9 +460,13 @@ impl Fsm {
             .as_ref()
             .map(|n| n.four_octet_as)
             .unwrap_or(false);
+        let ipv4_via_mp = self
+            .negotiated
+            .as_ref()
+            .is_some_and(|n| n.extended_next_hop.contains(&Family::IPV4_UNICAST));
         EncodeContext {
             four_octet_as: four,
-            ipv4_via_mp: false,
+            ipv4_via_mp,
         }
     }
 
@@ -578,7 +611,7 @@ impl Fsm {
             return;
         }
         self.restart = None;
-        if self.config.passive {
+        if self.config.waits_for_peer() {
             self.set_state(State::Active);
         } else {
             self.initiate(now);
@@ -610,7 +643,7 @@ impl Fsm {
                 self.failures = self.failures.saturating_add(1);
                 self.initiate(now);
             }
-            State::Active if !self.config.passive => self.initiate(now),
+            State::Active if !self.config.waits_for_peer() => self.initiate(now),
             _ => {}
         }
     }
@@ -1056,6 +1089,12 @@ pub fn local_capabilities(config: &PeerConfig) -> Vec<Capability> {
             safi: f.safi,
         });
     }
+    if config.extended_next_hop && config.families.contains(&Family::IPV4_UNICAST) {
+        caps.push(Capability::ExtendedNextHop(vec![ExtendedNextHopFamily {
+            family: Family::IPV4_UNICAST,
+            next_hop_afi: Afi::Ipv6,
+        }]));
+    }
     caps.push(Capability::RouteRefresh);
     caps.push(Capability::FourOctetAs(config.local_asn.0));
     if let Some(gr) = &config.graceful_restart {
@@ -1106,7 +1145,7 @@ pub fn negotiate(config: &PeerConfig, local_caps: &[Capability], open: &Open) ->
             .map(|f| (f.family, f.forwarding_preserved))
             .collect(),
     });
-    let families = config
+    let families: Vec<Family> = config
         .families
         .iter()
         .copied()
@@ -1117,6 +1156,10 @@ pub fn negotiate(config: &PeerConfig, local_caps: &[Capability], open: &Open) ->
     } else {
         None
     };
+    let extended_next_hop = extended_next_hop_families(local_caps, &open.capabilities)
+        .into_iter()
+        .filter(|f| families.contains(f))
+        .collect();
     Negotiated {
         peer_asn: peer_asn_of(open),
         peer_router_id: open.router_id,
@@ -1126,7 +1169,33 @@ pub fn negotiate(config: &PeerConfig, local_caps: &[Capability], open: &Open) ->
         four_octet_as: four,
         route_refresh: rr,
         graceful_restart,
+        extended_next_hop,
         local_capabilities: local_caps.to_vec(),
         peer_capabilities: open.capabilities.clone(),
     }
+}
+
+/// The families both capability lists allow with an IPv6 next hop (RFC 8950 §3: a speaker
+/// sends such routes only when the receiver announced the capability for them; we send them
+/// only when we announced it too, so both directions use the same encoding).
+pub fn extended_next_hop_families(local: &[Capability], peer: &[Capability]) -> Vec<Family> {
+    let ipv6_nh = |caps: &[Capability]| -> Vec<Family> {
+        caps.iter()
+            .filter_map(|c| match c {
+                Capability::ExtendedNextHop(list) => Some(list),
+                _ => None,
+            })
+            .flatten()
+            .filter(|e| e.next_hop_afi == Afi::Ipv6)
+            .map(|e| e.family)
+            .collect()
+    };
+    let theirs = ipv6_nh(peer);
+    let mut out: Vec<Family> = ipv6_nh(local)
+        .into_iter()
+        .filter(|f| theirs.contains(f))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }

@@ -9,3 +9,4 @@ pub mod packet;
 pub mod session;
 pub mod socket;
 pub mod speaker;
+pub mod unnumbered;

@@ -7,7 +7,7 @@
 //! Like the FSM it is driven with the current time and never touches a socket.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -118,6 +118,25 @@ pub struct PeerStatus {
     pub last_error: Option<String>,
     /// Local address of the established connection.
     pub local_address: Option<SocketAddr>,
+    /// The interface of an unnumbered peer.
+    pub interface: Option<String>,
+    /// The link-local address of an unnumbered peer's neighbour, once learned.
+    pub neighbor: Option<Ipv6Addr>,
+    /// Families sent and accepted with an IPv6 next hop (RFC 8950), when Established.
+    pub extended_next_hop: Vec<Family>,
+}
+
+/// Our addresses on one TCP connection of the session: where our next hops come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnAddrs {
+    /// Our end of the connection (the next hop for its family).
+    pub local: SocketAddr,
+    /// An address of the other family on the same interface (next hop for the other family of
+    /// a dual-stack session).
+    pub other_family: Option<IpAddr>,
+    /// A global IPv6 address on the interface when `local` is link-local (the global half of a
+    /// 32-octet next hop; without one the link-local address fills both halves, as FRR does).
+    pub ipv6_global: Option<Ipv6Addr>,
 }
 
 type Routes = HashMap<IpNet, Arc<PathAttributes>>;
@@ -128,8 +147,10 @@ pub struct Session {
     desired: BTreeMap<Family, Routes>,
     sent: BTreeMap<Family, Routes>,
     rib_in: BTreeMap<Family, HashMap<IpNet, RibInEntry>>,
-    conn_local: HashMap<ConnId, (SocketAddr, Option<IpAddr>)>,
+    conn_local: HashMap<ConnId, ConnAddrs>,
     local_addr: Option<SocketAddr>,
+    /// A global IPv6 address on the link of a link-local session.
+    ipv6_global: Option<Ipv6Addr>,
     /// An address of the other family on the session's interface (dual-stack next hop).
     other_family_addr: Option<IpAddr>,
     negotiated: Option<Negotiated>,
@@ -155,6 +176,7 @@ impl Session {
             rib_in: BTreeMap::new(),
             conn_local: HashMap::new(),
             local_addr: None,
+            ipv6_global: None,
             other_family_addr: None,
             negotiated: None,
             stale_deadline: None,
@@ -214,7 +236,26 @@ impl Session {
 
     /// Applies a new configuration. Unchanged: nothing happens. Changed: the session is reset
     /// with Cease / Other Configuration Change and comes back with the new parameters.
-    pub fn reconfigure(&mut self, now: Instant, config: PeerConfig) {
+    ///
+    /// For an unnumbered peer the neighbour's address is not a session parameter: a
+    /// configuration that leaves it unspecified keeps the address learned so far, and one that
+    /// only changes it is applied through [`Session::set_neighbor`] without a reset.
+    pub fn reconfigure(&mut self, now: Instant, mut config: PeerConfig) {
+        let current = self.fsm.config();
+        if config.interface.is_some() && current.interface == config.interface {
+            if config.address.is_unspecified() {
+                config.address = current.address;
+            }
+            let same_but_address = PeerConfig {
+                address: current.address,
+                ..config.clone()
+            };
+            if *current == same_but_address && current.address != config.address {
+                self.fsm.set_neighbor(now, config.address);
+                self.pump(now);
+                return;
+            }
+        }
         if *self.fsm.config() == config {
             return;
         }
@@ -239,6 +280,17 @@ impl Session {
         self.pump(now);
     }
 
+    /// Tells an unnumbered session its neighbour's link-local address (learned from a Router
+    /// Advertisement or an accepted connection); see [`Fsm::set_neighbor`]. Ignored for peers
+    /// with a configured address.
+    pub fn set_neighbor(&mut self, now: Instant, address: Ipv6Addr) {
+        if self.config().interface.is_none() {
+            return;
+        }
+        self.fsm.set_neighbor(now, IpAddr::V6(address));
+        self.pump(now);
+    }
+
     /// A fresh connection id for an accepted connection.
     pub fn next_conn_id(&mut self) -> ConnId {
         self.fsm.next_conn_id()
@@ -255,7 +307,27 @@ impl Session {
         local: SocketAddr,
         other_family: Option<IpAddr>,
     ) {
-        self.conn_local.insert(conn, (local, other_family));
+        self.connected_with(
+            now,
+            conn,
+            direction,
+            ConnAddrs {
+                local,
+                other_family,
+                ipv6_global: None,
+            },
+        );
+    }
+
+    /// [`Session::connected`] with every local address of the connection.
+    pub fn connected_with(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        direction: Direction,
+        addrs: ConnAddrs,
+    ) {
+        self.conn_local.insert(conn, addrs);
         self.fsm
             .handle_event(now, Event::Connected { conn, direction });
         self.pump(now);
@@ -416,6 +488,9 @@ impl Session {
             errors: self.errors,
             last_error: self.fsm.last_error().map(|e| e.to_string()),
             local_address: self.local_addr,
+            interface: cfg.interface.clone(),
+            neighbor: cfg.neighbor(),
+            extended_next_hop: neg.map(|n| n.extended_next_hop.clone()).unwrap_or_default(),
         }
     }
 
@@ -462,8 +537,9 @@ impl Session {
             .fsm
             .established_conn()
             .and_then(|c| self.conn_local.get(&c).copied());
-        self.local_addr = addrs.map(|a| a.0);
-        self.other_family_addr = addrs.and_then(|a| a.1);
+        self.local_addr = addrs.map(|a| a.local);
+        self.other_family_addr = addrs.and_then(|a| a.other_family);
+        self.ipv6_global = addrs.and_then(|a| a.ipv6_global);
         // Graceful restart helper: families the restarted peer no longer preserves lose their
         // stale routes at once (RFC 4724 §4.2).
         let keep: BTreeSet<Family> = match &n.graceful_restart {
@@ -546,6 +622,7 @@ impl Session {
         }
         self.negotiated = None;
         self.local_addr = None;
+        self.ipv6_global = None;
         self.other_family_addr = None;
     }
 
@@ -583,6 +660,10 @@ impl Session {
             let mp_nh = u.mp_reach.as_ref().map(|m| match m.next_hop {
                 NextHop::Ipv4(a) => IpAddr::V4(a),
                 NextHop::Ipv6(g) => IpAddr::V6(g),
+                // A link-local-only next hop may come with an unspecified global half.
+                NextHop::Ipv6LinkLocal { global, link_local } if global.is_unspecified() => {
+                    IpAddr::V6(link_local)
+                }
                 NextHop::Ipv6LinkLocal { global, .. } => IpAddr::V6(global),
             });
             for p in u.reachable() {
@@ -629,7 +710,36 @@ impl Session {
     /// Our next hop for `family`: the local address of the session when it is of that family;
     /// otherwise an address of that family on the session's interface; failing that, for IPv6
     /// routes over an IPv4 session, the IPv4-mapped IPv6 address.
+    ///
+    /// With an IPv6 link-local session (unnumbered peer) the IPv6 next hop is 32 octets: the
+    /// interface's global IPv6 address (or the link-local one again when there is none, as FRR
+    /// sends it) and the link-local address. IPv4 routes get that IPv6 next hop when the
+    /// extended next hop capability was negotiated for IPv4 (RFC 8950).
     fn next_hop(&self, family: Family) -> Option<NextHop> {
+        let ipv6_session = self.local_addr.is_some_and(|l| match l.ip() {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().is_none(),
+            IpAddr::V4(_) => false,
+        });
+        let extended = self
+            .negotiated
+            .as_ref()
+            .is_some_and(|n| n.extended_next_hop.contains(&family));
+        if let Some(IpAddr::V6(local)) = self.local_addr.map(|l| l.ip()) {
+            if crate::config::is_link_local(IpAddr::V6(local))
+                && (family == Family::IPV6_UNICAST || extended)
+            {
+                return Some(NextHop::Ipv6LinkLocal {
+                    global: self.ipv6_global.unwrap_or(local),
+                    link_local: local,
+                });
+            }
+        }
+        if family == Family::IPV4_UNICAST && extended && ipv6_session {
+            let local = self.local_addr?.ip();
+            if let IpAddr::V6(a) = local {
+                return Some(NextHop::Ipv6(a));
+            }
+        }
         match (family == Family::IPV4_UNICAST, self.other_family_addr) {
             (true, Some(IpAddr::V4(a))) if self.local_addr.is_some_and(|l| l.is_ipv6()) => {
                 return Some(NextHop::Ipv4(a))

@@ -254,6 +254,64 @@ pub fn other_family_address(local: IpAddr) -> Option<IpAddr> {
         })
 }
 
+/// The index of interface `name` in the calling thread's network namespace.
+pub fn interface_index(name: &str) -> io::Result<u32> {
+    let c = std::ffi::CString::new(name).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("interface name {name:?} contains a NUL byte"),
+        )
+    })?;
+    // SAFETY: `c` is a NUL-terminated string that lives for the call.
+    let index = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    if index == 0 {
+        let e = io::Error::last_os_error();
+        return Err(io::Error::new(
+            e.kind(),
+            format!("interface {name} does not exist: {e}"),
+        ));
+    }
+    Ok(index)
+}
+
+/// The name of the interface with index `index`, if it exists.
+pub fn interface_name(index: u32) -> Option<String> {
+    let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: `buf` has the IF_NAMESIZE bytes if_indextoname may write.
+    let p = unsafe { libc::if_indextoname(index, buf.as_mut_ptr()) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: on success if_indextoname wrote a NUL-terminated name into `buf`.
+    let name = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) };
+    Some(name.to_string_lossy().into_owned())
+}
+
+/// Every address on interface `name`.
+pub fn addresses_of(name: &str) -> io::Result<Vec<IpAddr>> {
+    Ok(interface_addresses()?
+        .into_iter()
+        .filter(|(n, _)| n == name)
+        .map(|(_, a)| a)
+        .collect())
+}
+
+/// A global (not link-local, not loopback) IPv6 address on interface `name`, and a usable
+/// IPv4 address on it: the next hops an unnumbered session announces besides its link-local
+/// address.
+pub fn link_addresses(name: &str) -> (Option<std::net::Ipv6Addr>, Option<std::net::Ipv4Addr>) {
+    let list = addresses_of(name).unwrap_or_default();
+    let v6 = list.iter().find_map(|a| match a {
+        IpAddr::V6(v6) if !v6.is_loopback() && (v6.segments()[0] & 0xffc0) != 0xfe80 => Some(*v6),
+        _ => None,
+    });
+    let v4 = list.iter().find_map(|a| match a {
+        IpAddr::V4(v4) if !v4.is_loopback() && !v4.is_link_local() => Some(*v4),
+        _ => None,
+    });
+    (v6, v4)
+}
+
 /// Every (interface name, address) of the calling thread's network namespace.
 fn interface_addresses() -> io::Result<Vec<(String, IpAddr)>> {
     let mut head: *mut libc::ifaddrs = std::ptr::null_mut();

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -23,8 +23,9 @@ use tokio::task::JoinHandle;
 use crate::config::{Family, PeerConfig, PeerKey};
 use crate::fsm::{ConnId, Direction, SplitMix, State};
 use crate::packet::{self, CeaseSubcode, Message, Notification, PathAttributes};
-use crate::session::{PeerStatus, ReceivedRoute, Session, SessionOutput};
+use crate::session::{ConnAddrs, PeerStatus, ReceivedRoute, Session, SessionOutput};
 use crate::socket::{self, ConnectOptions, TtlPolicy};
+use crate::unnumbered::{self, Learned};
 
 /// Errors of the speaker API.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -225,6 +226,7 @@ impl Speaker {
         }
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
         let (itx, irx) = mpsc::channel(INPUT_QUEUE);
+        let (ltx, lrx) = mpsc::channel(COMMAND_QUEUE);
         let task = VrfTask {
             vrf: vrf.clone(),
             config: self.inner.config.clone(),
@@ -235,9 +237,14 @@ impl Speaker {
             listen_retry: None,
             inputs: itx,
             events: self.inner.events.clone(),
+            discovery: HashMap::new(),
+            learned: ltx,
         };
         let span = tracing::info_span!("bgp-vrf", vrf = vrf.as_deref().unwrap_or("default"));
-        let handle = tokio::spawn(tracing::Instrument::instrument(task.run(rx, irx), span));
+        let handle = tokio::spawn(tracing::Instrument::instrument(
+            task.run(rx, irx, lrx),
+            span,
+        ));
         vrfs.insert(vrf.clone(), (tx.clone(), handle));
         Some(tx)
     }
@@ -423,6 +430,10 @@ struct VrfTask {
     listen_retry: Option<Instant>,
     inputs: mpsc::Sender<Input>,
     events: broadcast::Sender<PeerEvent>,
+    /// Neighbour discovery of each interface with an unnumbered peer.
+    discovery: HashMap<String, JoinHandle<()>>,
+    /// Where discovery tasks report neighbours.
+    learned: mpsc::Sender<Learned>,
 }
 
 fn canonical(ip: IpAddr) -> IpAddr {
@@ -437,6 +448,7 @@ impl VrfTask {
         mut self,
         mut commands: mpsc::Receiver<Command>,
         mut inputs: mpsc::Receiver<Input>,
+        mut learned: mpsc::Receiver<Learned>,
     ) {
         loop {
             let deadline = self.next_deadline();
@@ -460,6 +472,7 @@ impl VrfTask {
                     }
                 },
                 Some(input) = inputs.recv() => self.input(input),
+                Some(l) = learned.recv() => self.neighbor_learned(l),
                 _ = sleep => self.timeout(),
             }
             self.flushing.retain(|h| !h.is_finished());
@@ -495,7 +508,10 @@ impl VrfTask {
         let now = Instant::now();
         match cmd {
             Command::Upsert(config, reply) => {
-                let peer = config.address;
+                let peer = config.key().address;
+                if let Some(i) = &config.interface {
+                    self.ensure_discovery(i);
+                }
                 match self.sessions.get_mut(&peer) {
                     Some(s) => {
                         let password_changed = s.config().password != config.password;
@@ -530,6 +546,11 @@ impl VrfTask {
                     None => false,
                 };
                 if let Some(s) = self.sessions.remove(&peer) {
+                    if let Some(i) = &s.config().interface {
+                        if let Some(task) = self.discovery.remove(i) {
+                            task.abort();
+                        }
+                    }
                     if s.config().password.is_some() {
                         for l in &self.listeners {
                             let _ = socket::set_md5_key(l.socket.as_raw_fd(), peer, None);
@@ -610,7 +631,8 @@ impl VrfTask {
                     return;
                 }
                 if let Some(s) = self.sessions.get_mut(&peer) {
-                    s.connected(now, conn, Direction::Outbound, local, other);
+                    let addrs = conn_addrs(s.config().interface.as_deref(), local, other);
+                    s.connected_with(now, conn, Direction::Outbound, addrs);
                     self.drive(peer);
                 }
             }
@@ -652,7 +674,10 @@ impl VrfTask {
                 remote,
                 local,
             } => {
-                let peer = canonical(remote.ip());
+                let (peer, neighbor) = match self.interface_peer_of(&remote) {
+                    Some((key, ll)) => (key, Some(ll)),
+                    None => (canonical(remote.ip()), None),
+                };
                 let Some(s) = self.sessions.get_mut(&peer) else {
                     tracing::info!(%remote, "connection from an unconfigured peer rejected");
                     self.flushing.push(tokio::spawn(reject(stream)));
@@ -673,13 +698,16 @@ impl VrfTask {
                     self.inputs.clone(),
                 ));
                 self.conns.insert(conn, ConnHandle { tx, task });
-                s.connected(
-                    now,
-                    conn,
-                    Direction::Inbound,
-                    local,
-                    socket::other_family_address(canonical(local.ip())),
-                );
+                let other = match s.config().interface {
+                    Some(_) => None,
+                    None => socket::other_family_address(canonical(local.ip())),
+                };
+                let addrs = conn_addrs(s.config().interface.as_deref(), local, other);
+                s.connected_with(now, conn, Direction::Inbound, addrs);
+                if let Some(ll) = neighbor {
+                    // The router found us first: remember where it is for reconnects.
+                    s.set_neighbor(now, ll);
+                }
                 self.drive(peer);
             }
         }
@@ -696,10 +724,27 @@ impl VrfTask {
             match out {
                 SessionOutput::Connect(conn) => {
                     let cfg = s.config();
+                    let target = match (&cfg.interface, cfg.neighbor()) {
+                        (Some(i), Some(ll)) => socket::interface_index(i)
+                            .map(|idx| SocketAddr::V6(SocketAddrV6::new(ll, cfg.port, 0, idx))),
+                        (Some(i), None) => Err(io::Error::new(
+                            io::ErrorKind::NotFound,
+                            format!("the neighbour on {i} is not known yet"),
+                        )),
+                        (None, _) => Ok(SocketAddr::new(cfg.address, cfg.port)),
+                    };
+                    let target = match target {
+                        Ok(t) => t,
+                        Err(e) => {
+                            tracing::debug!(%peer, error = %e, "cannot connect");
+                            failed.push(conn);
+                            continue;
+                        }
+                    };
                     let opts = ConnectOptions {
-                        peer: SocketAddr::new(cfg.address, cfg.port),
+                        peer: target,
                         source: cfg.source_address,
-                        device: cfg.vrf.clone(),
+                        device: cfg.interface.clone().or_else(|| cfg.vrf.clone()),
                         password: cfg.password.clone(),
                         ttl: TtlPolicy::for_session(cfg.is_ebgp(), cfg.ebgp_multihop, cfg.gtsm),
                     };
@@ -795,10 +840,51 @@ impl VrfTask {
         }
     }
 
+    /// Starts neighbour discovery on `interface` unless it runs already.
+    fn ensure_discovery(&mut self, interface: &str) {
+        if self
+            .discovery
+            .get(interface)
+            .is_some_and(|t| !t.is_finished())
+        {
+            return;
+        }
+        let span = tracing::info_span!("bgp-unnumbered", interface);
+        let task = tokio::spawn(tracing::Instrument::instrument(
+            unnumbered::run(interface.to_string(), self.learned.clone()),
+            span,
+        ));
+        self.discovery.insert(interface.to_string(), task);
+    }
+
+    /// A Router Advertisement named the router on an interface: point its session there.
+    fn neighbor_learned(&mut self, l: Learned) {
+        let peer = crate::config::PeerKey::interface(self.vrf.clone(), &l.interface).address;
+        if let Some(s) = self.sessions.get_mut(&peer) {
+            s.set_neighbor(Instant::now(), l.address);
+            self.drive(peer);
+        }
+    }
+
+    /// The session key and link-local address of a connection from a link-local address: the
+    /// unnumbered peer of the interface the connection arrived on.
+    fn interface_peer_of(&self, remote: &SocketAddr) -> Option<(IpAddr, Ipv6Addr)> {
+        let scope = unnumbered::link_local_scope(remote)?;
+        let IpAddr::V6(ll) = remote.ip() else {
+            return None;
+        };
+        let name = socket::interface_name(scope)?;
+        let key = crate::config::PeerKey::interface(self.vrf.clone(), &name).address;
+        self.sessions.contains_key(&key).then_some((key, ll))
+    }
+
     fn set_listener_keys(&mut self, peer: IpAddr) {
         let Some(s) = self.sessions.get(&peer) else {
             return;
         };
+        if s.config().interface.is_some() {
+            return;
+        }
         let key = s.config().password.clone();
         for l in &self.listeners {
             let is_v6 = l.socket.local_addr().map(|a| a.is_ipv6()).unwrap_or(false);
@@ -835,6 +921,9 @@ impl VrfTask {
         for l in self.listeners.drain(..) {
             l.task.abort();
         }
+        for (_, t) in self.discovery.drain() {
+            t.abort();
+        }
         let flushing: Vec<JoinHandle<()>> = self.flushing.drain(..).collect();
         let _ = tokio::time::timeout(FLUSH_TIMEOUT, async {
             for h in flushing {
@@ -842,6 +931,26 @@ impl VrfTask {
             }
         })
         .await;
+    }
+}
+
+/// Our addresses on a connection; for an unnumbered session also the interface's global IPv6
+/// and IPv4 addresses (looked up by interface, since a link-local address may be on several).
+fn conn_addrs(interface: Option<&str>, local: SocketAddr, other: Option<IpAddr>) -> ConnAddrs {
+    match interface {
+        Some(i) => {
+            let (v6, v4) = socket::link_addresses(i);
+            ConnAddrs {
+                local,
+                other_family: v4.map(IpAddr::V4),
+                ipv6_global: v6,
+            }
+        }
+        None => ConnAddrs {
+            local,
+            other_family: other,
+            ipv6_global: None,
+        },
     }
 }
 
