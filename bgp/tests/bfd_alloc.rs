@@ -60,9 +60,9 @@ fn run(a: &mut Engine, b: &mut Engine, t: &mut Instant, until: Instant) -> u64 {
                             to.handle_control(*t, &rx, tx.payload.as_slice()).unwrap();
                         }
                         TransmitKind::Echo => {
-                            if to.handle_echo(*t, tx.payload.as_slice()) == EchoVerdict::Reflect {
-                                from.handle_echo(*t, tx.payload.as_slice());
-                            }
+                            // Looped back by the peer's forwarding plane.
+                            let v = from.handle_echo(*t, tx.payload.as_slice());
+                            assert_eq!(v, EchoVerdict::Returned);
                         }
                     }
                 }

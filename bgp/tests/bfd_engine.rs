@@ -13,8 +13,8 @@ use metalroute_bgp::bfd::session::{
     detection_time, jittered, negotiated_tx, receive_transition, sequence_acceptable, RxAction,
 };
 use metalroute_bgp::bfd::{
-    AuthKey, AuthType, ControlPacket, Diagnostic, Engine, Error, HopMode, RxMeta, SessionKey,
-    SessionParams, SplitMix64, State,
+    AuthKey, AuthType, ControlPacket, Diagnostic, EchoState, EchoVerdict, Engine, Error, HopMode,
+    RxMeta, SessionKey, SessionParams, SplitMix64, State, TransmitKind,
 };
 
 const MS: Duration = Duration::from_millis(1);
@@ -652,11 +652,136 @@ fn echo_never_returned_is_abandoned_without_flap() {
     assert_eq!((p.events_a.len(), p.events_b.len()), n, "no flap");
     let a = p.a.status(&p.ka).unwrap();
     assert!(a.echo_abandoned && !a.echo_active);
+    assert_eq!(a.echo_state, EchoState::NotReflected);
     assert_eq!(a.echo_rx_packets, 0);
     // Echoes stop being sent once abandoned.
     let sent = a.echo_tx_packets;
     p.run_for(Duration::from_secs(2));
     assert_eq!(p.a.status(&p.ka).unwrap().echo_tx_packets, sent);
+}
+
+#[test]
+fn echo_failure_holds_down_until_the_path_returns_echoes_again() {
+    // A peer that returned echoes and then stops (a filter on its forwarding plane): Down with
+    // diagnostic 2 although control packets flow, held Down (§6.8.18) 2 s, then 4 s... while the
+    // echo path stays broken — the echo function is NOT abandoned for a peer known to reflect.
+    // Once echoes return, the session comes back and stays Up.
+    let mut pa = params(300, 3);
+    pa.echo_mode = true;
+    let mut p = Pair::new(pa.clone(), pa);
+    p.bring_up();
+    p.run_for(Duration::from_secs(1));
+    assert_eq!(
+        p.a.status(&p.ka).unwrap().echo_state,
+        EchoState::Active,
+        "echoes returned"
+    );
+    p.drop_echo = true;
+    let cut = p.now;
+    let n = p.events_a.len();
+    p.run_for(Duration::from_secs(10));
+    let evs: Vec<_> = p.events_a[n..].to_vec();
+    let downs: Vec<_> = evs.iter().filter(|(_, e)| e.from == State::Up).collect();
+    assert!(downs.len() >= 2, "repeated echo failures: {evs:?}");
+    assert!(
+        downs
+            .iter()
+            .all(|(_, e)| e.diagnostic == Diagnostic::EchoFunctionFailed && e.is_failure()),
+        "{downs:?}"
+    );
+    // First failure within the echo detection time (3 x 300 ms: the peer's echo RX equals ours).
+    assert!(downs[0].0 - cut <= 1000 * MS, "{:?}", downs[0].0 - cut);
+    // Held Down: the next Up comes no sooner than 2 s after the first failure, the one after no
+    // sooner than 4 s after the second.
+    let ups: Vec<_> = evs.iter().filter(|(_, e)| e.to == State::Up).collect();
+    assert!(ups[0].0 - downs[0].0 >= 2000 * MS, "{evs:?}");
+    assert!(ups[1].0 - downs[1].0 >= 4000 * MS, "{evs:?}");
+    // Meanwhile A kept sending control packets saying Down, diagnostic 2.
+    let held: Vec<_> = p
+        .sent_by(Side::A, downs[0].0)
+        .into_iter()
+        .filter(|s| s.at < ups[0].0)
+        .collect();
+    assert!(held.len() >= 2, "{held:?}");
+    assert!(held
+        .iter()
+        .all(|s| s.pkt.state == State::Down && s.pkt.diag == Diagnostic::EchoFunctionFailed));
+    assert!(!p.a.status(&p.ka).unwrap().echo_abandoned);
+    // Path repaired: Up again after the current hold-down, echoes return, no more changes.
+    p.drop_echo = false;
+    let returned = p.a.status(&p.ka).unwrap().echo_rx_packets;
+    assert!(
+        p.run_until(Duration::from_secs(20), |p| p.state_a() == State::Up
+            && p.a.status(&p.ka).unwrap().echo_rx_packets > returned + 5)
+    );
+    let n = p.events_a.len();
+    p.run_for(Duration::from_secs(5));
+    assert_eq!(p.events_a.len(), n, "stable once echoes return");
+    let a = p.a.status(&p.ka).unwrap();
+    assert_eq!(a.echo_state, EchoState::Active);
+    assert_eq!(a.held_down_until.filter(|h| *h > p.now), None);
+}
+
+#[test]
+fn echo_hold_down_doubles_to_a_cap() {
+    use metalroute_bgp::bfd::session::echo_hold_down;
+    let s: Vec<_> = (1..=7).map(|n| echo_hold_down(n).as_secs()).collect();
+    assert_eq!(s, [2, 4, 8, 16, 16, 16, 16]);
+    assert_eq!(echo_hold_down(u32::MAX).as_secs(), 16);
+}
+
+#[test]
+fn echo_states_and_addressing() {
+    let mut pa = params(300, 3);
+    pa.echo_mode = true;
+    let mut p = Pair::new(pa.clone(), pa.clone());
+    assert_eq!(p.a.status(&p.ka).unwrap().echo_state, EchoState::Off);
+    p.bring_up();
+    // Up and the peer invites echoes: the first echo leaves at once, none returned yet.
+    p.a.handle_timeout(p.now);
+    let mut echo = None;
+    while let Some(t) = p.a.poll_transmit() {
+        if t.kind == TransmitKind::Echo {
+            echo = Some(t);
+        }
+    }
+    let t = echo.expect("an echo is sent once Up");
+    // RFC 5881 §4: from and to our own address, UDP 3785 (the transport sends it to the peer's
+    // link-layer address).
+    assert_eq!(t.src, p.ka.local);
+    assert_eq!(t.dst, std::net::SocketAddr::new(p.ka.local, 3785));
+    assert_eq!(p.a.status(&p.ka).unwrap().echo_state, EchoState::Probing);
+    assert_eq!(
+        p.a.handle_echo(p.now, t.payload.as_slice()),
+        EchoVerdict::Returned
+    );
+    assert_eq!(p.a.status(&p.ka).unwrap().echo_state, EchoState::Active);
+    // Foreign or garbled payloads are ignored.
+    assert_eq!(p.a.handle_echo(p.now, b"not ours"), EchoVerdict::Ignored);
+    assert_eq!(
+        p.b.handle_echo(p.now, t.payload.as_slice()),
+        EchoVerdict::Ignored,
+        "another engine's echo"
+    );
+    // Switching echoMode off stops echo; on again probes anew.
+    let mut off = pa.clone();
+    off.echo_mode = false;
+    p.a.set_params(p.now, &p.ka, off).unwrap();
+    p.run_for(Duration::from_secs(1));
+    let s = p.a.status(&p.ka).unwrap();
+    assert_eq!(
+        (s.echo_state, s.required_min_echo_rx),
+        (EchoState::Off, Duration::ZERO)
+    );
+    p.a.set_params(p.now, &p.ka, pa).unwrap();
+    p.drop_echo = true;
+    let n = p.events_a.len();
+    p.run_for(Duration::from_secs(3));
+    assert_eq!(p.events_a.len(), n, "a fresh probe never fails the session");
+    assert_eq!(
+        p.a.status(&p.ka).unwrap().echo_state,
+        EchoState::NotReflected
+    );
 }
 
 #[test]

@@ -20,7 +20,9 @@ use super::packet::{
     PORT_MULTI_HOP, PORT_SINGLE_HOP,
 };
 use super::params::{Entropy, SessionParams};
-use super::session::{jittered, receive_transition, HopMode, RxAction, Session, SessionKey};
+use super::session::{
+    echo_hold_down, jittered, receive_transition, EchoState, HopMode, RxAction, Session, SessionKey,
+};
 use super::Error;
 
 /// Handle of a session inside one engine (slot index and generation).
@@ -133,12 +135,17 @@ pub struct SessionStatus {
     pub remote_detect_mult: u8,
     /// A Poll sequence is in progress.
     pub polling: bool,
-    /// Echo packets are flowing.
+    /// Where the echo function stands (see [`EchoState`]).
+    pub echo_state: EchoState,
+    /// Echo packets are being sent ([`EchoState::Probing`] or [`EchoState::Active`]).
     pub echo_active: bool,
-    /// Echo was tried but the peer never returned our echoes; off until the session restarts.
+    /// Echo was tried but this peer never returned one of our echoes; off until the session
+    /// leaves Up ([`EchoState::NotReflected`]).
     pub echo_abandoned: bool,
     /// Since when the session is Up.
     pub up_since: Option<Instant>,
+    /// Held Down until then after an echo failure (RFC 5880 §6.8.18).
+    pub held_down_until: Option<Instant>,
     /// Control packets accepted.
     pub rx_packets: u64,
     /// Control packets sent.
@@ -168,13 +175,15 @@ pub struct RxMeta<'a> {
     pub hop: HopMode,
 }
 
-/// What to do with a received echo datagram.
+/// What became of a received echo packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EchoVerdict {
     /// One of our own echoes came back and was counted.
     Returned,
-    /// Someone else's echo: send it back where it came from (we loop the peer's echoes).
-    Reflect,
+    /// Not one of ours (another format, an unknown discriminator) or it arrived after the
+    /// session's echo stopped: ignored. The peer's echoes never reach the engine: they are
+    /// addressed to the peer itself and our forwarding plane loops them.
+    Ignored,
 }
 
 #[derive(Debug)]
@@ -312,12 +321,19 @@ impl Engine {
         if s.params.auth != params.auth {
             s.rcv_auth_seq = None;
         }
+        if s.params.echo_mode != params.echo_mode {
+            // Switching echo off and on again starts over: probe whether this peer loops echoes.
+            s.echo_returned_by = None;
+            s.echo_abandoned = false;
+        }
         s.params = params;
         self.update_advertised(now, id);
         if let Some(s) = self.session_mut(id) {
             if !s.echo_active() {
                 s.echo_tx_due = None;
                 s.echo_detect_due = None;
+            } else if s.echo_tx_due.is_none() {
+                s.echo_tx_due = Some(now);
             }
             if s.params.passive_mode && s.remote_disc == 0 {
                 s.tx_due = None;
@@ -538,9 +554,18 @@ impl Engine {
         if s.state != State::AdminDown {
             s.detect_due = Some(now + s.detection_time());
         }
-        let echo_was_active = s.echo_active();
 
-        let changed = match receive_transition(s.state, pkt.state) {
+        if s.hold_until.is_some_and(|h| now >= h) {
+            s.hold_until = None;
+        }
+        // §6.8.18: a session held Down after an echo failure stays Down (and keeps telling the
+        // peer so) until the hold-down ends.
+        let action = if s.state == State::Down && s.hold_until.is_some() {
+            RxAction::Stay
+        } else {
+            receive_transition(s.state, pkt.state)
+        };
+        let changed = match action {
             RxAction::Discard => {
                 self.reschedule(id);
                 return Err(Error::AdminDown);
@@ -555,7 +580,7 @@ impl Engine {
         let Some(s) = self.session_mut(id) else {
             return Ok(());
         };
-        if s.echo_active() && !echo_was_active {
+        if s.echo_active() && s.echo_tx_due.is_none() {
             s.echo_tx_due = Some(now);
         } else if !s.echo_active() {
             s.echo_tx_due = None;
@@ -571,28 +596,29 @@ impl Engine {
         Ok(())
     }
 
-    /// Processes a datagram received on the echo port: our own echoes count as returned (and
-    /// reset echo detection); anything else is the peer's echo, to be reflected.
+    /// Processes one of our echo packets that came back (the UDP payload of a packet addressed
+    /// from and to our own address, port 3785): it counts as returned and pushes the echo
+    /// detection deadline. Anything else is ignored.
     pub fn handle_echo(&mut self, now: Instant, data: &[u8]) -> EchoVerdict {
         let Ok(echo) = EchoPacket::decode(data) else {
-            return EchoVerdict::Reflect;
+            return EchoVerdict::Ignored;
         };
         let Some(&id) = self.by_disc.get(&echo.discriminator) else {
-            return EchoVerdict::Reflect;
+            return EchoVerdict::Ignored;
         };
         let epoch = self.epoch;
         let Some(s) = self.session_mut(id) else {
-            return EchoVerdict::Reflect;
+            return EchoVerdict::Ignored;
         };
         if !s.echo_active() {
-            return EchoVerdict::Returned;
+            return EchoVerdict::Ignored;
         }
         s.echo_rx_packets += 1;
-        s.echo_verified = true;
+        s.echo_returned_by = Some(s.remote_disc);
+        s.echo_failures = 0;
         let sent = epoch + Duration::from_nanos(echo.timestamp_ns);
         s.last_echo_rtt = now.checked_duration_since(sent);
-        s.echo_detect_due =
-            Some(now + s.echo_tx_interval() * u32::from(s.params.detect_multiplier.get()));
+        s.echo_detect_due = Some(now + s.echo_detection_time());
         self.reschedule(id);
         EchoVerdict::Returned
     }
@@ -665,12 +691,21 @@ impl Engine {
         };
         if s.echo_detect_due.is_some_and(|d| d <= now) {
             s.echo_detect_due = None;
-            if !s.echo_verified {
-                // Never returned: the peer does not loop our echoes. Stop echo, keep the session.
+            if s.state == State::Up && s.echo_active() && !s.echo_peer_reflects() {
+                // This peer never returned one echo: its forwarding plane does not loop them
+                // (forwarding off, a filter, an implementation that drops them). That is a
+                // configuration fact, not a path failure: stop echo, keep the session Up.
                 s.echo_abandoned = true;
                 s.echo_tx_due = None;
-                tracing::warn!(session = %s.key, "BFD echo packets are not returned by the peer; echo function off for this session");
-            } else if s.state == State::Up {
+                tracing::warn!(session = %s.key, "BFD echo packets are not returned by the peer; echo function off until the session leaves Up");
+            } else if s.state == State::Up && s.echo_active() {
+                // RFC 5880 §6.8.5 / §6.4: echoes stopped returning from a peer that returned
+                // them before: the forwarding path failed. Hold Down (§6.8.18) so the session
+                // does not come back Up only to fail again while the echo path stays broken.
+                s.echo_failures = s.echo_failures.saturating_add(1);
+                let hold = echo_hold_down(s.echo_failures);
+                s.hold_until = Some(now + hold);
+                tracing::warn!(session = %s.key, hold_ms = hold.as_millis() as u64, "BFD echo function failed; session Down and held down");
                 self.transition(now, id, State::Down, Diagnostic::EchoFunctionFailed, false);
                 self.send_control(id, false);
             }
@@ -715,17 +750,17 @@ impl Engine {
                         .unwrap_or(u64::MAX),
                 };
                 if s.echo_detect_due.is_none() {
-                    s.echo_detect_due =
-                        Some(now + interval * u32::from(s.params.detect_multiplier.get()));
+                    s.echo_detect_due = Some(now + s.echo_detection_time());
                 }
                 s.echo_tx_due = Some(now + jittered(interval, 2, r));
                 let mut payload = PacketBuf::default();
                 echo.encode(&mut payload);
+                // RFC 5881 §4: addressed to ourselves, handed to the peer's link layer.
                 self.transmits.push_back(Transmit {
                     session: id,
                     kind: TransmitKind::Echo,
                     src: s.key.local,
-                    dst: SocketAddr::new(s.key.peer, PORT_ECHO),
+                    dst: SocketAddr::new(s.key.local, PORT_ECHO),
                     payload,
                 });
             }
@@ -753,7 +788,6 @@ impl Engine {
         s.local_diag = diag;
         s.last_change = now;
         s.up_since = if to == State::Up { Some(now) } else { None };
-        s.echo_verified = false;
         s.echo_abandoned = false;
         if to != State::Up {
             s.poll = None;
@@ -892,9 +926,11 @@ fn status_of(id: SessionId, s: &Session) -> SessionStatus {
         remote_min_echo_rx: s.remote_min_echo_rx,
         remote_detect_mult: s.remote_detect_mult,
         polling: s.poll.is_some(),
+        echo_state: s.echo_state(),
         echo_active: s.echo_active(),
         echo_abandoned: s.echo_abandoned,
         up_since: s.up_since,
+        held_down_until: s.hold_until,
         rx_packets: s.rx_packets,
         tx_packets: s.tx_packets,
         echo_rx_packets: s.echo_rx_packets,

@@ -14,6 +14,21 @@ use super::params::SessionParams;
 /// The RFC 5880 §6.8.3 floor on the transmit interval while the session is not Up.
 pub const SLOW_TX: Duration = Duration::from_secs(1);
 
+/// How long a session is held Down (RFC 5880 §6.8.18) after its first echo failure; each
+/// further echo failure without a returned echo in between doubles it, up to
+/// [`ECHO_HOLD_DOWN_MAX`]. Control packets keep flowing meanwhile (we send Down with
+/// diagnostic 2), but the session does not come back Up only to fail again a few echo intervals
+/// later while the echo path stays broken.
+pub const ECHO_HOLD_DOWN: Duration = Duration::from_secs(2);
+/// Longest echo-failure hold-down.
+pub const ECHO_HOLD_DOWN_MAX: Duration = Duration::from_secs(16);
+
+/// The hold-down after the `failures`-th consecutive echo failure (1-based).
+pub fn echo_hold_down(failures: u32) -> Duration {
+    let doubling = failures.saturating_sub(1).min(8);
+    (ECHO_HOLD_DOWN * (1u32 << doubling)).min(ECHO_HOLD_DOWN_MAX)
+}
+
 /// Single-hop (RFC 5881, UDP 3784, TTL 255) or multihop (RFC 5883, UDP 4784, minimum TTL).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum HopMode {
@@ -150,6 +165,38 @@ pub fn sequence_acceptable(last: Option<u32>, got: u32, meticulous: bool, detect
     }
 }
 
+/// Where a session's echo function stands (RFC 5880 §6.4, RFC 5881 §4). Echo packets are
+/// addressed to ourselves and handed to the peer's link-layer address, so the peer's forwarding
+/// plane — not its BFD process — sends them back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EchoState {
+    /// Not running: `echoMode` off, a multihop session, the session not Up, or the peer advertises
+    /// Required Min Echo RX Interval 0 (it does not want echoes).
+    Off,
+    /// Echo packets are sent but this peer has not returned one yet. If none returns within the
+    /// echo detection time the echo function is switched off ([`EchoState::NotReflected`]) and
+    /// the session stays Up: a peer whose forwarding plane never loops echoes is a configuration
+    /// fact, not a path failure.
+    Probing,
+    /// This peer returns our echoes: losing them for the echo detection time (Detect Mult ×
+    /// echo interval) takes the session Down with diagnostic 2 "Echo Function Failed".
+    Active,
+    /// This peer never returned a single echo: echo is off and the session runs on control
+    /// packets alone until it leaves Up (then echo is tried again).
+    NotReflected,
+}
+
+impl fmt::Display for EchoState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EchoState::Off => "off",
+            EchoState::Probing => "probing",
+            EchoState::Active => "active",
+            EchoState::NotReflected => "not reflected by peer",
+        })
+    }
+}
+
 /// Snapshot of the advertised timer values when a Poll sequence started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Advertised {
@@ -186,11 +233,18 @@ pub(crate) struct Session {
     pub rcv_auth_seq: Option<u32>,
     pub xmit_auth_seq: u32,
     pub echo_seq: u32,
-    /// At least one of our echoes came back since the session came Up.
-    pub echo_verified: bool,
-    /// Our echoes never came back: the peer does not loop them, so echo is off until the session
-    /// restarts (rather than flapping a session whose control packets are fine).
+    /// The peer (identified by its discriminator, so a restarted peer counts as new) has returned
+    /// at least one of our echoes: from then on, lost echoes are a path failure.
+    pub echo_returned_by: Option<u32>,
+    /// Our echoes never came back from this peer: its forwarding plane does not loop them, so
+    /// echo is off until the session leaves Up (rather than flapping a session whose control
+    /// packets are fine).
     pub echo_abandoned: bool,
+    /// Echo failures since an echo last returned (drives the hold-down length).
+    pub echo_failures: u32,
+    /// Held Down until then after an echo failure (RFC 5880 §6.8.18): received packets are
+    /// processed but do not move the session out of Down.
+    pub hold_until: Option<Instant>,
     pub tx_due: Option<Instant>,
     pub detect_due: Option<Instant>,
     pub echo_tx_due: Option<Instant>,
@@ -240,8 +294,10 @@ impl Session {
             rcv_auth_seq: None,
             xmit_auth_seq: seq,
             echo_seq: 0,
-            echo_verified: false,
+            echo_returned_by: None,
             echo_abandoned: false,
+            echo_failures: 0,
+            hold_until: None,
             tx_due: None,
             detect_due: None,
             echo_tx_due: None,
@@ -292,6 +348,31 @@ impl Session {
             && self.state == State::Up
             && !self.remote_min_echo_rx.is_zero()
             && !self.echo_abandoned
+    }
+
+    /// Where the echo function stands.
+    pub fn echo_state(&self) -> EchoState {
+        let running =
+            self.echo_configured() && self.state == State::Up && !self.remote_min_echo_rx.is_zero();
+        if !running {
+            EchoState::Off
+        } else if self.echo_abandoned {
+            EchoState::NotReflected
+        } else if self.echo_peer_reflects() {
+            EchoState::Active
+        } else {
+            EchoState::Probing
+        }
+    }
+
+    /// The current peer has returned our echoes before (so losing them now is a failure).
+    pub fn echo_peer_reflects(&self) -> bool {
+        self.remote_disc != 0 && self.echo_returned_by == Some(self.remote_disc)
+    }
+
+    /// Echo detection time: our Detect Mult times the echo transmit interval.
+    pub fn echo_detection_time(&self) -> Duration {
+        self.echo_tx_interval() * u32::from(self.params.detect_multiplier.get())
     }
 
     /// Echo transmit interval.

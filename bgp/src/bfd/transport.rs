@@ -4,12 +4,15 @@
 //! changes on a broadcast channel.
 //!
 //! Sockets: receive sockets per (VRF, address family, port) — 3784 single-hop control, 4784
-//! multihop control, 3785 echo — with IP_RECVTTL/IP_PKTINFO (IPV6_RECVHOPLIMIT/IPV6_RECVPKTINFO)
-//! so the engine sees the TTL and the destination address; one transmit socket per session bound
-//! to the local address and a unique source port in 49152–65535, TTL / hop limit 255. Sockets of
-//! sessions in a VRF are bound to the VRF device (SO_BINDTODEVICE). Echo packets leave from the
-//! echo socket (port 3785) with TTL 255, so the peer's reflection returns to it; echoes of the peer
-//! (TTL 255) are reflected with TTL 254, as FRR does.
+//! multihop control — with IP_RECVTTL/IP_PKTINFO (IPV6_RECVHOPLIMIT/IPV6_RECVPKTINFO) so the
+//! engine sees the TTL and the destination address; one transmit socket per session bound to the
+//! local address and a unique source port in 49152–65535, TTL / hop limit 255. Sockets of
+//! sessions in a VRF are bound to the VRF device (SO_BINDTODEVICE).
+//!
+//! Echo (RFC 5881 §4): our echoes are addressed to ourselves and sent to the peer's link-layer
+//! address on AF_PACKET sockets, and come back through the peer's forwarding plane
+//! ([`super::echo_io`]). The peer's echoes are addressed to the peer itself: our kernel forwards
+//! them back (the node must forward IP, as Kubernetes nodes do); no BFD code touches them.
 
 use std::collections::{HashMap, HashSet};
 use std::io;
@@ -19,13 +22,14 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::Instant;
 
-use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use super::engine::{EchoVerdict, Engine, Event, RxMeta, SessionStatus, TransmitKind};
-use super::packet::{PORT_ECHO, PORT_MULTI_HOP, PORT_SINGLE_HOP};
+use super::echo_io::{EchoIo, ReturnedEcho};
+use super::engine::{Engine, Event, RxMeta, SessionStatus, TransmitKind};
+use super::packet::{PORT_MULTI_HOP, PORT_SINGLE_HOP};
 use super::params::{SessionParams, SplitMix64};
 use super::session::{HopMode, SessionKey};
 use super::Error;
@@ -42,7 +46,6 @@ const RX_SOCKET_BUFFER: i32 = 4 << 20;
 enum Port {
     SingleHop,
     MultiHop,
-    Echo,
 }
 
 impl Port {
@@ -50,7 +53,6 @@ impl Port {
         match self {
             Port::SingleHop => PORT_SINGLE_HOP,
             Port::MultiHop => PORT_MULTI_HOP,
-            Port::Echo => PORT_ECHO,
         }
     }
 }
@@ -106,17 +108,25 @@ impl BfdHandle {
         let (ctx, crx) = mpsc::channel(256);
         let (etx, _) = broadcast::channel(1024);
         let (ptx, prx) = mpsc::channel(4096);
+        let (echo_tx, echo_rx) = mpsc::channel(4096);
+        let mut port_rng = SplitMix64::from_os()?;
+        let echo_port = {
+            use super::params::Entropy;
+            let span = u32::from(SOURCE_PORTS.end() - SOURCE_PORTS.start()) + 1;
+            SOURCE_PORTS.start() + (port_rng.next_u32() % span) as u16 // < 65536
+        };
         let driver = Driver {
             engine: Engine::new(Box::new(SplitMix64::from_os()?), Instant::now()),
             rx_sockets: Vec::new(),
             rx_index: HashMap::new(),
             tx_sockets: Vec::new(),
             used_ports: HashSet::new(),
-            port_rng: SplitMix64::from_os()?,
+            port_rng,
+            echo: EchoIo::new(echo_port, echo_tx),
             packets: ptx,
             events: etx.clone(),
         };
-        tokio::spawn(driver.run(crx, prx));
+        tokio::spawn(driver.run(crx, prx, echo_rx));
         Ok(BfdHandle {
             commands: ctx,
             events: etx,
@@ -177,11 +187,12 @@ struct Driver {
     engine: Engine,
     rx_sockets: Vec<(RxSocketKey, Arc<UdpSocket>, tokio::task::JoinHandle<()>)>,
     rx_index: HashMap<RxSocketKey, usize>,
-    /// Per session slot index: the transmit socket, its source port, and the index of the echo
-    /// socket of its VRF and family (when echo is configured).
-    tx_sockets: Vec<Option<(UdpSocket, u16, Option<usize>)>>,
+    /// Per session slot index: the transmit socket and its source port.
+    tx_sockets: Vec<Option<(UdpSocket, u16)>>,
     used_ports: HashSet<u16>,
     port_rng: SplitMix64,
+    /// The echo datapath (AF_PACKET sockets, echo paths).
+    echo: EchoIo,
     packets: mpsc::Sender<Received>,
     events: broadcast::Sender<Event>,
 }
@@ -191,6 +202,7 @@ impl Driver {
         mut self,
         mut commands: mpsc::Receiver<Command>,
         mut packets: mpsc::Receiver<Received>,
+        mut echoes: mpsc::Receiver<ReturnedEcho>,
     ) {
         let sleep = tokio::time::sleep(std::time::Duration::from_secs(3600));
         tokio::pin!(sleep);
@@ -207,6 +219,9 @@ impl Driver {
                     Some(c) => self.command(c),
                 },
                 Some(p) = packets.recv() => self.received(&p),
+                Some(e) = echoes.recv() => {
+                    let _ = self.engine.handle_echo(Instant::now(), &e.buf[..e.len]);
+                }
                 () = &mut sleep, if deadline.is_some() => self.engine.handle_timeout(Instant::now()),
             }
         }
@@ -220,6 +235,7 @@ impl Driver {
         for (_, _, task) in &self.rx_sockets {
             task.abort();
         }
+        self.echo.close();
     }
 
     fn command(&mut self, c: Command) {
@@ -230,15 +246,8 @@ impl Driver {
             }
             Command::SetParams(key, params, reply) => {
                 let r = self
-                    .ensure_rx_sockets(&key, &params)
-                    .and_then(|()| self.engine.set_params(now, &key, params))
-                    .and_then(|()| self.engine.id(&key));
-                let echo = self.echo_index(&key);
-                let r = r.map(|id| {
-                    if let Some(Some(entry)) = self.tx_sockets.get_mut(id.index()) {
-                        entry.2 = echo;
-                    }
-                });
+                    .ensure_rx_sockets(&key)
+                    .and_then(|()| self.engine.set_params(now, &key, params));
                 let _ = reply.send(r);
             }
             Command::Remove(key, reply) => {
@@ -250,10 +259,11 @@ impl Driver {
                 self.flush();
                 let r = r.map(|id| {
                     if let Some(slot) = self.tx_sockets.get_mut(id.index()) {
-                        if let Some((_, port, _)) = slot.take() {
+                        if let Some((_, port)) = slot.take() {
                             self.used_ports.remove(&port);
                         }
                     }
+                    self.echo.remove(id.index());
                 });
                 let _ = reply.send(r);
             }
@@ -274,7 +284,7 @@ impl Driver {
         if self.engine.id(&key).is_ok() {
             return Err(Error::SessionExists(key));
         }
-        self.ensure_rx_sockets(&key, &params)?;
+        self.ensure_rx_sockets(&key)?;
         let (sock, port) = self.tx_socket(&key)?;
         let echo_key = key.clone();
         let id = self.engine.add(now, key, params)?;
@@ -282,34 +292,17 @@ impl Driver {
             self.tx_sockets.resize_with(id.index() + 1, || None);
         }
         self.used_ports.insert(port);
-        let echo = self.echo_index(&echo_key);
-        self.tx_sockets[id.index()] = Some((sock, port, echo));
+        self.tx_sockets[id.index()] = Some((sock, port));
+        self.echo.add(id.index(), &echo_key, now);
         Ok(())
     }
 
-    /// Index of the echo socket for this key's VRF and family, if one is open.
-    fn echo_index(&self, key: &SessionKey) -> Option<usize> {
-        if key.hop != HopMode::SingleHop {
-            return None;
-        }
-        self.rx_index
-            .get(&RxSocketKey {
-                vrf: key.vrf.clone(),
-                v6: key.peer.is_ipv6(),
-                port: Port::Echo,
-            })
-            .copied()
-    }
-
-    fn ensure_rx_sockets(&mut self, key: &SessionKey, params: &SessionParams) -> Result<(), Error> {
+    fn ensure_rx_sockets(&mut self, key: &SessionKey) -> Result<(), Error> {
         let v6 = key.peer.is_ipv6();
-        let mut ports = vec![match key.hop {
+        let ports = [match key.hop {
             HopMode::SingleHop => Port::SingleHop,
             HopMode::MultiHop => Port::MultiHop,
         }];
-        if key.hop == HopMode::SingleHop && params.echo_mode {
-            ports.push(Port::Echo);
-        }
         for port in ports {
             let k = RxSocketKey {
                 vrf: key.vrf.clone(),
@@ -349,59 +342,50 @@ impl Driver {
     }
 
     fn received(&mut self, p: &Received) {
-        let Some((k, sock, _)) = self.rx_sockets.get(p.socket) else {
+        let Some((k, _, _)) = self.rx_sockets.get(p.socket) else {
             return;
         };
         let data = &p.buf[..p.len];
         let now = Instant::now();
-        match k.port {
-            Port::Echo => {
-                if self.engine.handle_echo(now, data) == EchoVerdict::Reflect && p.ttl == 255 {
-                    let _ = send_with_ttl(sock.as_raw_fd(), data, p.src, 254);
-                }
-            }
-            Port::SingleHop | Port::MultiHop => {
-                let rx = RxMeta {
-                    vrf: k.vrf.as_deref(),
-                    src: p.src,
-                    dst: p.dst,
-                    ttl: p.ttl,
-                    hop: if k.port == Port::SingleHop {
-                        HopMode::SingleHop
-                    } else {
-                        HopMode::MultiHop
-                    },
-                };
-                if let Err(e) = self.engine.handle_control(now, &rx, data) {
-                    tracing::trace!(peer = %p.src, error = %e, "BFD packet discarded");
-                }
-            }
+        let rx = RxMeta {
+            vrf: k.vrf.as_deref(),
+            src: p.src,
+            dst: p.dst,
+            ttl: p.ttl,
+            hop: match k.port {
+                Port::SingleHop => HopMode::SingleHop,
+                Port::MultiHop => HopMode::MultiHop,
+            },
+        };
+        if let Err(e) = self.engine.handle_control(now, &rx, data) {
+            tracing::trace!(peer = %p.src, error = %e, "BFD packet discarded");
         }
     }
 
     fn flush(&mut self) {
+        let mut now = None;
         while let Some(t) = self.engine.poll_transmit() {
-            let r = match t.kind {
-                TransmitKind::Control => match self.tx_sockets.get(t.session.index()) {
-                    Some(Some((s, _, _))) => s.try_send_to(t.payload.as_slice(), t.dst),
-                    _ => continue,
-                },
-                TransmitKind::Echo => {
-                    let echo = match self.tx_sockets.get(t.session.index()) {
-                        Some(Some((_, _, Some(i)))) => *i,
+            match t.kind {
+                TransmitKind::Control => {
+                    let r = match self.tx_sockets.get(t.session.index()) {
+                        Some(Some((s, _))) => s.try_send_to(t.payload.as_slice(), t.dst),
                         _ => continue,
                     };
-                    match self.rx_sockets.get(echo) {
-                        Some((_, s, _)) => s.try_send_to(t.payload.as_slice(), t.dst),
-                        None => continue,
+                    if let Err(e) = r {
+                        tracing::debug!(dst = %t.dst, error = %e, "BFD send failed");
                     }
                 }
-            };
-            if let Err(e) = r {
-                tracing::debug!(dst = %t.dst, error = %e, "BFD send failed");
+                TransmitKind::Echo => {
+                    let now = *now.get_or_insert_with(Instant::now);
+                    if let Err(e) = self.echo.send(t.session.index(), t.payload.as_slice(), now) {
+                        tracing::debug!(src = %t.src, error = %e, "BFD echo send failed");
+                    }
+                }
             }
         }
         while let Some(e) = self.engine.poll_event() {
+            self.echo
+                .state_changed(e.id.index(), *now.get_or_insert_with(Instant::now));
             tracing::info!(session = %e.key, from = %e.from, to = %e.to, diag = %e.diagnostic, "BFD session state change");
             let _ = self.events.send(e);
         }
@@ -624,45 +608,5 @@ fn sockaddr_to_std(ss: &libc::sockaddr_storage) -> Option<SocketAddr> {
             )))
         }
         _ => None,
-    }
-}
-
-/// sendmsg(2) with a per-packet TTL / hop limit (used to reflect the peer's echoes with TTL 254).
-fn send_with_ttl(fd: RawFd, data: &[u8], dst: SocketAddr, ttl: i32) -> io::Result<()> {
-    let addr = SockAddr::from(dst);
-    let mut iov = libc::iovec {
-        iov_base: data.as_ptr() as *mut libc::c_void,
-        iov_len: data.len(),
-    };
-    let mut control = [0u64; 8];
-    // SAFETY: msghdr is plain data; all-zero is a valid initial value.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_name = addr.as_ptr() as *mut libc::c_void;
-    msg.msg_namelen = addr.len();
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    // SAFETY: CMSG_SPACE is a pure size computation.
-    msg.msg_controllen =
-        unsafe { libc::CMSG_SPACE(std::mem::size_of::<libc::c_int>() as u32) } as _;
-    let (level, kind) = if dst.is_ipv6() {
-        (libc::IPPROTO_IPV6, libc::IPV6_HOPLIMIT)
-    } else {
-        (libc::IPPROTO_IP, libc::IP_TTL)
-    };
-    // SAFETY: the control buffer (64 bytes) holds one cmsghdr with a c_int payload.
-    unsafe {
-        let c = libc::CMSG_FIRSTHDR(&msg);
-        (*c).cmsg_level = level;
-        (*c).cmsg_type = kind;
-        (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<libc::c_int>() as u32) as _;
-        std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<libc::c_int>(), ttl);
-    }
-    // SAFETY: every pointer in msg refers to a live buffer of the stated size.
-    let n = unsafe { libc::sendmsg(fd, &msg, libc::MSG_DONTWAIT) };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
     }
 }

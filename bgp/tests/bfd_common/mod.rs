@@ -146,11 +146,12 @@ impl Pair {
                 if self.drop_echo || drop {
                     return;
                 }
-                // The peer reflects it; the reflection comes back to the sender.
-                if dst_engine.handle_echo(self.now, t.payload.as_slice()) == EchoVerdict::Reflect {
-                    let v = src_engine.handle_echo(self.now, t.payload.as_slice());
-                    assert_eq!(v, EchoVerdict::Returned);
-                }
+                // RFC 5881 §4: addressed to the sender itself; the peer's forwarding plane (not
+                // its engine) sends it straight back.
+                assert_eq!(t.src, t.dst.ip());
+                assert_eq!(t.dst.port(), 3785);
+                let v = src_engine.handle_echo(self.now, t.payload.as_slice());
+                assert_eq!(v, EchoVerdict::Returned);
             }
         }
     }
