@@ -1,6 +1,15 @@
 //! Shared helpers of the BGP interop tests: our speaker running inside a test namespace, route
-//! builders, FRR/BIRD/GoBGP configuration snippets and waits with deadlines.
-#![allow(dead_code)]
+//! builders, FRR configuration snippets and waits with deadlines; and the table-driven interop
+//! suite: [`router::RouterUnderTest`] (implemented for FRR, BIRD and GoBGP in [`frr`],
+//! [`bird`], [`gobgp`]), the scenarios written once in [`scenarios`], and [`interop_tests`],
+//! which instantiates them per router as `#[test] fn interop_<router>_<feature>`.
+#![allow(dead_code, unused_macros)]
+
+pub mod bird;
+pub mod frr;
+pub mod gobgp;
+pub mod router;
+pub mod scenarios;
 
 use metalroute_bgp::config::{
     Asn, Family, GracefulRestart, HoldTime, PeerAsn, PeerConfig, PeerKey, Timers,
@@ -207,3 +216,41 @@ pub fn pid_of(ns: &Netns, comm: &str) -> Option<u32> {
             .unwrap_or(false)
     })
 }
+
+/// Sends signal `sig` (`"STOP"`, `"CONT"`, `"KILL"`) to `pid`.
+pub fn signal(pid: u32, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status();
+    assert!(
+        ok.map(|s| s.success()).unwrap_or(false),
+        "kill -{sig} {pid}"
+    );
+}
+
+/// Resumes a stopped process when dropped (so a failing test never leaves a router frozen).
+pub struct Cont(pub u32);
+
+impl Drop for Cont {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-CONT", &self.0.to_string()])
+            .status();
+    }
+}
+
+/// One `#[test]` per row: `interop_tests! { FrrRouter; interop_frr_md5 => md5, ... }` makes
+/// `fn interop_frr_md5()` run [`scenarios::md5`] against FRR. The rows of a router are its
+/// table: the scenarios it runs (those it cannot run are left out, with the reason).
+macro_rules! interop_tests {
+    ($router:ty; $($test:ident => $scenario:ident),+ $(,)?) => {
+        $(
+            #[test]
+            fn $test() {
+                $crate::interop_common::scenarios::$scenario::<$router>(stringify!($test));
+            }
+        )+
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use interop_tests;
