@@ -1,0 +1,330 @@
+//! End-to-end test of `metalroute run` with a VRF: the node's uplink goes into a VRF that a
+//! NodeNetworkConfigurationPolicy in the configuration directory creates (the agent's nmstate
+//! actuator applies it through netlink), and a BGPPeer with `vrf: red` runs its session inside
+//! that VRF. A second router on a second uplink that stays in the default VRF has the SAME
+//! address, so the test also shows that sessions are keyed by (VRF, address) and that each
+//! VRF's speaker announces only what its peers are given.
+//!
+//! ```text
+//!  router-red  (FRR, AS 64501) 192.0.2.1/24 ── eth0 192.0.2.11/24  ┐ node (metalroute,
+//!                                                  in VRF red (table 100), from the NNCP  │ AS 64500)
+//!  router-main (FRR, AS 64502) 192.0.2.1/24 ── eth1 192.0.2.11/24  ┘ default VRF
+//! ```
+//!
+//! The host kernel has no VRF: the test is named `vrf_*` and runs in the VM stage
+//! (`scripts/test-vm`), where a missing prerequisite fails it.
+
+use metalroute_netns::{addr, ip_json, prerequisites, terminate, veth, wait_for, Frr, Need, Netns};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Generous: the VM runs under software emulation, several times slower than the host.
+const DEADLINE: Duration = Duration::from_secs(120);
+const BIN: &str = env!("CARGO_BIN_EXE_metalroute");
+
+/// The node's network: VRF `red` on routing table 100 with the uplink `eth0` in it, the
+/// uplink's address (nmstate's complete address list for the interface).
+const NNCP: &str = r#"
+apiVersion: nmstate.io/v1
+kind: NodeNetworkConfigurationPolicy
+metadata:
+  name: red-vrf
+spec:
+  nodeSelector:
+    kubernetes.io/hostname: node-1
+  desiredState:
+    interfaces:
+      - name: red
+        type: vrf
+        state: up
+        vrf:
+          port: [eth0]
+          route-table-id: 100
+      - name: eth0
+        type: ethernet
+        state: up
+        ipv4:
+          enabled: true
+          dhcp: false
+          address:
+            - ip: 192.0.2.11
+              prefix-length: 24
+"#;
+
+/// Two peers with the same address, one per VRF; each pool is advertised to one of them.
+const METALLB: &str = r#"
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {namespace: metallb-system, name: router-red}
+spec:
+  peerAddress: 192.0.2.1
+  peerASN: 64501
+  myASN: 64500
+  vrf: red
+  connectTime: 1s
+---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {namespace: metallb-system, name: router-main}
+spec:
+  peerAddress: 192.0.2.1
+  peerASN: 64502
+  myASN: 64500
+  connectTime: 1s
+---
+apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {namespace: metallb-system, name: red}
+spec:
+  addresses: [203.0.113.0/28]
+---
+apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {namespace: metallb-system, name: main}
+spec:
+  addresses: [198.51.100.0/28]
+---
+apiVersion: metallb.io/v1beta1
+kind: BGPAdvertisement
+metadata: {namespace: metallb-system, name: red}
+spec:
+  ipAddressPools: [red]
+  peers: [router-red]
+  communities: ["8000:800"]
+---
+apiVersion: metallb.io/v1beta1
+kind: BGPAdvertisement
+metadata: {namespace: metallb-system, name: main}
+spec:
+  ipAddressPools: [main]
+  peers: [router-main]
+"#;
+
+/// A LoadBalancer Service holding `ip` with a ready endpoint on node-1.
+fn service(name: &str, ip: &str) -> String {
+    format!(
+        r#"
+apiVersion: v1
+kind: Service
+metadata: {{namespace: default, name: {name}}}
+spec:
+  type: LoadBalancer
+  ports: [{{port: 8080, protocol: TCP}}]
+status:
+  loadBalancer:
+    ingress: [{{ip: {ip}}}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  namespace: default
+  name: {name}-1
+  labels: {{kubernetes.io/service-name: {name}}}
+addressType: IPv4
+endpoints:
+  - addresses: [10.244.0.5]
+    nodeName: node-1
+    conditions: {{ready: true}}
+ports: [{{port: 8080, protocol: TCP}}]
+"#
+    )
+}
+
+fn router_conf(asn: u32) -> String {
+    format!("router bgp {asn}\n bgp router-id 192.0.2.1\n no bgp ebgp-requires-policy\n neighbor 192.0.2.11 remote-as 64500\n neighbor 192.0.2.11 timers connect 1\n")
+}
+
+/// The configuration directory and the agent's files, removed on drop (the agent log is
+/// printed when the test fails).
+struct Files {
+    dir: PathBuf,
+}
+
+impl Files {
+    fn new() -> Files {
+        let dir = std::env::temp_dir().join(format!("metalroute-vrf-e2e-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("config")).unwrap();
+        Files { dir }
+    }
+    fn config(&self) -> PathBuf {
+        self.dir.join("config")
+    }
+    fn log(&self) -> PathBuf {
+        self.dir.join("agent.log")
+    }
+    fn sock(&self) -> PathBuf {
+        self.dir.join("admin.sock")
+    }
+    fn write(&self, file: &str, text: &str) {
+        std::fs::write(self.config().join(file), text).unwrap();
+    }
+}
+
+impl Drop for Files {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "--- agent log ---\n{}",
+                std::fs::read_to_string(self.log()).unwrap_or_default()
+            );
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn show(sock: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new(BIN)
+        .arg("show")
+        .args(args)
+        .arg("--admin-socket")
+        .arg(sock)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "metalroute show {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The router's paths for `prefix`: next hops.
+fn next_hops(frr: &Frr, prefix: &str) -> Vec<String> {
+    frr.rib_v4()
+        .get(prefix)
+        .and_then(Value::as_array)
+        .map(|ps| {
+            ps.iter()
+                .filter_map(|p| p["nexthops"][0]["ip"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The link `name` in `ns` as `ip -j -d link show` reports it.
+fn link(ns: &Netns, name: &str) -> Value {
+    ip_json(ns, &["-d", "link", "show", "dev", name])[0].clone()
+}
+
+#[test]
+fn vrf_run_e2e_nncp_creates_vrf_and_peer_session_runs_in_it() {
+    if !prerequisites(
+        "vrf_run_e2e_nncp_creates_vrf_and_peer_session_runs_in_it",
+        &[
+            Need::Root,
+            Need::Vrf,
+            Need::Binary("/usr/lib/frr/bgpd"),
+            Need::Binary("/usr/lib/frr/zebra"),
+        ],
+    ) {
+        return;
+    }
+    let node = Netns::new("mrvrfn");
+    let red = Netns::new("mrvrfr");
+    let main = Netns::new("mrvrfm");
+    veth(&node, "eth0", &red, "n0");
+    veth(&node, "eth1", &main, "n0");
+    // The uplinks are addressed before the agent starts, as on a real node (the agent takes
+    // its router ID from them); the NNCP moves eth0 into the VRF.
+    addr(&node, "eth0", "192.0.2.11/24");
+    addr(&node, "eth1", "192.0.2.11/24");
+    addr(&red, "n0", "192.0.2.1/24");
+    addr(&main, "n0", "192.0.2.1/24");
+    let frr_red = Frr::start(&red, &router_conf(64501), None);
+    let frr_main = Frr::start(&main, &router_conf(64502), None);
+
+    let files = Files::new();
+    files.write("00-network.yaml", NNCP);
+    files.write("01-metallb.yaml", METALLB);
+    files.write("10-red.yaml", &service("red-web", "203.0.113.5"));
+    files.write("11-main.yaml", &service("main-web", "198.51.100.5"));
+    let sock = files.sock();
+    let mut agent = node.spawn_logged(
+        &[
+            BIN,
+            "run",
+            "--node-name",
+            "node-1",
+            "--config",
+            files.config().to_str().unwrap(),
+            "--admin-socket",
+            sock.to_str().unwrap(),
+        ],
+        &files.log(),
+    );
+
+    // The agent's nmstate actuator created the VRF and moved the uplink into it.
+    wait_for("VRF red with eth0 in it", DEADLINE, || {
+        let links = ip_json(&node, &["-d", "link", "show"]);
+        let red_up = links.as_array()?.iter().any(|l| {
+            l["ifname"] == "red"
+                && l["linkinfo"]["info_kind"] == "vrf"
+                && l["linkinfo"]["info_data"]["table"] == 100
+        });
+        let enslaved = links
+            .as_array()?
+            .iter()
+            .any(|l| l["ifname"] == "eth0" && l["master"] == "red");
+        (red_up && enslaved).then_some(())
+    });
+    assert_eq!(
+        link(&node, "eth1").get("master"),
+        None,
+        "eth1 stays in the default VRF"
+    );
+    let table: Value = ip_json(&node, &["route", "show", "table", "100"]);
+    assert!(
+        table
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["dst"] == "192.0.2.0/24" && r["dev"] == "eth0"),
+        "connected route of eth0 in table 100: {table}"
+    );
+
+    // Both sessions come up, each in its own VRF, to the same address.
+    frr_red.wait_established("192.0.2.11", DEADLINE);
+    frr_main.wait_established("192.0.2.11", DEADLINE);
+    wait_for("router-red holds the red service prefix", DEADLINE, || {
+        (next_hops(&frr_red, "203.0.113.5/32") == ["192.0.2.11"]).then_some(())
+    });
+    wait_for(
+        "router-main holds the main service prefix",
+        DEADLINE,
+        || (next_hops(&frr_main, "198.51.100.5/32") == ["192.0.2.11"]).then_some(()),
+    );
+    assert_eq!(frr_red.prefixes_v4(), vec!["203.0.113.5/32"]);
+    assert_eq!(frr_main.prefixes_v4(), vec!["198.51.100.5/32"]);
+    let d = frr_red.route_detail("203.0.113.5/32");
+    let p = &d["paths"][0];
+    assert_eq!(p["aspath"]["string"].as_str(), Some("64500"), "{p}");
+    assert_eq!(p["community"]["string"].as_str(), Some("8000:800"), "{p}");
+    let d = frr_main.route_detail("198.51.100.5/32");
+    assert_eq!(d["paths"][0]["community"], Value::Null, "{d}");
+
+    let js: Value = serde_json::from_str(&show(&sock, &["bgp", "summary", "--json"])).unwrap();
+    assert_eq!(
+        js["vrfs"]["red"]["peers"]["192.0.2.1"]["state"], "Established",
+        "{js}"
+    );
+    assert_eq!(
+        js["vrfs"]["default"]["peers"]["192.0.2.1"]["state"], "Established",
+        "{js}"
+    );
+
+    // A new Service in the red pool reaches router-red only.
+    files.write("12-red2.yaml", &service("red-api", "203.0.113.6"));
+    wait_for("router-red holds the new prefix", DEADLINE, || {
+        (next_hops(&frr_red, "203.0.113.6/32") == ["192.0.2.11"]).then_some(())
+    });
+    assert_eq!(frr_main.prefixes_v4(), vec!["198.51.100.5/32"]);
+
+    // SIGTERM: both VRFs' sessions close and the routers withdraw everything.
+    let st = terminate(&mut agent, Duration::from_secs(30));
+    assert!(st.success(), "agent exit status {st}");
+    wait_for("both routers' RIBs empty", DEADLINE, || {
+        (frr_red.prefixes_v4().is_empty() && frr_main.prefixes_v4().is_empty()).then_some(())
+    });
+}
