@@ -143,6 +143,7 @@ impl RouterUnderTest for BirdRouter {
         peer_restarting: true,
         route_stale: false,
         resolved_next_hop: true,
+        community_order: false,
     };
 
     fn start(ns: &Netns, config: &RouterConfig) -> BirdRouter {

@@ -82,6 +82,7 @@ impl RouterUnderTest for FrrRouter {
         peer_restarting: false,
         route_stale: true,
         resolved_next_hop: false,
+        community_order: false,
     };
 
     fn start(ns: &Netns, config: &RouterConfig) -> FrrRouter {

@@ -129,6 +129,7 @@ impl RouterUnderTest for GobgpRouter {
         peer_restarting: false,
         route_stale: true,
         resolved_next_hop: false,
+        community_order: true,
     };
 
     fn start(ns: &Netns, config: &RouterConfig) -> GobgpRouter {

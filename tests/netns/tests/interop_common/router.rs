@@ -154,6 +154,8 @@ pub struct Reports {
     pub route_stale: bool,
     /// [`RibRoute::resolved`].
     pub resolved_next_hop: bool,
+    /// [`RibRoute::communities`] keep the order of the UPDATE (FRR, for one, sorts them).
+    pub community_order: bool,
 }
 
 /// A route in the router's RIB, normalized.
@@ -165,7 +167,7 @@ pub struct RibRoute {
     pub next_hop: Option<String>,
     /// LOCAL_PREF.
     pub local_pref: Option<u32>,
-    /// Communities, sorted.
+    /// Communities, in the order the router lists them.
     pub communities: Vec<(u16, u16)>,
     /// Large communities, sorted.
     pub large_communities: Vec<(u32, u32, u32)>,
@@ -297,17 +299,15 @@ pub fn colon_groups(text: &str) -> Vec<Vec<u32>> {
         .collect()
 }
 
-/// Communities from `a:b` pairs, sorted.
+/// Communities from `a:b` pairs, in order.
 pub fn communities(pairs: impl IntoIterator<Item = (u32, u32)>) -> Vec<(u16, u16)> {
-    let mut v: Vec<(u16, u16)> = pairs
+    pairs
         .into_iter()
         .map(|(a, b)| match (u16::try_from(a), u16::try_from(b)) {
             (Ok(a), Ok(b)) => (a, b),
             _ => panic!("community {a}:{b} out of range"),
         })
-        .collect();
-    v.sort_unstable();
-    v
+        .collect()
 }
 
 /// The family of a prefix or address.
