@@ -135,15 +135,13 @@ impl RouterUnderTest for BirdRouter {
     const TAG: &'static str = "b";
     const NEEDS: &'static [Need] = &[Need::Root, Need::Binary("bird"), Need::Binary("birdc")];
     const REPORTS: Reports = Reports {
-        established_count: false,
         hold_time: true,
         families: true,
         remote_address: true,
         peer_gr_capable: true,
         peer_restarting: true,
-        route_stale: false,
         resolved_next_hop: true,
-        community_order: false,
+        ..Reports::NONE
     };
 
     fn start(ns: &Netns, config: &RouterConfig) -> BirdRouter {
@@ -177,7 +175,6 @@ impl RouterUnderTest for BirdRouter {
         }
         SessionInfo {
             established: field(&p, "BGP state:") == Some("Established"),
-            established_count: None,
             // "Hold timer: 6.123/9": remaining/negotiated.
             hold_time: field(&p, "Hold timer:")
                 .and_then(|h| h.rsplit('/').next())
@@ -186,6 +183,7 @@ impl RouterUnderTest for BirdRouter {
             remote_address: field(&p, "Neighbor address:").map(str::to_owned),
             peer_gr_capable: Some(p.contains("Neighbor GR capabilities") || p.contains("Restart")),
             peer_restarting: Some(p.contains("Neighbor graceful restart active")),
+            ..SessionInfo::default()
         }
     }
 

@@ -76,13 +76,8 @@ impl RouterUnderTest for FrrRouter {
     const REPORTS: Reports = Reports {
         established_count: true,
         hold_time: true,
-        families: false,
-        remote_address: false,
-        peer_gr_capable: false,
-        peer_restarting: false,
         route_stale: true,
-        resolved_next_hop: false,
-        community_order: false,
+        ..Reports::NONE
     };
 
     fn start(ns: &Netns, config: &RouterConfig) -> FrrRouter {
@@ -134,10 +129,7 @@ impl RouterUnderTest for FrrRouter {
             established: j["bgpState"] == "Established",
             established_count: j["connectionsEstablished"].as_u64(),
             hold_time: j["bgpTimerHoldTimeMsecs"].as_u64().map(|ms| ms / 1000),
-            families: None,
-            remote_address: None,
-            peer_gr_capable: None,
-            peer_restarting: None,
+            ..SessionInfo::default()
         }
     }
 

@@ -121,15 +121,10 @@ impl RouterUnderTest for GobgpRouter {
     const TAG: &'static str = "g";
     const NEEDS: &'static [Need] = &[Need::Root, Need::Binary("gobgpd"), Need::Binary("gobgp")];
     const REPORTS: Reports = Reports {
-        established_count: false,
         hold_time: true,
-        families: false,
-        remote_address: false,
-        peer_gr_capable: false,
-        peer_restarting: false,
         route_stale: true,
-        resolved_next_hop: false,
         community_order: true,
+        ..Reports::NONE
     };
 
     fn start(ns: &Netns, config: &RouterConfig) -> GobgpRouter {
@@ -163,12 +158,8 @@ impl RouterUnderTest for GobgpRouter {
         let j = self.gobgp.gobgp_json(&["neighbor", a]);
         SessionInfo {
             established: self.gobgp.neighbor_state(a).as_deref() == Some("established"),
-            established_count: None,
             hold_time: j["timers"]["state"]["negotiated_hold_time"].as_u64(),
-            families: None,
-            remote_address: None,
-            peer_gr_capable: None,
-            peer_restarting: None,
+            ..SessionInfo::default()
         }
     }
 

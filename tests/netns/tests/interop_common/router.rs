@@ -158,6 +158,21 @@ pub struct Reports {
     pub community_order: bool,
 }
 
+impl Reports {
+    /// Reports nothing beyond session state and routes (each router's table starts here).
+    pub const NONE: Reports = Reports {
+        established_count: false,
+        hold_time: false,
+        families: false,
+        remote_address: false,
+        peer_gr_capable: false,
+        peer_restarting: false,
+        route_stale: false,
+        resolved_next_hop: false,
+        community_order: false,
+    };
+}
+
 /// A route in the router's RIB, normalized.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RibRoute {
@@ -177,8 +192,9 @@ pub struct RibRoute {
     pub resolved: Option<String>,
 }
 
-/// The router's view of one session, normalized.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The router's view of one session, normalized (default: not Established, nothing
+/// reported).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SessionInfo {
     /// BGP state is Established.
     pub established: bool,

@@ -187,6 +187,24 @@ impl<R: RouterUnderTest> Lab<R> {
     }
 }
 
+/// Runs `body` in a fresh [`Lab`] (see [`Lab::new`]) unless prerequisites are missing; our
+/// speaker shuts down (Cease to the router) afterwards.
+fn in_lab<R: RouterUnderTest>(
+    test: &str,
+    code: &str,
+    config: &RouterConfig,
+    listen: Option<u16>,
+    cfg: PeerConfig,
+    body: impl FnOnce(&Lab<R>),
+) {
+    if !prerequisites(test, R::NEEDS) {
+        return;
+    }
+    let lab = Lab::new(code, config, listen, cfg);
+    body(&lab);
+    lab.ours.shutdown(false);
+}
+
 /// eBGP over IPv4: our two prefixes reach the router with our AS and next hop, its prefix
 /// reaches our Adj-RIB-In; counters and events on our side.
 pub fn ebgp_ipv4<R: RouterUnderTest>(test: &str) {
@@ -231,20 +249,17 @@ pub fn ebgp_ipv4<R: RouterUnderTest>(test: &str) {
 
 /// eBGP over IPv6, both directions, with our global IPv6 address as next hop.
 pub fn ebgp_ipv6<R: RouterUnderTest>(test: &str) {
-    if !prerequisites(test, R::NEEDS) {
-        return;
-    }
     let mut config = RouterConfig::v6(64512, 64511);
     config.originate = vec!["2001:db8:f::/48"];
-    let lab = Lab::<R>::new("e6", &config, Some(179), our_v6());
-    lab.announce(&["2001:db8:100::/48", "2001:db8:100:1::77/128"]);
-    for p in ["2001:db8:100:1::77/128", "2001:db8:100::/48"] {
-        let r = lab.router.must_route(p);
-        assert_eq!(r.as_path, vec![64511], "{r:?}");
-        assert_eq!(r.next_hop.as_deref(), Some("2001:db8::1"), "{r:?}");
-    }
-    wait_received(&lab.ours, &lab.key, "2001:db8:f::/48", false);
-    lab.ours.shutdown(false);
+    in_lab::<R>(test, "e6", &config, Some(179), our_v6(), |lab| {
+        lab.announce(&["2001:db8:100::/48", "2001:db8:100:1::77/128"]);
+        for p in ["2001:db8:100:1::77/128", "2001:db8:100::/48"] {
+            let r = lab.router.must_route(p);
+            assert_eq!(r.as_path, vec![64511], "{r:?}");
+            assert_eq!(r.next_hop.as_deref(), Some("2001:db8::1"), "{r:?}");
+        }
+        wait_received(&lab.ours, &lab.key, "2001:db8:f::/48", false);
+    });
 }
 
 /// IPv4 and IPv6 routes over one session of `session_family`; the other family's next hop
@@ -301,256 +316,257 @@ pub fn dual_stack_ipv6_session<R: RouterUnderTest>(test: &str) {
 
 /// iBGP: our LOCAL_PREF reaches the router; without one we send 100; the AS path stays empty.
 pub fn ibgp_local_pref<R: RouterUnderTest>(test: &str) {
-    if !prerequisites(test, R::NEEDS) {
-        return;
-    }
     let cfg = peer(64512, fixed(64512), "192.0.2.2", "192.0.2.1");
-    let lab = Lab::<R>::new("ib", &RouterConfig::v4(64512, 64512), Some(179), cfg);
-    lab.ours.advertise(
-        &lab.key,
-        V4,
-        &[
-            ("198.51.100.20/32", attrs(&[], &[], Some(250))),
-            ("198.51.100.21/32", plain()),
-        ],
+    in_lab::<R>(
+        test,
+        "ib",
+        &RouterConfig::v4(64512, 64512),
+        Some(179),
+        cfg,
+        |lab| {
+            lab.ours.advertise(
+                &lab.key,
+                V4,
+                &[
+                    ("198.51.100.20/32", attrs(&[], &[], Some(250))),
+                    ("198.51.100.21/32", plain()),
+                ],
+            );
+            lab.router.wait_established(0, UP);
+            wait_has(&lab.router, &["198.51.100.20/32", "198.51.100.21/32"]);
+            for (p, pref) in [("198.51.100.20/32", 250), ("198.51.100.21/32", 100)] {
+                let r = lab.router.must_route(p);
+                assert_eq!(r.local_pref, Some(pref), "{p}: {r:?}");
+                assert!(r.as_path.is_empty(), "{p}: {r:?}");
+            }
+        },
     );
-    lab.router.wait_established(0, UP);
-    wait_has(&lab.router, &["198.51.100.20/32", "198.51.100.21/32"]);
-    for (p, pref) in [("198.51.100.20/32", 250), ("198.51.100.21/32", 100)] {
-        let r = lab.router.must_route(p);
-        assert_eq!(r.local_pref, Some(pref), "{p}: {r:?}");
-        assert!(r.as_path.is_empty(), "{p}: {r:?}");
-    }
-    lab.ours.shutdown(false);
 }
 
 /// iBGP without a LOCAL_PREF from the caller: we send 100 and an empty AS path.
 pub fn ibgp_default_local_pref<R: RouterUnderTest>(test: &str) {
-    if !prerequisites(test, R::NEEDS) {
-        return;
-    }
     let cfg = peer(64512, fixed(64512), "192.0.2.2", "192.0.2.1");
-    let lab = Lab::<R>::new("dl", &RouterConfig::v4(64512, 64512), Some(179), cfg);
-    lab.announce(&["198.51.100.21/32"]);
-    let r = lab.router.must_route("198.51.100.21/32");
-    assert_eq!(r.local_pref, Some(100), "{r:?}");
-    assert!(r.as_path.is_empty(), "{r:?}");
-    lab.ours.shutdown(false);
+    in_lab::<R>(
+        test,
+        "dl",
+        &RouterConfig::v4(64512, 64512),
+        Some(179),
+        cfg,
+        |lab| {
+            lab.announce(&["198.51.100.21/32"]);
+            let r = lab.router.must_route("198.51.100.21/32");
+            assert_eq!(r.local_pref, Some(100), "{r:?}");
+            assert!(r.as_path.is_empty(), "{r:?}");
+        },
+    );
 }
 
 /// Standard and large communities reach the router.
 pub fn communities<R: RouterUnderTest>(test: &str) {
-    if !prerequisites(test, R::NEEDS) {
-        return;
-    }
-    let lab = Lab::<R>::new("co", &RouterConfig::v4(64512, 64511), Some(179), our_v4());
-    lab.ours.advertise(
-        &lab.key,
-        V4,
-        &[(
-            "198.51.100.30/32",
-            attrs(&[(64511, 100), (8000, 800)], &[(64511, 1, 2)], None),
-        )],
+    in_lab::<R>(
+        test,
+        "co",
+        &RouterConfig::v4(64512, 64511),
+        Some(179),
+        our_v4(),
+        |lab| {
+            lab.ours.advertise(
+                &lab.key,
+                V4,
+                &[(
+                    "198.51.100.30/32",
+                    attrs(&[(64511, 100), (8000, 800)], &[(64511, 1, 2)], None),
+                )],
+            );
+            lab.router.wait_established(0, UP);
+            wait_has(&lab.router, &["198.51.100.30/32"]);
+            let r = lab.router.must_route("198.51.100.30/32");
+            // In the order we sent them, where the router keeps that order (FRR sorts them).
+            let (mut got, mut want) = (r.communities.clone(), vec![(64511, 100), (8000, 800)]);
+            if !R::REPORTS.community_order {
+                got.sort_unstable();
+                want.sort_unstable();
+            }
+            assert_eq!(got, want, "{r:?}");
+            assert_eq!(r.large_communities, vec![(64511, 1, 2)], "{r:?}");
+        },
     );
-    lab.router.wait_established(0, UP);
-    wait_has(&lab.router, &["198.51.100.30/32"]);
-    let r = lab.router.must_route("198.51.100.30/32");
-    // In the order we sent them, where the router keeps that order (FRR sorts them).
-    let (mut got, mut want) = (r.communities.clone(), vec![(64511, 100), (8000, 800)]);
-    if !R::REPORTS.community_order {
-        got.sort_unstable();
-        want.sort_unstable();
-    }
-    assert_eq!(got, want, "{r:?}");
-    assert_eq!(r.large_communities, vec![(64511, 1, 2)], "{r:?}");
-    lab.ours.shutdown(false);
 }
 
 /// A 4-octet local AS reaches the router's AS path.
 pub fn four_octet_asn<R: RouterUnderTest>(test: &str) {
-    if !prerequisites(test, R::NEEDS) {
-        return;
-    }
     let cfg = peer(4_200_000_001, fixed(64512), "192.0.2.2", "192.0.2.1");
     let config = RouterConfig::v4(64512, 4_200_000_001);
-    let lab = Lab::<R>::new("4o", &config, Some(179), cfg);
-    lab.announce(&["198.51.100.40/32"]);
-    let r = lab.router.must_route("198.51.100.40/32");
-    assert_eq!(r.as_path, vec![4_200_000_001], "{r:?}");
-    lab.ours.shutdown(false);
+    in_lab::<R>(test, "4o", &config, Some(179), cfg, |lab| {
+        lab.announce(&["198.51.100.40/32"]);
+        let r = lab.router.must_route("198.51.100.40/32");
+        assert_eq!(r.as_path, vec![4_200_000_001], "{r:?}");
+    });
 }
 
 /// The router announces no 4-octet AS capability: a 2-octet session, both directions work.
 pub fn two_octet_session<R: RouterUnderTest>(test: &str) {
     require::<R>(Feature::TwoOctetSession);
-    if !prerequisites(test, R::NEEDS) {
-        return;
-    }
     let mut config = RouterConfig::v4(64512, 64511).with(|n| n.four_octet_as = false);
     config.originate = vec!["203.0.113.0/24"];
-    let lab = Lab::<R>::new("2o", &config, Some(179), our_v4());
-    lab.announce(&["198.51.100.41/32"]);
-    let r = lab.router.must_route("198.51.100.41/32");
-    assert_eq!(r.as_path, vec![64511], "{r:?}");
-    wait_received(&lab.ours, &lab.key, "203.0.113.0/24", false);
-    let st = lab.ours.wait_state(&lab.key, State::Established, UP);
-    assert_eq!(st.peer_asn, Some(Asn(64512)), "{st:?}");
-    assert!(
-        !st.peer_capabilities
-            .iter()
-            .any(|c| matches!(c, Capability::FourOctetAs(_))),
-        "{} announced no 4-octet AS capability: {st:?}",
-        R::NAME
-    );
-    lab.ours.shutdown(false);
+    in_lab::<R>(test, "2o", &config, Some(179), our_v4(), |lab| {
+        lab.announce(&["198.51.100.41/32"]);
+        let r = lab.router.must_route("198.51.100.41/32");
+        assert_eq!(r.as_path, vec![64511], "{r:?}");
+        wait_received(&lab.ours, &lab.key, "203.0.113.0/24", false);
+        let st = lab.ours.wait_state(&lab.key, State::Established, UP);
+        assert_eq!(st.peer_asn, Some(Asn(64512)), "{st:?}");
+        assert!(
+            !st.peer_capabilities
+                .iter()
+                .any(|c| matches!(c, Capability::FourOctetAs(_))),
+            "{} announced no 4-octet AS capability: {st:?}",
+            R::NAME
+        );
+    });
 }
 
 /// 50 prefixes, then 40 withdrawn: the router keeps exactly the other 10, the session is
 /// never reset.
 pub fn withdraw<R: RouterUnderTest>(test: &str) {
-    if !prerequisites(test, R::NEEDS) {
-        return;
-    }
-    let lab = Lab::<R>::new("wd", &RouterConfig::v4(64512, 64511), Some(179), our_v4());
-    let routes: Vec<String> = (0..50).map(|i| format!("198.51.100.{i}/32")).collect();
-    let all: Vec<&str> = routes.iter().map(String::as_str).collect();
-    advertise(&lab.ours, &lab.key, &all);
-    lab.both_up();
-    wait_exactly(&lab.router, V4, &routes);
-    let before = lab.router.session(0);
-    let opens = lab.ours.status(&lab.key).messages;
-    // Keep the first 10 only.
-    advertise(&lab.ours, &lab.key, &all[..10]);
-    wait_exactly(&lab.router, V4, &routes[..10]);
-    // Withdrawing never reset the session.
-    let after = lab.router.session(0);
-    assert!(after.established, "{after:?}");
-    if reported(
-        R::NAME,
-        "the established count",
-        R::REPORTS.established_count,
-        before.established_count,
-    )
-    .is_some()
-    {
-        assert_eq!(after.established_count, before.established_count);
-    }
-    let st = lab.ours.status(&lab.key);
-    assert_eq!(st.messages.opens_sent, opens.opens_sent);
-    assert_eq!(st.messages.opens_received, opens.opens_received);
-    assert_eq!(st.prefixes_sent.get(&V4), Some(&10));
-    lab.ours.shutdown(false);
+    in_lab::<R>(
+        test,
+        "wd",
+        &RouterConfig::v4(64512, 64511),
+        Some(179),
+        our_v4(),
+        |lab| {
+            let routes: Vec<String> = (0..50).map(|i| format!("198.51.100.{i}/32")).collect();
+            let all: Vec<&str> = routes.iter().map(String::as_str).collect();
+            advertise(&lab.ours, &lab.key, &all);
+            lab.both_up();
+            wait_exactly(&lab.router, V4, &routes);
+            let before = lab.router.session(0);
+            let opens = lab.ours.status(&lab.key).messages;
+            // Keep the first 10 only.
+            advertise(&lab.ours, &lab.key, &all[..10]);
+            wait_exactly(&lab.router, V4, &routes[..10]);
+            // Withdrawing never reset the session.
+            let after = lab.router.session(0);
+            assert!(after.established, "{after:?}");
+            if reported(
+                R::NAME,
+                "the established count",
+                R::REPORTS.established_count,
+                before.established_count,
+            )
+            .is_some()
+            {
+                assert_eq!(after.established_count, before.established_count);
+            }
+            let st = lab.ours.status(&lab.key);
+            assert_eq!(st.messages.opens_sent, opens.opens_sent);
+            assert_eq!(st.messages.opens_received, opens.opens_received);
+            assert_eq!(st.prefixes_sent.get(&V4), Some(&10));
+        },
+    );
 }
 
 /// TCP MD5 with the right password on both sides.
 pub fn md5<R: RouterUnderTest>(test: &str) {
-    if !prerequisites(test, R::NEEDS) {
-        return;
-    }
     let config = RouterConfig::v4(64512, 64511).with(|n| n.password = Some("s3cret-Pw"));
     let cfg = with(our_v4(), |c| c.password = Some("s3cret-Pw".into()));
-    let lab = Lab::<R>::new("m5", &config, Some(179), cfg);
-    lab.announce(&["198.51.100.50/32"]);
-    lab.ours.shutdown(false);
+    in_lab::<R>(test, "m5", &config, Some(179), cfg, |lab| {
+        lab.announce(&["198.51.100.50/32"]);
+    });
 }
 
 /// TCP MD5 with different passwords: never Established, and the router's kernel counts
 /// segments dropped for their signature.
 pub fn md5_wrong_password<R: RouterUnderTest>(test: &str) {
-    if !prerequisites(test, R::NEEDS) {
-        return;
-    }
     let config = RouterConfig::v4(64512, 64511).with(|n| n.password = Some("right-one"));
     let cfg = with(our_v4(), |c| c.password = Some("wrong-one".into()));
-    let lab = Lab::<R>::new("mw", &config, Some(179), cfg);
-    // Both sides keep trying for 15 s: never Established.
-    never_established(&lab.router, &lab.ours, &lab.key, Duration::from_secs(15));
-    assert!(
-        md5_failures(&lab.t.b) > 0,
-        "no TCP MD5 failures counted in {}'s namespace",
-        R::NAME
-    );
-    lab.ours.shutdown(false);
+    in_lab::<R>(test, "mw", &config, Some(179), cfg, |lab| {
+        // Both sides keep trying for 15 s: never Established.
+        never_established(&lab.router, &lab.ours, &lab.key, Duration::from_secs(15));
+        assert!(
+            md5_failures(&lab.t.b) > 0,
+            "no TCP MD5 failures counted in {}'s namespace",
+            R::NAME
+        );
+    });
 }
 
 /// The router stops (SIGSTOP): our hold timer expires and we send a NOTIFICATION; once it
 /// runs again the session comes back.
 pub fn hold_timer_expiry<R: RouterUnderTest>(test: &str) {
-    if !prerequisites(test, R::NEEDS) {
-        return;
-    }
     let config = RouterConfig::v4(64512, 64511).with(|n| n.quick_restart_after_error = true);
-    let lab = Lab::<R>::new("ht", &config, Some(179), our_v4());
-    lab.both_up();
-    let pid = lab.router.bgp_pid(&lab.t.b);
-    let _cont = Cont(pid);
-    signal(pid, "STOP");
-    // Hold time 9 s: our receive hold timer fires and we send Hold Timer Expired.
-    let st = wait_for_ok("our hold timer expires", Duration::from_secs(30), || {
-        let s = lab.ours.status(&lab.key);
-        match &s.last_error {
-            Some(e) if s.state != State::Established && e.contains("Hold Timer Expired") => Ok(s),
-            _ => Err(format!("{} {:?}", s.state, s.last_error)),
-        }
+    in_lab::<R>(test, "ht", &config, Some(179), our_v4(), |lab| {
+        lab.both_up();
+        let pid = lab.router.bgp_pid(&lab.t.b);
+        let _cont = Cont(pid);
+        signal(pid, "STOP");
+        // Hold time 9 s: our receive hold timer fires and we send Hold Timer Expired.
+        let st = wait_for_ok("our hold timer expires", Duration::from_secs(30), || {
+            let s = lab.ours.status(&lab.key);
+            match &s.last_error {
+                Some(e) if s.state != State::Established && e.contains("Hold Timer Expired") => {
+                    Ok(s)
+                }
+                _ => Err(format!("{} {:?}", s.state, s.last_error)),
+            }
+        });
+        assert!(st.messages.notifications_sent >= 1, "{:?}", st.messages);
+        signal(pid, "CONT");
+        // Once the router runs again the session comes back.
+        lab.ours.wait_state(&lab.key, State::Established, UP);
+        lab.router.wait_established(0, UP);
     });
-    assert!(st.messages.notifications_sent >= 1, "{:?}", st.messages);
-    signal(pid, "CONT");
-    // Once the router runs again the session comes back.
-    lab.ours.wait_state(&lab.key, State::Established, UP);
-    lab.router.wait_established(0, UP);
-    lab.ours.shutdown(false);
 }
 
 /// We are passive: the router dials our port 179.
 pub fn passive<R: RouterUnderTest>(test: &str) {
-    if !prerequisites(test, R::NEEDS) {
-        return;
-    }
     let cfg = with(our_v4(), |c| c.passive = true);
-    let lab = Lab::<R>::new("pa", &RouterConfig::v4(64512, 64511), Some(179), cfg);
-    lab.announce(&["198.51.100.60/32"]);
-    let st = lab.ours.wait_state(&lab.key, State::Established, UP);
-    // The router dialed us: our end of the connection is port 179.
-    assert_eq!(st.local_address.map(|a| a.port()), Some(179), "{st:?}");
-    lab.ours.shutdown(false);
+    in_lab::<R>(
+        test,
+        "pa",
+        &RouterConfig::v4(64512, 64511),
+        Some(179),
+        cfg,
+        |lab| {
+            lab.announce(&["198.51.100.60/32"]);
+            let st = lab.ours.wait_state(&lab.key, State::Established, UP);
+            // The router dialed us: our end of the connection is port 179.
+            assert_eq!(st.local_address.map(|a| a.port()), Some(179), "{st:?}");
+        },
+    );
 }
 
 /// We are passive on port 1790: the router dials us there.
 pub fn port_router_dials<R: RouterUnderTest>(test: &str) {
-    if !prerequisites(test, R::NEEDS) {
-        return;
-    }
     let config = RouterConfig::v4(64512, 64511).with(|n| n.remote_port = Some(1790));
     let cfg = with(our_v4(), |c| c.passive = true);
-    let lab = Lab::<R>::new("po", &config, Some(1790), cfg);
-    lab.announce(&["198.51.100.61/32"]);
-    let st = lab.ours.wait_state(&lab.key, State::Established, UP);
-    assert_eq!(st.local_address.map(|a| a.port()), Some(1790), "{st:?}");
-    lab.ours.shutdown(false);
+    in_lab::<R>(test, "po", &config, Some(1790), cfg, |lab| {
+        lab.announce(&["198.51.100.61/32"]);
+        let st = lab.ours.wait_state(&lab.key, State::Established, UP);
+        assert_eq!(st.local_address.map(|a| a.port()), Some(1790), "{st:?}");
+    });
 }
 
 /// The router listens on port 1790 and we dial it there; we do not listen, so only our
 /// connection can make the session.
 pub fn port_we_dial<R: RouterUnderTest>(test: &str) {
     require::<R>(Feature::ListenPort);
-    if !prerequisites(test, R::NEEDS) {
-        return;
-    }
     let mut config = RouterConfig::v4(64512, 64511);
     config.listen_port = 1790;
     let cfg = with(our_v4(), |c| c.port = 1790);
-    let lab = Lab::<R>::new("pv", &config, None, cfg);
-    lab.announce(&["198.51.100.62/32"]);
-    lab.ours.wait_state(&lab.key, State::Established, UP);
-    // The router's only BGP connection is the one we made to its port 1790.
-    let conns = lab.t.b.exec_stdout(&["ss", "-tnH", "state", "established"]);
-    let bgp: Vec<&str> = conns
-        .lines()
-        .filter(|l| l.contains("192.0.2.2:") && !l.contains("127.0.0.1"))
-        .collect();
-    assert_eq!(bgp.len(), 1, "{conns}");
-    assert!(bgp[0].contains("192.0.2.2:1790 "), "{conns}");
-    lab.ours.shutdown(false);
+    in_lab::<R>(test, "pv", &config, None, cfg, |lab| {
+        lab.announce(&["198.51.100.62/32"]);
+        lab.ours.wait_state(&lab.key, State::Established, UP);
+        // The router's only BGP connection is the one we made to its port 1790.
+        let conns = lab.t.b.exec_stdout(&["ss", "-tnH", "state", "established"]);
+        let bgp: Vec<&str> = conns
+            .lines()
+            .filter(|l| l.contains("192.0.2.2:") && !l.contains("127.0.0.1"))
+            .collect();
+        assert_eq!(bgp.len(), 1, "{conns}");
+        assert!(bgp[0].contains("192.0.2.2:1790 "), "{conns}");
+    });
 }
 
 /// Our session uses a secondary address as source; the router knows only that one.
@@ -746,181 +762,194 @@ pub fn graceful_restart_helper<R: RouterUnderTest>(test: &str) {
 /// The router sends a ROUTE-REFRESH: we answer with our routes, without a session reset.
 pub fn route_refresh<R: RouterUnderTest>(test: &str) {
     require::<R>(Feature::SendRouteRefresh);
-    if !prerequisites(test, R::NEEDS) {
-        return;
-    }
-    let lab = Lab::<R>::new("rr", &RouterConfig::v4(64512, 64511), Some(179), our_v4());
-    lab.announce(&["198.51.100.95/32"]);
-    let before = lab.ours.status(&lab.key).messages;
-    lab.router.send_route_refresh(0);
-    let after = wait_for("we answered the ROUTE-REFRESH", UP, || {
-        let m = lab.ours.status(&lab.key).messages;
-        (m.route_refresh_received > before.route_refresh_received
-            && m.updates_sent > before.updates_sent)
-            .then_some(m)
-    });
-    assert_eq!(after.opens_sent, before.opens_sent, "no session reset");
-    assert!(lab.router.has("198.51.100.95/32"));
-    lab.ours.shutdown(false);
+    in_lab::<R>(
+        test,
+        "rr",
+        &RouterConfig::v4(64512, 64511),
+        Some(179),
+        our_v4(),
+        |lab| {
+            lab.announce(&["198.51.100.95/32"]);
+            let before = lab.ours.status(&lab.key).messages;
+            lab.router.send_route_refresh(0);
+            let after = wait_for("we answered the ROUTE-REFRESH", UP, || {
+                let m = lab.ours.status(&lab.key).messages;
+                (m.route_refresh_received > before.route_refresh_received
+                    && m.updates_sent > before.updates_sent)
+                    .then_some(m)
+            });
+            assert_eq!(after.opens_sent, before.opens_sent, "no session reset");
+            assert!(lab.router.has("198.51.100.95/32"));
+        },
+    );
 }
 
 /// `peer_down(BfdDown)`: the router gets Cease/BFD Down, our FSM reconnects by itself.
 pub fn peer_down_bfd_cease<R: RouterUnderTest>(test: &str) {
-    if !prerequisites(test, R::NEEDS) {
-        return;
-    }
-    let lab = Lab::<R>::new("pd", &RouterConfig::v4(64512, 64511), Some(179), our_v4());
-    advertise(&lab.ours, &lab.key, &["198.51.100.96/32"]);
-    lab.both_up();
-    let down = lab
-        .ours
-        .rt
-        .block_on(lab.ours.speaker.peer_down(&lab.key, CeaseSubcode::BfdDown))
-        .expect("peer_down");
-    assert!(down);
-    wait_cease(&lab.router, 0, CeaseSubcode::BfdDown);
-    // The FSM reconnects by itself.
-    lab.both_up();
-    wait_has(&lab.router, &["198.51.100.96/32"]);
-    lab.ours.shutdown(false);
+    in_lab::<R>(
+        test,
+        "pd",
+        &RouterConfig::v4(64512, 64511),
+        Some(179),
+        our_v4(),
+        |lab| {
+            advertise(&lab.ours, &lab.key, &["198.51.100.96/32"]);
+            lab.both_up();
+            let down = lab
+                .ours
+                .rt
+                .block_on(lab.ours.speaker.peer_down(&lab.key, CeaseSubcode::BfdDown))
+                .expect("peer_down");
+            assert!(down);
+            wait_cease(&lab.router, 0, CeaseSubcode::BfdDown);
+            // The FSM reconnects by itself.
+            lab.both_up();
+            wait_has(&lab.router, &["198.51.100.96/32"]);
+        },
+    );
 }
 
 /// Removing the peer withdraws everything with Cease/Peer De-configured; its connections
 /// are refused afterwards.
 pub fn remove_peer<R: RouterUnderTest>(test: &str) {
-    if !prerequisites(test, R::NEEDS) {
-        return;
-    }
-    let lab = Lab::<R>::new("rm", &RouterConfig::v4(64512, 64511), Some(179), our_v4());
-    lab.announce(&["198.51.100.97/32"]);
-    assert!(lab
-        .ours
-        .rt
-        .block_on(lab.ours.speaker.remove_peer(&lab.key))
-        .expect("remove"));
-    wait_for_ok(
-        &format!("{} dropped the route and saw Peer De-configured", R::NAME),
-        UP,
-        || {
-            if lab.router.has("198.51.100.97/32") {
-                return Err("route still there".to_owned());
+    in_lab::<R>(
+        test,
+        "rm",
+        &RouterConfig::v4(64512, 64511),
+        Some(179),
+        our_v4(),
+        |lab| {
+            lab.announce(&["198.51.100.97/32"]);
+            assert!(lab
+                .ours
+                .rt
+                .block_on(lab.ours.speaker.remove_peer(&lab.key))
+                .expect("remove"));
+            wait_for_ok(
+                &format!("{} dropped the route and saw Peer De-configured", R::NAME),
+                UP,
+                || {
+                    if lab.router.has("198.51.100.97/32") {
+                        return Err("route still there".to_owned());
+                    }
+                    lab.router.saw_cease(0, CeaseSubcode::PeerDeconfigured)
+                },
+            );
+            // Connections from the removed peer are refused: the router never gets Established.
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(3) {
+                assert!(
+                    !lab.router.session(0).established,
+                    "{} Established",
+                    R::NAME
+                );
+                std::thread::sleep(Duration::from_millis(250));
             }
-            lab.router.saw_cease(0, CeaseSubcode::PeerDeconfigured)
         },
     );
-    // Connections from the removed peer are refused: the router never gets Established.
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(3) {
-        assert!(
-            !lab.router.session(0).established,
-            "{} Established",
-            R::NAME
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    lab.ours.shutdown(false);
 }
 
 /// The same configuration again changes nothing; a new hold time resets the session with
 /// Cease/Other Configuration Change and the new timers apply on both sides.
 pub fn config_change_resets<R: RouterUnderTest>(test: &str) {
-    if !prerequisites(test, R::NEEDS) {
-        return;
-    }
     let mut cfg = our_v4();
-    let lab = Lab::<R>::new(
+    in_lab::<R>(
+        test,
         "cc",
         &RouterConfig::v4(64512, 64511),
         Some(179),
         cfg.clone(),
+        |lab| {
+            advertise(&lab.ours, &lab.key, &["198.51.100.98/32"]);
+            lab.both_up();
+            let opens = lab.ours.status(&lab.key).messages.opens_sent;
+            let count = |want: u64| {
+                let s = lab.router.session(0);
+                let n = reported(
+                    R::NAME,
+                    "the established count",
+                    R::REPORTS.established_count,
+                    s.established_count,
+                );
+                if let Some(n) = n {
+                    assert_eq!(n, want, "{s:?}");
+                }
+            };
+            // Same configuration again: nothing happens.
+            lab.ours.add_peer(cfg.clone());
+            std::thread::sleep(Duration::from_millis(500));
+            assert_eq!(lab.ours.status(&lab.key).messages.opens_sent, opens);
+            count(1);
+            // A new hold time: Cease / Other Configuration Change, then back with the new timers.
+            cfg.timers.hold_time = HoldTime::from_secs(6).expect("hold");
+            lab.ours.add_peer(cfg);
+            wait_cease(&lab.router, 0, CeaseSubcode::OtherConfigurationChange);
+            lab.both_up();
+            count(2);
+            let st = lab.ours.wait_state(&lab.key, State::Established, UP);
+            assert_eq!(st.hold_time.map(|h| h.secs()), Some(6));
+            let s = lab.router.session(0);
+            if let Some(h) = reported(R::NAME, "the hold time", R::REPORTS.hold_time, s.hold_time) {
+                assert_eq!(h, 6, "{}'s negotiated hold time: {s:?}", R::NAME);
+            }
+            wait_has(&lab.router, &["198.51.100.98/32"]);
+        },
     );
-    advertise(&lab.ours, &lab.key, &["198.51.100.98/32"]);
-    lab.both_up();
-    let opens = lab.ours.status(&lab.key).messages.opens_sent;
-    let count = |want: u64| {
-        let s = lab.router.session(0);
-        let n = reported(
-            R::NAME,
-            "the established count",
-            R::REPORTS.established_count,
-            s.established_count,
-        );
-        if let Some(n) = n {
-            assert_eq!(n, want, "{s:?}");
-        }
-    };
-    // Same configuration again: nothing happens.
-    lab.ours.add_peer(cfg.clone());
-    std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(lab.ours.status(&lab.key).messages.opens_sent, opens);
-    count(1);
-    // A new hold time: Cease / Other Configuration Change, then back with the new timers.
-    cfg.timers.hold_time = HoldTime::from_secs(6).expect("hold");
-    lab.ours.add_peer(cfg);
-    wait_cease(&lab.router, 0, CeaseSubcode::OtherConfigurationChange);
-    lab.both_up();
-    count(2);
-    let st = lab.ours.wait_state(&lab.key, State::Established, UP);
-    assert_eq!(st.hold_time.map(|h| h.secs()), Some(6));
-    let s = lab.router.session(0);
-    if let Some(h) = reported(R::NAME, "the hold time", R::REPORTS.hold_time, s.hold_time) {
-        assert_eq!(h, 6, "{}'s negotiated hold time: {s:?}", R::NAME);
-    }
-    wait_has(&lab.router, &["198.51.100.98/32"]);
-    lab.ours.shutdown(false);
 }
 
 /// GTSM on both sides.
 pub fn gtsm<R: RouterUnderTest>(test: &str) {
-    if !prerequisites(test, R::NEEDS) {
-        return;
-    }
     let config = RouterConfig::v4(64512, 64511).with(|n| n.gtsm = true);
     let cfg = with(our_v4(), |c| c.gtsm = true);
-    let lab = Lab::<R>::new("gt", &config, Some(179), cfg);
-    lab.announce(&["198.51.100.99/32"]);
-    lab.ours.shutdown(false);
+    in_lab::<R>(test, "gt", &config, Some(179), cfg, |lab| {
+        lab.announce(&["198.51.100.99/32"]);
+    });
 }
 
 /// The router requires GTSM, we do not use it (passive, TTL 1): the router drops our
 /// packets, the session never comes up.
 pub fn gtsm_required_by_peer<R: RouterUnderTest>(test: &str) {
-    if !prerequisites(test, R::NEEDS) {
-        return;
-    }
     let config = RouterConfig::v4(64512, 64511).with(|n| n.gtsm = true);
     let cfg = with(our_v4(), |c| c.passive = true);
-    let lab = Lab::<R>::new("gn", &config, Some(179), cfg);
-    never_established(&lab.router, &lab.ours, &lab.key, Duration::from_secs(8));
-    lab.ours.shutdown(false);
+    in_lab::<R>(test, "gn", &config, Some(179), cfg, |lab| {
+        never_established(&lab.router, &lab.ours, &lab.key, Duration::from_secs(8));
+    });
 }
 
 /// We listen (for another, passive peer) but the router's address is not configured: its
 /// connections get Cease/Connection Rejected.
 pub fn unconfigured_peer_rejected<R: RouterUnderTest>(test: &str) {
-    if !prerequisites(test, R::NEEDS) {
-        return;
-    }
     let other = with(peer(64511, fixed(64512), "192.0.2.99", "192.0.2.1"), |c| {
         c.passive = true;
     });
-    let lab = Lab::<R>::new("uc", &RouterConfig::v4(64512, 64511), Some(179), other);
-    wait_cease(&lab.router, 0, CeaseSubcode::ConnectionRejected);
-    assert!(!lab.router.session(0).established);
-    lab.ours.shutdown(false);
+    in_lab::<R>(
+        test,
+        "uc",
+        &RouterConfig::v4(64512, 64511),
+        Some(179),
+        other,
+        |lab| {
+            wait_cease(&lab.router, 0, CeaseSubcode::ConnectionRejected);
+            assert!(!lab.router.session(0).established);
+        },
+    );
 }
 
 /// `PeerAsn::DynamicExternal`: we learn the router's AS from its OPEN.
 pub fn dynamic_asn<R: RouterUnderTest>(test: &str) {
-    if !prerequisites(test, R::NEEDS) {
-        return;
-    }
     let cfg = peer(64511, PeerAsn::DynamicExternal, "192.0.2.2", "192.0.2.1");
-    let lab = Lab::<R>::new("da", &RouterConfig::v4(64599, 64511), Some(179), cfg);
-    lab.router.wait_established(0, UP);
-    let st = lab.ours.wait_state(&lab.key, State::Established, UP);
-    assert_eq!(st.peer_asn, Some(Asn(64599)));
-    lab.ours.shutdown(false);
+    in_lab::<R>(
+        test,
+        "da",
+        &RouterConfig::v4(64599, 64511),
+        Some(179),
+        cfg,
+        |lab| {
+            lab.router.wait_established(0, UP);
+            let st = lab.ours.wait_state(&lab.key, State::Established, UP);
+            assert_eq!(st.peer_asn, Some(Asn(64599)));
+        },
+    );
 }
 
 /// Two passive sessions (IPv4 and IPv6) to the same router on our listeners; `pw` gives
