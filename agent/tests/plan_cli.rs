@@ -160,18 +160,7 @@ fn seed_003_result_in_text_and_json() {
 
 #[test]
 fn examples_with_endpoints_and_withheld_services() {
-    let dir = TempDir::new("examples");
-    let eps = dir.write(
-        "endpoints.yaml",
-        "apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  namespace: default
-  name: app1-x
-  labels: {kubernetes.io/service-name: app1}
-addressType: IPv4
-endpoints: [{addresses: [10.128.0.1], nodeName: worker-0}]",
-    );
+    // The example as shipped: each pool's Service goes to its own peer only.
     let ex = examples("per-pool-peers");
     let out = run(&[
         "plan",
@@ -180,30 +169,48 @@ endpoints: [{addresses: [10.128.0.1], nodeName: worker-0}]",
         "--json",
         "-f",
         ex.to_str().unwrap(),
-        eps.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let s1 = session(&plan, "peer1");
-    let prefixes: Vec<&str> = s1["advertisements"]
+    let prefixes = |peer: &str| -> Vec<String> {
+        session(&plan, peer)["advertisements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["prefix"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(prefixes("peer1"), ["4.4.4.100/32"]);
+    assert_eq!(prefixes("peer2"), ["5.5.5.100/32"]);
+
+    // The ETP Local Service of advanced-advertisement is withheld on the node its pod is not
+    // on; the Cluster one is announced there.
+    let ex = examples("advanced-advertisement");
+    let out = run(&[
+        "plan",
+        "--node-name",
+        "worker-0",
+        "--json",
+        "-f",
+        ex.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let api = plan["services"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|a| a["prefix"].as_str().unwrap())
-        .collect();
-    assert_eq!(prefixes, ["4.4.4.100/32"]);
-    assert!(session(&plan, "peer2")["advertisements"]
-        .as_array()
-        .unwrap()
-        .is_empty());
-    let app2 = plan["services"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["service"] == "default/app2")
+        .find(|s| s["service"] == "default/api")
         .unwrap();
-    assert_eq!(app2["announce"], false);
-    assert_eq!(app2["reason"], "noEndpoints");
+    assert_eq!(api["announce"], false, "{api}");
+    assert_eq!(api["reason"], "noLocalEndpoints", "{api}");
+    let web = plan["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["service"] == "default/web")
+        .unwrap();
+    assert_eq!(web["announce"], true, "{web}");
 }
 
 #[test]

@@ -234,12 +234,9 @@ fn aggregate_stays_while_one_service_still_qualifies() {
 }
 
 #[test]
-fn example_advanced_advertisement_with_endpoints() {
-    let eps = [
-        slice("default", "web", &[("10.128.0.5", "worker-0", true)]),
-        slice("default", "api", &[("10.128.0.6", "worker-0", true)]),
-    ];
-    let s = example("advanced-advertisement", &[&eps[0], &eps[1]]);
+fn example_advanced_advertisement_as_shipped() {
+    // The example's EndpointSlices: web (Cluster) runs on worker-0, api (Local) on worker-1.
+    let s = example("advanced-advertisement", &[]);
     assert!(s.is_valid());
     let p = plan(&s, "worker-0");
     let host = adv(&p, "ibgp-router", "203.0.113.200/32");
@@ -247,10 +244,29 @@ fn example_advanced_advertisement_with_endpoints() {
     assert_eq!(host.attributes.communities, communities(&["65535:65282"]));
     let agg = adv(&p, "ibgp-router", "203.0.113.200/30");
     assert_eq!(agg.attributes.communities, communities(&["8000:800"]));
-    assert_eq!(agg.services.len(), 2);
-    // Without EndpointSlices (the example as shipped) nothing qualifies: noEndpoints.
-    let bare = example("advanced-advertisement", &[]);
-    let p = plan(&bare, "worker-0");
+    // On worker-0 only web keeps the aggregate; api has no local endpoint there.
+    assert_eq!(agg.services.len(), 1);
+    assert_eq!(
+        reason(&p, "default", "api"),
+        Some(WithheldReason::NoLocalEndpoints)
+    );
+    assert_eq!(
+        prefixes(&p, "ibgp-router"),
+        ["203.0.113.200/30", "203.0.113.200/32"]
+    );
+    let p = plan(&s, "worker-1");
+    assert_eq!(
+        prefixes(&p, "ibgp-router"),
+        ["203.0.113.200/30", "203.0.113.200/32", "203.0.113.201/32"]
+    );
+    assert_eq!(adv(&p, "ibgp-router", "203.0.113.200/30").services.len(), 2);
+    // Without its EndpointSlices nothing qualifies: noEndpoints.
+    let opts = ReadOptions::default();
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/advanced-advertisement");
+    let loaded = load_paths(&[dir.join("config.yaml"), dir.join("cluster.yaml")], &opts);
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    let bare = Snapshot::from_objects(loaded.objects, &opts);
+    let p = plan(&bare, "worker-1");
     assert_eq!(
         reason(&p, "default", "web"),
         Some(WithheldReason::NoEndpoints)
@@ -399,10 +415,8 @@ spec:
         }
     }
     // The repository's example: Node names differ from their hostname labels.
-    let ex = example(
-        "node-subset",
-        &[&slice("default", "web", &[("10.128.0.9", "nodec", true)])],
-    );
+    // Its only endpoint runs on nodec (examples/node-subset/endpoints.yaml).
+    let ex = example("node-subset", &[]);
     assert_eq!(reason(&plan(&ex, "nodea"), "default", "web"), None);
     assert_eq!(
         reason(&plan(&ex, "nodec"), "default", "web"),
@@ -555,8 +569,37 @@ spec:
 
 // ---------------------------------------------------------------- every example plans cleanly
 
+/// The BGP sessions (peer name) and announced prefixes of each example's nodes, as
+/// examples/README.md documents them.
+fn documented_announcements(dir: &str, node: &str) -> Vec<(&'static str, Vec<&'static str>)> {
+    match (dir, node) {
+        ("advanced-advertisement", "worker-0") => {
+            vec![("ibgp-router", vec!["203.0.113.200/30", "203.0.113.200/32"])]
+        }
+        ("advanced-advertisement", "worker-1") => vec![(
+            "ibgp-router",
+            vec!["203.0.113.200/30", "203.0.113.200/32", "203.0.113.201/32"],
+        )],
+        ("bgp-basic", "worker-0") => vec![(
+            "doc-example-peer",
+            vec!["203.0.113.200/32", "fc00:f853:ccd:e799::1/128"],
+        )],
+        ("egress-service", "worker-0") => vec![("tor", vec![])],
+        ("egress-service", "worker-1") => vec![("tor", vec!["172.19.0.100/32"])],
+        ("l2", "worker-0") => vec![],
+        ("node-subset", "nodea" | "nodeb") => vec![("tor", vec!["4.4.4.100/32"])],
+        ("node-subset", "nodec") => vec![("tor", vec![])],
+        ("per-pool-peers", "worker-0") => vec![
+            ("peer1", vec!["4.4.4.100/32"]),
+            ("peer2", vec!["5.5.5.100/32"]),
+        ],
+        ("vrf", "worker-0") => vec![("frrviavrf", vec!["192.169.10.0/32"])],
+        other => panic!("no documented announcements for {other:?}"),
+    }
+}
+
 #[test]
-fn every_example_is_valid_and_plans_deterministically() {
+fn every_example_is_valid_plans_deterministically_and_announces_as_documented() {
     for dir in [
         "advanced-advertisement",
         "bgp-basic",
@@ -574,11 +617,27 @@ fn every_example_is_valid_and_plans_deterministically() {
             let b = plan(&s, &n);
             assert_eq!(a, b, "{dir} {n}");
             assert_eq!(a.to_json(), b.to_json());
-            // No service announces without endpoints.
-            assert!(a
-                .services
-                .values()
-                .all(|sp| !matches!(sp.bgp, BgpDecision::Announce { .. })));
+            // What examples/README.md says each node announces, per peer.
+            let announced: Vec<(String, Vec<String>)> = a
+                .sessions()
+                .map(|(_, sp)| {
+                    let prefixes = sp.advertisements.keys().map(ToString::to_string).collect();
+                    (sp.params.peer.clone(), prefixes)
+                })
+                .collect();
+            let want: Vec<(String, Vec<String>)> = documented_announcements(dir, &n)
+                .iter()
+                .map(|(peer, ps)| (peer.to_string(), ps.iter().map(|p| p.to_string()).collect()))
+                .collect();
+            assert_eq!(announced, want, "{dir} node {n}:\n{a}");
+            // A Service is announced exactly when some session carries its IP.
+            assert!(
+                a.services
+                    .values()
+                    .any(|sp| matches!(sp.bgp, BgpDecision::Announce { .. }))
+                    == want.iter().any(|(_, ps)| !ps.is_empty()),
+                "{dir} {n}"
+            );
             assert!(
                 a.held_peers
                     .values()
