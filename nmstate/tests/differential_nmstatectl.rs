@@ -108,6 +108,11 @@ struct Route {
     absent: bool,
 }
 
+/// A route to `destination` through `next_hop` on `eth1`.
+fn eth1_route(destination: &'static str, next_hop: &'static str) -> Route {
+    route(destination).via(next_hop).dev("eth1")
+}
+
 /// A route to `destination` (no other field yet).
 fn route(destination: &'static str) -> Route {
     Route {
@@ -237,22 +242,10 @@ fn corpus() -> Vec<Case> {
             steps: vec![doc(
                 &[eth1()],
                 &[
-                    route("198.51.100.0/24")
-                        .via("192.0.2.2")
-                        .dev("eth1")
-                        .metric(100),
-                    route("203.0.113.0/24")
-                        .via("192.0.2.3")
-                        .dev("eth1")
-                        .metric(200),
-                    route("2001:db8:100::/48")
-                        .via("2001:db8:1::2")
-                        .dev("eth1")
-                        .metric(100),
-                    route("2001:db8:200::/48")
-                        .via("2001:db8:1::3")
-                        .dev("eth1")
-                        .metric(300),
+                    eth1_route("198.51.100.0/24", "192.0.2.2").metric(100),
+                    eth1_route("203.0.113.0/24", "192.0.2.3").metric(200),
+                    eth1_route("2001:db8:100::/48", "2001:db8:1::2").metric(100),
+                    eth1_route("2001:db8:200::/48", "2001:db8:1::3").metric(300),
                 ],
             )],
         },
@@ -261,9 +254,7 @@ fn corpus() -> Vec<Case> {
             steps: vec![doc(
                 &[eth1(), eth2()],
                 &[
-                    route("198.51.100.0/24")
-                        .via("192.0.2.2")
-                        .dev("eth1")
+                    eth1_route("198.51.100.0/24", "192.0.2.2")
                         .table(100)
                         .metric(50),
                     route("198.51.100.0/24")
@@ -271,9 +262,7 @@ fn corpus() -> Vec<Case> {
                         .dev("eth2")
                         .table(200)
                         .metric(50),
-                    route("2001:db8:100::/48")
-                        .via("2001:db8:1::2")
-                        .dev("eth1")
+                    eth1_route("2001:db8:100::/48", "2001:db8:1::2")
                         .table(100)
                         .metric(10),
                     route("2001:db8:100::/48")
@@ -289,21 +278,10 @@ fn corpus() -> Vec<Case> {
             steps: vec![doc(
                 &[eth1()],
                 &[
-                    route("0.0.0.0/0")
-                        .via("192.0.2.254")
-                        .dev("eth1")
-                        .metric(425),
-                    route("::/0").via("2001:db8:1::fe").dev("eth1").metric(425),
-                    route("0.0.0.0/0")
-                        .via("192.0.2.253")
-                        .dev("eth1")
-                        .table(150)
-                        .metric(10),
-                    route("::/0")
-                        .via("2001:db8:1::fd")
-                        .dev("eth1")
-                        .table(150)
-                        .metric(10),
+                    eth1_route("0.0.0.0/0", "192.0.2.254").metric(425),
+                    eth1_route("::/0", "2001:db8:1::fe").metric(425),
+                    eth1_route("0.0.0.0/0", "192.0.2.253").table(150).metric(10),
+                    eth1_route("::/0", "2001:db8:1::fd").table(150).metric(10),
                 ],
             )],
         },
@@ -316,10 +294,7 @@ fn corpus() -> Vec<Case> {
                     iface("eth2", Family::Static(&["203.0.113.1/28"]), Family::Omit),
                 ],
                 &[
-                    route("198.51.100.0/24")
-                        .via("192.0.2.2")
-                        .dev("eth1")
-                        .metric(100),
+                    eth1_route("198.51.100.0/24", "192.0.2.2").metric(100),
                     route("198.51.100.0/24")
                         .via("203.0.113.2")
                         .dev("eth2")
@@ -336,20 +311,13 @@ fn corpus() -> Vec<Case> {
                 doc(
                     &[eth1()],
                     &[
-                        route("198.51.100.0/24")
-                            .via("192.0.2.2")
-                            .dev("eth1")
+                        eth1_route("198.51.100.0/24", "192.0.2.2")
                             .metric(100)
                             .table(100),
-                        route("203.0.113.0/24")
-                            .via("192.0.2.2")
-                            .dev("eth1")
+                        eth1_route("203.0.113.0/24", "192.0.2.2")
                             .metric(100)
                             .table(100),
-                        route("2001:db8:100::/48")
-                            .via("2001:db8:1::2")
-                            .dev("eth1")
-                            .metric(100),
+                        eth1_route("2001:db8:100::/48", "2001:db8:1::2").metric(100),
                     ],
                 ),
                 doc(
@@ -357,9 +325,7 @@ fn corpus() -> Vec<Case> {
                     &[
                         route("198.51.100.0/24").absent(),
                         route("2001:db8:100::/48").dev("eth1").absent(),
-                        route("203.0.113.0/24")
-                            .via("192.0.2.2")
-                            .dev("eth1")
+                        eth1_route("203.0.113.0/24", "192.0.2.2")
                             .metric(100)
                             .table(100),
                     ],
@@ -372,11 +338,8 @@ fn corpus() -> Vec<Case> {
             steps: vec![doc(
                 &[eth1()],
                 &[
-                    route("198.51.100.0/24").via("192.0.2.2").dev("eth1"),
-                    route("2001:db8:100::/48")
-                        .via("2001:db8:1::2")
-                        .dev("eth1")
-                        .table(100),
+                    eth1_route("198.51.100.0/24", "192.0.2.2"),
+                    eth1_route("2001:db8:100::/48", "2001:db8:1::2").table(100),
                 ],
             )],
         },
@@ -415,18 +378,11 @@ fn corpus() -> Vec<Case> {
                 doc(
                     &[eth1()],
                     &[
-                        route("198.51.100.0/24")
-                            .via("192.0.2.2")
-                            .dev("eth1")
+                        eth1_route("198.51.100.0/24", "192.0.2.2")
                             .metric(100)
                             .table(100),
-                        route("203.0.113.0/24")
-                            .via("192.0.2.2")
-                            .dev("eth1")
-                            .metric(100),
-                        route("2001:db8:100::/48")
-                            .via("2001:db8:1::2")
-                            .dev("eth1")
+                        eth1_route("203.0.113.0/24", "192.0.2.2").metric(100),
+                        eth1_route("2001:db8:100::/48", "2001:db8:1::2")
                             .metric(100)
                             .table(100),
                     ],

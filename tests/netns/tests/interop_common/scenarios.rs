@@ -3,7 +3,7 @@
 //! 192.0.2.2 / 2001:db8::2), every check made in the router's own RIB and session state.
 //! The test files instantiate them per router with [`crate::interop_common::interop_tests`].
 
-use super::router::{family_of, reported, Feature, RouterConfig, RouterUnderTest};
+use super::router::{family_of, reported, Feature, Reports, RouterConfig, RouterUnderTest};
 use super::{attrs, fixed, gr, md5_failures, peer, plain, signal, Cont, Ours, UP};
 use metalroute_bgp::config::{Asn, Family, HoldTime, PeerAsn, PeerConfig, PeerKey};
 use metalroute_bgp::fsm::State;
@@ -120,6 +120,19 @@ fn never_established<R: RouterUnderTest>(router: &R, ours: &Ours, key: &PeerKey,
         assert!(!router.session(0).established, "{} Established", R::NAME);
         assert_ne!(ours.status(key).state, State::Established);
         std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Asserts that the router's `what` is `want`, when its table says it reports `what`
+/// (`reports` picks the entry); panics when it should report it but `got` is None.
+fn expect<R: RouterUnderTest, T: PartialEq + std::fmt::Debug>(
+    what: &str,
+    reports: fn(&Reports) -> bool,
+    got: Option<T>,
+    want: T,
+) {
+    if let Some(got) = reported(R::NAME, what, reports(&R::REPORTS), got) {
+        assert_eq!(got, want, "{}: {what}", R::NAME);
     }
 }
 
@@ -296,9 +309,7 @@ fn dual_stack_over<R: RouterUnderTest>(test: &str, session_family: Family) {
     let r = lab.router.must_route(v6);
     assert_eq!(r.as_path, vec![64511], "{r:?}");
     let s = lab.router.session(0);
-    if let Some(f) = reported(R::NAME, "session families", R::REPORTS.families, s.families) {
-        assert_eq!(f, vec![V4, V6], "{} session families", R::NAME);
-    }
+    expect::<R, _>("session families", |r| r.families, s.families, vec![V4, V6]);
     let st = lab.ours.wait_state(&lab.key, State::Established, UP);
     assert_eq!(st.families, vec![V4, V6]);
     lab.ours.shutdown(false);
@@ -441,7 +452,6 @@ pub fn withdraw<R: RouterUnderTest>(test: &str) {
             advertise(&lab.ours, &lab.key, &all);
             lab.both_up();
             wait_exactly(&lab.router, V4, &routes);
-            let before = lab.router.session(0);
             let opens = lab.ours.status(&lab.key).messages;
             // Keep the first 10 only.
             advertise(&lab.ours, &lab.key, &all[..10]);
@@ -449,16 +459,8 @@ pub fn withdraw<R: RouterUnderTest>(test: &str) {
             // Withdrawing never reset the session.
             let after = lab.router.session(0);
             assert!(after.established, "{after:?}");
-            if reported(
-                R::NAME,
-                "the established count",
-                R::REPORTS.established_count,
-                before.established_count,
-            )
-            .is_some()
-            {
-                assert_eq!(after.established_count, before.established_count);
-            }
+            let count = after.established_count;
+            expect::<R, _>("the established count", |r| r.established_count, count, 1);
             let st = lab.ours.status(&lab.key);
             assert_eq!(st.messages.opens_sent, opens.opens_sent);
             assert_eq!(st.messages.opens_received, opens.opens_received);
@@ -640,15 +642,13 @@ pub fn ebgp_multihop<R: RouterUnderTest>(test: &str) {
     let p = router.must_route("203.0.113.80/32");
     assert_eq!(p.as_path, vec![64511], "{p:?}");
     let s = router.session(0);
-    let remote = reported(
-        R::NAME,
+    let remote = s.remote_address;
+    expect::<R, _>(
         "the neighbor address",
-        R::REPORTS.remote_address,
-        s.remote_address,
+        |r| r.remote_address,
+        remote,
+        "192.0.2.1".into(),
     );
-    if let Some(remote) = remote {
-        assert_eq!(remote, "192.0.2.1");
-    }
     ours.shutdown(false);
 }
 
@@ -675,15 +675,12 @@ pub fn graceful_restart<R: RouterUnderTest>(test: &str) {
     router.wait_established(0, UP);
     wait_has(&router, &[prefix]);
     let s = router.session(0);
-    let capable = reported(
-        R::NAME,
+    expect::<R, _>(
         "our GR capability",
-        R::REPORTS.peer_gr_capable,
+        |r| r.peer_gr_capable,
         s.peer_gr_capable,
+        true,
     );
-    if let Some(capable) = capable {
-        assert!(capable, "{s:?}");
-    }
     // Our speaker "crashes": connections close without a NOTIFICATION.
     ours.shutdown(true);
     drop(ours);
@@ -865,15 +862,8 @@ pub fn config_change_resets<R: RouterUnderTest>(test: &str) {
             let opens = lab.ours.status(&lab.key).messages.opens_sent;
             let count = |want: u64| {
                 let s = lab.router.session(0);
-                let n = reported(
-                    R::NAME,
-                    "the established count",
-                    R::REPORTS.established_count,
-                    s.established_count,
-                );
-                if let Some(n) = n {
-                    assert_eq!(n, want, "{s:?}");
-                }
+                let n = s.established_count;
+                expect::<R, _>("the established count", |r| r.established_count, n, want);
             };
             // Same configuration again: nothing happens.
             lab.ours.add_peer(cfg.clone());
@@ -889,9 +879,7 @@ pub fn config_change_resets<R: RouterUnderTest>(test: &str) {
             let st = lab.ours.wait_state(&lab.key, State::Established, UP);
             assert_eq!(st.hold_time.map(|h| h.secs()), Some(6));
             let s = lab.router.session(0);
-            if let Some(h) = reported(R::NAME, "the hold time", R::REPORTS.hold_time, s.hold_time) {
-                assert_eq!(h, 6, "{}'s negotiated hold time: {s:?}", R::NAME);
-            }
+            expect::<R, _>("the negotiated hold time", |r| r.hold_time, s.hold_time, 6);
             wait_has(&lab.router, &["198.51.100.98/32"]);
         },
     );
@@ -1000,15 +988,8 @@ pub fn two_sessions_independent<R: RouterUnderTest>(test: &str) {
     for n in 0..2 {
         let s = router.session(n);
         assert!(s.established, "{s:?}");
-        let c = reported(
-            R::NAME,
-            "the established count",
-            R::REPORTS.established_count,
-            s.established_count,
-        );
-        if let Some(c) = c {
-            assert_eq!(c, 1, "{s:?}");
-        }
+        let c = s.established_count;
+        expect::<R, _>("the established count", |r| r.established_count, c, 1);
     }
     let peers = ours.rt.block_on(ours.speaker.peers()).expect("peers");
     assert_eq!(peers.len(), 2);
