@@ -3,8 +3,7 @@
 //!
 //! The scenarios are written once in `interop_common/scenarios.rs`; this is FRR's table.
 //! Left out: `two_octet_session` (no bgpd knob turns off only the 4-octet AS capability),
-//! `port_we_dial` (bgpd runs on port 179 here), `graceful_restart_helper` (not written for
-//! FRR's restart yet).
+//! `port_we_dial` (bgpd runs on port 179 here).
 
 mod interop_common;
 
@@ -28,6 +27,7 @@ interop_common::interop_tests! { FrrRouter;
     interop_frr_source_address => source_address,
     interop_frr_ebgp_multihop => ebgp_multihop,
     interop_frr_graceful_restart => graceful_restart,
+    interop_frr_graceful_restart_helper => graceful_restart_helper,
     interop_frr_route_refresh => route_refresh,
     interop_frr_peer_down_bfd_cease => peer_down_bfd_cease,
     interop_frr_remove_peer => remove_peer,

@@ -114,8 +114,9 @@ impl RouterUnderTest for FrrRouter {
             Feature::SendRouteRefresh => true,
             // No bgpd knob turns off only the 4-octet AS capability.
             Feature::TwoOctetSession => false,
+            // bgpd runs on port 179 here (the harness starts it without `-p`).
             Feature::ListenPort => false,
-            Feature::Restart => false,
+            Feature::Restart => true,
         }
     }
 
