@@ -59,11 +59,6 @@ impl Neighbor {
             quick_restart_after_error: false,
         }
     }
-
-    /// True for an IPv6 session.
-    pub fn is_v6(&self) -> bool {
-        self.address.contains(':')
-    }
 }
 
 /// A router's whole configuration.
@@ -234,7 +229,8 @@ pub trait RouterUnderTest: Sized {
     fn session(&self, n: usize) -> SessionInfo;
     /// Waits until the session with neighbor `n` is Established.
     fn wait_established(&self, n: usize, deadline: Duration);
-    /// Prefixes in its RIB of `family` (its own included), sorted.
+    /// Prefixes of `family` in its BGP RIB, sorted (FRR and GoBGP list the ones they
+    /// originate too, BIRD only what it learned over BGP).
     fn prefixes(&self, family: Family) -> Vec<String>;
     /// The best path of `prefix`, normalized, or None when it has none.
     fn route(&self, prefix: &str) -> Option<RibRoute>;

@@ -39,8 +39,8 @@ fn with(mut c: PeerConfig, f: impl FnOnce(&mut PeerConfig)) -> PeerConfig {
     c
 }
 
-/// Panics unless router `R` has `feature` (the per-router test lists only name scenarios
-/// the router can run; this catches a wrong list).
+/// Panics unless router `R` has `feature` (a router's table should list only the scenarios
+/// it can run; this catches a wrong row).
 fn require<R: RouterUnderTest>(feature: Feature) {
     assert!(
         R::supports(feature),
