@@ -3,9 +3,13 @@
 //! actuator applies it through netlink), and a BGPPeer with `vrf: red` runs its session inside
 //! that VRF. A second router on a second uplink that stays in the default VRF has the SAME
 //! address, so the test also shows that sessions are keyed by (VRF, address) and that each
-//! VRF's speaker announces only what its peers are given.
+//! VRF's speaker announces only what its peers are given. A client behind router-red then
+//! reaches the service IP, which lives in the VRF, through the route the agent announced, and
+//! the answer leaves through the VRF's default route from the NNCP.
 //!
 //! ```text
+//!  client 198.51.100.130/25
+//!    │
 //!  router-red  (FRR, AS 64501) 192.0.2.1/24 ── eth0 192.0.2.11/24  ┐ node (metalroute,
 //!                                                  in VRF red (table 100), from the NNCP  │ AS 64500)
 //!  router-main (FRR, AS 64502) 192.0.2.1/24 ── eth1 192.0.2.11/24  ┘ default VRF
@@ -14,9 +18,16 @@
 //! The host kernel has no VRF: the test is named `vrf_*` and runs in the VM stage
 //! (`scripts/test-vm`), where a missing prerequisite fails it.
 
-use metalroute_netns::{addr, ip_json, prerequisites, terminate, veth, wait_for, Frr, Need, Netns};
+use metalroute_netns::{
+    addr, ip_json, prerequisites, read_sysctl, route, sysctl, terminate, veth, wait_for, Frr, Need,
+    Netns,
+};
 use serde_json::Value;
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Generous: the VM runs under software emulation, several times slower than the host.
@@ -24,7 +35,8 @@ const DEADLINE: Duration = Duration::from_secs(120);
 const BIN: &str = env!("CARGO_BIN_EXE_metalroute");
 
 /// The node's network: VRF `red` on routing table 100 with the uplink `eth0` in it, the
-/// uplink's address (nmstate's complete address list for the interface).
+/// uplink's address (nmstate's complete address list for the interface), and the VRF's
+/// default route via router-red (so replies to clients behind it leave through the VRF).
 const NNCP: &str = r#"
 apiVersion: nmstate.io/v1
 kind: NodeNetworkConfigurationPolicy
@@ -50,6 +62,12 @@ spec:
           address:
             - ip: 192.0.2.11
               prefix-length: 24
+    routes:
+      config:
+        - destination: 0.0.0.0/0
+          next-hop-address: 192.0.2.1
+          next-hop-interface: eth0
+          table-id: 100
 "#;
 
 /// Two peers with the same address, one per VRF; each pool is advertised to one of them.
@@ -208,6 +226,48 @@ fn link(ns: &Netns, name: &str) -> Value {
     ip_json(ns, &["-d", "link", "show", "dev", name])[0].clone()
 }
 
+/// A TCP responder in `ns` on `0.0.0.0:8080` (the default VRF) answering `answer`, until the
+/// returned flag is set. With `net.ipv4.tcp_l3mdev_accept=1` it also accepts connections that
+/// arrive through a VRF, and its replies are routed in that VRF's table.
+fn responder(ns: &Netns, answer: &str) -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (path, answer, flag) = (ns.path(), answer.to_string(), stop.clone());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        metalroute_netns::enter_netns_path(&path);
+        let l = TcpListener::bind("0.0.0.0:8080").unwrap();
+        l.set_nonblocking(true).unwrap();
+        tx.send(()).unwrap();
+        while !flag.load(Ordering::SeqCst) {
+            match l.accept() {
+                Ok((mut s, _)) => {
+                    let _ = s.set_nonblocking(false);
+                    let _ = s.write_all(format!("{answer}\n").as_bytes());
+                    let _ = s.shutdown(Shutdown::Both);
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    stop
+}
+
+/// One TCP request from `client` to `target`; the answer, or the error.
+fn request(client: &Netns, target: &str) -> Result<String, String> {
+    let target: SocketAddr = target.parse().unwrap();
+    client.run(|| {
+        let mut s = TcpStream::connect_timeout(&target, Duration::from_secs(3))
+            .map_err(|e| format!("connect {target}: {e}"))?;
+        s.set_read_timeout(Some(Duration::from_secs(3)))
+            .map_err(|e| e.to_string())?;
+        let mut body = String::new();
+        s.read_to_string(&mut body)
+            .map_err(|e| format!("read from {target}: {e}"))?;
+        Ok(body.trim().to_string())
+    })
+}
+
 #[test]
 fn vrf_run_e2e_nncp_creates_vrf_and_peer_session_runs_in_it() {
     if !prerequisites(
@@ -232,6 +292,13 @@ fn vrf_run_e2e_nncp_creates_vrf_and_peer_session_runs_in_it() {
     addr(&node, "eth1", "192.0.2.11/24");
     addr(&red, "n0", "192.0.2.1/24");
     addr(&main, "n0", "192.0.2.1/24");
+    // A client behind router-red.
+    let client = Netns::new("mrvrfc");
+    veth(&client, "eth0", &red, "c0");
+    addr(&client, "eth0", "198.51.100.130/25");
+    addr(&red, "c0", "198.51.100.129/25");
+    route(&client, "default via 198.51.100.129");
+    sysctl(&red, "net.ipv4.ip_forward", "1");
     let frr_red = Frr::start(&red, &router_conf(64501), None);
     let frr_main = Frr::start(&main, &router_conf(64502), None);
 
@@ -284,6 +351,17 @@ fn vrf_run_e2e_nncp_creates_vrf_and_peer_session_runs_in_it() {
         "connected route of eth0 in table 100: {table}"
     );
 
+    assert!(
+        table
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["dst"] == "default" && r["gateway"] == "192.0.2.1"),
+        "the NNCP's default route in table 100: {table}"
+    );
+    // A state with a VRF turns on the l3mdev sysctls unless it says otherwise.
+    assert_eq!(read_sysctl(&node, "net.ipv4.tcp_l3mdev_accept"), "1");
+
     // Both sessions come up, each in its own VRF, to the same address.
     frr_red.wait_established("192.0.2.11", DEADLINE);
     frr_main.wait_established("192.0.2.11", DEADLINE);
@@ -303,6 +381,31 @@ fn vrf_run_e2e_nncp_creates_vrf_and_peer_session_runs_in_it() {
     assert_eq!(p["community"]["string"].as_str(), Some("8000:800"), "{p}");
     let d = frr_main.route_detail("198.51.100.5/32");
     assert_eq!(d["paths"][0]["community"], Value::Null, "{d}");
+
+    // The data plane: the service IP lives in the VRF (an address on the VRF device, as a
+    // node would hold a LoadBalancer IP); the client behind router-red reaches it through the
+    // route the agent announced, and the answer returns through the VRF's default route.
+    addr(&node, "red", "203.0.113.5/32");
+    let stop = responder(&node, "node-1 in VRF red");
+    wait_for(
+        "router-red's FIB routes 203.0.113.5 to the node",
+        DEADLINE,
+        || {
+            let r = red.exec_stdout(&["ip", "route", "show", "203.0.113.5"]);
+            r.contains("via 192.0.2.11").then_some(())
+        },
+    );
+    let mut last = Err(String::new());
+    wait_for(
+        "the client's request answered through the VRF",
+        DEADLINE,
+        || {
+            last = request(&client, "203.0.113.5:8080");
+            last.as_ref().ok().cloned()
+        },
+    );
+    assert_eq!(last.as_deref(), Ok("node-1 in VRF red"));
+    stop.store(true, Ordering::SeqCst);
 
     let js: Value = serde_json::from_str(&show(&sock, &["bgp", "summary", "--json"])).unwrap();
     assert_eq!(
