@@ -740,3 +740,76 @@ spec:
         vec!["2001:db8:5::90/124", "2001:db8:5::90/128"]
     );
 }
+
+/// An IPv6-only node has no IPv4 address to take a BGP identifier from: the BGPPeer is
+/// reported as not running (`metalroute show bgp summary` says why) and nothing reaches the
+/// router; setting `routerID` in the BGPPeer brings the session up with that identifier and
+/// the /128 is announced over IPv6.
+#[test]
+fn run_e2e_ipv6_only_node_needs_a_router_id() {
+    if !prerequisites("run_e2e_ipv6_only_node_needs_a_router_id", NEEDS) {
+        return;
+    }
+    let router = Netns::new("mre6or");
+    let ns = Netns::new("mre6on");
+    veth(&ns, "eth0", &router, "n1");
+    addr(&router, "n1", "2001:db8::1/64");
+    addr(&ns, "eth0", "2001:db8::11/64");
+    addr(&ns, "lo", "2001:db8:5::10/128");
+    let frr = Frr::start(
+        &router,
+        "router bgp 64501\n bgp router-id 192.0.2.1\n no bgp ebgp-requires-policy\n no bgp default ipv4-unicast\n neighbor 2001:db8::11 remote-as 64500\n neighbor 2001:db8::11 timers connect 1\n address-family ipv6 unicast\n  neighbor 2001:db8::11 activate\n exit-address-family\n",
+        None,
+    );
+    let dir = std::env::temp_dir().join(format!("metalroute-e2e6-only-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut node = Node {
+        sock: dir.with_extension("sock"),
+        ns,
+        name: "node-1".into(),
+        dir,
+        agent: None,
+        stop: Arc::new(AtomicBool::new(true)),
+    };
+    node.write("00-pools.yaml", POOLS);
+    node.write("01-peer.yaml", &peer("router-v6", "2001:db8::1", false));
+    node.write(
+        "10-v6only.yaml",
+        &service("v6only", &["2001:db8:5::10"], "Cluster", "node-1"),
+    );
+    node.start_agent();
+    wait_for("the agent reports the peer it cannot run", DEADLINE, || {
+        let out = std::process::Command::new(BIN)
+            .args(["show", "bgp", "summary", "--admin-socket"])
+            .arg(&node.sock)
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.contains("% BGPPeer router-v6 not running: no router ID")
+            .then_some(())
+    });
+    assert_ne!(
+        frr.bgp_neighbor_state("2001:db8::11").as_deref(),
+        Some("Established")
+    );
+    assert!(frr.prefixes_v6().is_empty());
+
+    node.write(
+        "01-peer.yaml",
+        &format!(
+            "{}  routerID: 192.0.2.11\n",
+            peer("router-v6", "2001:db8::1", false)
+        ),
+    );
+    frr.wait_established("2001:db8::11", DEADLINE);
+    wait_paths(
+        &frr,
+        "2001:db8:5::10/128",
+        &[("2001:db8::11", "2001:db8::11")],
+    );
+    let n = frr.vtysh_json("show bgp neighbors 2001:db8::11 json");
+    assert_eq!(n["2001:db8::11"]["remoteRouterId"], "192.0.2.11", "{n}");
+    let summary = node.show(&["bgp", "summary"]);
+    assert!(!summary.contains("not running"), "{summary}");
+}
