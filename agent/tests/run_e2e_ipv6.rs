@@ -14,7 +14,8 @@
 //! on `[::]:8080` (IPv4 and IPv6) answering its node name.
 
 use metalroute_netns::{
-    addr, prerequisites, route, sysctl, terminate, veth, wait_for, ChildGuard, Frr, Need, Netns,
+    addr, drop_packets, prerequisites, restore_packets, route, sysctl, terminate, veth, wait_for,
+    ChildGuard, Frr, Need, Netns,
 };
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -266,6 +267,15 @@ struct Lab {
 /// The router (bridge with both families, forwarding on, ECMP hashing on ports), the client
 /// and two nodes with their LB IPs and responders; FRR started with `bgpd_conf`.
 fn lab(prefix: &str, bgpd_conf: &str) -> Lab {
+    lab_inner(prefix, bgpd_conf, None)
+}
+
+/// [`lab`] with FRR's bfdd started with `bfdd_conf`.
+fn lab_with_bfd(prefix: &str, bgpd_conf: &str, bfdd_conf: &str) -> Lab {
+    lab_inner(prefix, bgpd_conf, Some(bfdd_conf))
+}
+
+fn lab_inner(prefix: &str, bgpd_conf: &str, bfdd_conf: Option<&str>) -> Lab {
     let router = Netns::new(&format!("{prefix}r"));
     let client = Netns::new(&format!("{prefix}c"));
     router.exec(&["ip", "link", "add", "br0", "type", "bridge"]);
@@ -314,7 +324,7 @@ fn lab(prefix: &str, bgpd_conf: &str) -> Lab {
             stop,
         });
     }
-    let frr = Frr::start(&router, bgpd_conf, None);
+    let frr = Frr::start(&router, bgpd_conf, bfdd_conf);
     Lab {
         router,
         client,
@@ -812,4 +822,92 @@ fn run_e2e_ipv6_only_node_needs_a_router_id() {
     assert_eq!(n["2001:db8::11"]["remoteRouterId"], "192.0.2.11", "{n}");
     let summary = node.show(&["bgp", "summary"]);
     assert!(!summary.contains("not running"), "{summary}");
+}
+
+/// BFD over IPv6: a BGPPeer to the router's IPv6 address with a BFDProfile, against FRR's
+/// bfdd. The /128 reaches the router once BFD is Up on both sides; dropping node-1's IPv6
+/// packets to the router takes its BGP session down through BFD (0.9 s detection, not the
+/// 90 s hold time) and its path with it; restoring them brings everything back.
+#[test]
+fn run_e2e_ipv6_bfd_profile_link_cut_withdraws() {
+    if !prerequisites(
+        "run_e2e_ipv6_bfd_profile_link_cut_withdraws",
+        &[
+            Need::Root,
+            Need::Binary("/usr/lib/frr/bgpd"),
+            Need::Binary("/usr/lib/frr/zebra"),
+            Need::Binary("/usr/lib/frr/bfdd"),
+            Need::Binary("nft"),
+        ],
+    ) {
+        return;
+    }
+    let mut router = String::from(
+        "router bgp 64501\n bgp router-id 192.0.2.1\n no bgp ebgp-requires-policy\n no bgp default ipv4-unicast\n",
+    );
+    let mut bfdd = String::from("bfd\n");
+    for (_, v6) in NODES {
+        router.push_str(&format!(
+            " neighbor {v6} remote-as 64500\n neighbor {v6} timers connect 1\n neighbor {v6} bfd\n"
+        ));
+        bfdd.push_str(&format!(
+            " peer {v6} local-address 2001:db8::1\n  receive-interval 300\n  transmit-interval 300\n  no shutdown\n !\n"
+        ));
+    }
+    router.push_str(" address-family ipv6 unicast\n  maximum-paths 8\n");
+    for (_, v6) in NODES {
+        router.push_str(&format!("  neighbor {v6} activate\n"));
+    }
+    router.push_str(" exit-address-family\n");
+    bfdd.push_str("!\n");
+    let mut lab = lab_with_bfd("mre6b", &router, &bfdd);
+    let profile = "apiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {namespace: metallb-system, name: fast}\nspec: {receiveInterval: 300, transmitInterval: 300, detectMultiplier: 3}\n";
+    let peer = format!(
+        "{}  bfdProfile: fast\n",
+        peer("router-v6", "2001:db8::1", false)
+    );
+    for n in &mut lab.nodes {
+        n.write("00-pools.yaml", POOLS);
+        n.write("01-peer.yaml", &peer);
+        n.write("02-bfd.yaml", profile);
+        n.write(
+            "10-v6only.yaml",
+            &service("v6only", &["2001:db8:5::10"], "Cluster", "node-1"),
+        );
+        n.start_agent();
+    }
+    let frr = &lab.frr;
+    let both = [
+        ("2001:db8::11", "2001:db8::11"),
+        ("2001:db8::12", "2001:db8::12"),
+    ];
+    wait_paths(frr, "2001:db8:5::10/128", &both);
+    wait_for("router's IPv6 BFD sessions up", DEADLINE, || {
+        let peers = frr.bfd_peers();
+        let up = peers
+            .as_array()?
+            .iter()
+            .filter(|p| p["status"] == "up" && p["peer"].as_str().is_some_and(|a| a.contains(':')))
+            .count();
+        (up == 2).then_some(())
+    });
+    let js: Value = serde_json::from_str(&lab.nodes[0].show(&["bfd", "peers", "--json"])).unwrap();
+    assert_eq!(js["peers"][0]["status"], "up", "{js}");
+    assert_eq!(js["peers"][0]["bgpPeer"], "router-v6", "{js}");
+
+    drop_packets(&lab.nodes[0].ns, "2001:db8::1".parse().unwrap());
+    wait_for(
+        "node-1's IPv6 path withdrawn through BFD",
+        Duration::from_secs(20),
+        || (paths(frr, "2001:db8:5::10/128") == set_of(&both[1..])).then_some(()),
+    );
+    restore_packets(&lab.nodes[0].ns);
+    frr.wait_established("2001:db8::11", DEADLINE);
+    wait_paths(frr, "2001:db8:5::10/128", &both);
+}
+
+fn set_of(v: &[(&str, &str)]) -> BTreeSet<(String, String)> {
+    v.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
 }
