@@ -975,3 +975,120 @@ fn many_sessions_one_heap_stays_bounded() {
         .iter()
         .all(|k| a.status(k).unwrap().tx_interval == Some(50 * MS)));
 }
+
+/// 100 sessions at 50 ms between two engines on a virtual clock for 10 s: how many wake-ups the
+/// transport needs, the on-the-wire intervals of A's periodic packets per session once settled,
+/// and state changes after the first 3 s.
+fn simulate_wakeups(slack: Duration) -> (u32, Vec<Duration>, usize) {
+    let now = std::time::Instant::now();
+    let mut a = Engine::new(Box::new(SplitMix64::seeded(21)), now);
+    let mut b = Engine::new(Box::new(SplitMix64::seeded(22)), now);
+    a.set_timer_slack(slack);
+    b.set_timer_slack(slack);
+    let n = 100u32;
+    for i in 0..n {
+        let la: std::net::IpAddr = std::net::Ipv4Addr::from(0xc633_6400u32 + i).into();
+        let lb: std::net::IpAddr = std::net::Ipv4Addr::from(0xcb00_7100u32 + i).into();
+        a.add(now, SessionKey::multi_hop(lb, la), params(50, 3))
+            .unwrap();
+        b.add(now, SessionKey::multi_hop(la, lb), params(50, 3))
+            .unwrap();
+    }
+    let settled = now + Duration::from_secs(3);
+    let end = now + Duration::from_secs(10);
+    let mut last_sent = std::collections::HashMap::new();
+    let mut intervals = Vec::new();
+    let (mut t, mut wakeups, mut late_events) = (now, 0u32, 0usize);
+    while t < end {
+        loop {
+            let mut any = false;
+            for dir in 0..2 {
+                let (from, to) = if dir == 0 {
+                    (&mut a, &mut b)
+                } else {
+                    (&mut b, &mut a)
+                };
+                while let Some(tx) = from.poll_transmit() {
+                    any = true;
+                    if dir == 0 && t >= settled {
+                        if let Some(prev) = last_sent.insert(tx.src, t) {
+                            intervals.push(t - prev);
+                        }
+                    }
+                    let rx = RxMeta {
+                        vrf: None,
+                        src: SocketAddr::new(tx.src, 50000),
+                        dst: tx.dst.ip(),
+                        ttl: 255,
+                        hop: HopMode::MultiHop,
+                    };
+                    to.handle_control(t, &rx, tx.payload.as_slice()).unwrap();
+                }
+            }
+            if !any {
+                break;
+            }
+        }
+        let next = [a.poll_timeout(), b.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap();
+        t = next.max(t);
+        a.handle_timeout(t);
+        b.handle_timeout(t);
+        while a.poll_event().is_some() || b.poll_event().is_some() {
+            if t > settled {
+                late_events += 1;
+            }
+        }
+        wakeups += 1;
+    }
+    (wakeups, intervals, late_events)
+}
+
+#[test]
+fn timer_slack_coalesces_wakeups_and_keeps_rfc_intervals() {
+    let (exact, _, flaps) = simulate_wakeups(Duration::ZERO);
+    assert_eq!(flaps, 0);
+    let (coalesced, intervals, flaps) = simulate_wakeups(2 * MS);
+    assert_eq!(flaps, 0, "no flap with slack");
+    // 2 ms slack at 50 ms: far fewer wake-ups for the same packets.
+    assert!(
+        f64::from(coalesced) < 0.6 * f64::from(exact),
+        "wake-ups {coalesced} with slack vs {exact} exact"
+    );
+    // §6.8.7 on the wire: every periodic interval within 75-100 % of 50 ms, and spread.
+    assert!(intervals.len() > 10_000, "{}", intervals.len());
+    let (lo, hi) = (
+        intervals.iter().min().unwrap(),
+        intervals.iter().max().unwrap(),
+    );
+    assert!(*lo >= 37_500 * Duration::from_micros(1), "{lo:?}");
+    assert!(*hi <= 50 * MS, "{hi:?}");
+    assert!(*lo <= 39 * MS && *hi >= 48 * MS, "spread {lo:?}..{hi:?}");
+}
+
+#[test]
+fn jitter_with_early_floor() {
+    use metalroute_bgp::bfd::session::{jittered_early, tx_slack};
+    use metalroute_bgp::bfd::Entropy;
+    let mut rng = SplitMix64::seeded(5);
+    let i = 50 * MS;
+    let early = tx_slack(2 * MS, i);
+    assert_eq!(early, 2 * MS);
+    assert_eq!(tx_slack(2 * MS, 10 * MS), Duration::from_micros(500));
+    for _ in 0..100_000 {
+        let j = jittered_early(i, 3, rng.next_u32(), early);
+        // Sent up to `early` before the deadline, the interval still is >= 75 %.
+        assert!(
+            j - early >= 37_500 * Duration::from_micros(1) && j <= i,
+            "{j:?}"
+        );
+        let j = jittered_early(i, 1, rng.next_u32(), early);
+        assert!(
+            j - early >= 37_500 * Duration::from_micros(1) && j <= 45 * MS,
+            "{j:?}"
+        );
+    }
+}

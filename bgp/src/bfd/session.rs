@@ -145,9 +145,34 @@ pub fn detection_time(
 /// Applies transmit jitter (§6.8.7): the interval reduced by 0–25 %, or by 10–25 % when our
 /// Detect Mult is 1. `r` is a uniform random value.
 pub fn jittered(interval: Duration, detect_mult: u8, r: u32) -> Duration {
-    // Per-mille factor in [750, 1000] or [750, 900].
-    let span = if detect_mult == 1 { 151 } else { 251 };
-    let permille = 750 + (r % span);
+    jittered_early(interval, detect_mult, r, Duration::ZERO)
+}
+
+/// How early a transmit due in an `interval` cadence may be sent to share a wake-up with
+/// others: the engine's timer slack, at most 1/20 of the interval.
+pub fn tx_slack(slack: Duration, interval: Duration) -> Duration {
+    slack.min(interval / 20)
+}
+
+/// [`jittered`] for a transmit that may be sent up to `early` before its deadline (timer
+/// coalescing): the per-mille factor is drawn from [750 + early, 1000] (or [.., 900] when Detect
+/// Mult is 1) so that the interval actually seen on the wire stays within §6.8.7's 75–100 %.
+pub fn jittered_early(interval: Duration, detect_mult: u8, r: u32, early: Duration) -> Duration {
+    let hi: u32 = if detect_mult == 1 { 900 } else { 1000 };
+    let early_permille = if interval.is_zero() {
+        0
+    } else {
+        // Rounded up; at most 50 per mille when early comes from tx_slack.
+        u32::try_from(
+            early
+                .as_nanos()
+                .saturating_mul(1000)
+                .div_ceil(interval.as_nanos()),
+        )
+        .unwrap_or(u32::MAX)
+    };
+    let lo = 750u32.saturating_add(early_permille).min(hi);
+    let permille = lo + r % (hi - lo + 1);
     interval * permille / 1000
 }
 

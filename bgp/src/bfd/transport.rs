@@ -38,6 +38,9 @@ use super::Error;
 const SOURCE_PORTS: std::ops::RangeInclusive<u16> = 49152..=65535;
 /// Datagrams larger than this are not BFD (control ≤ 52 bytes; echo is ours or the peer's).
 const RX_BUF: usize = 128;
+/// Timer slack given to the engine (see [`Engine::set_timer_slack`]): a transmit due within
+/// 2 ms (at most 1/20 of its interval) goes out with the current wake-up.
+const TIMER_SLACK: std::time::Duration = std::time::Duration::from_millis(2);
 /// Receive buffer of the shared receive sockets (bytes).
 const RX_SOCKET_BUFFER: i32 = 4 << 20;
 
@@ -116,7 +119,11 @@ impl BfdHandle {
             SOURCE_PORTS.start() + (port_rng.next_u32() % span) as u16 // < 65536
         };
         let driver = Driver {
-            engine: Engine::new(Box::new(SplitMix64::from_os()?), Instant::now()),
+            engine: {
+                let mut e = Engine::new(Box::new(SplitMix64::from_os()?), Instant::now());
+                e.set_timer_slack(TIMER_SLACK);
+                e
+            },
             rx_sockets: Vec::new(),
             rx_index: HashMap::new(),
             tx_sockets: Vec::new(),
@@ -218,7 +225,15 @@ impl Driver {
                     Some(Command::Shutdown(reply)) => { self.stop(); let _ = reply.send(()); return; }
                     Some(c) => self.command(c),
                 },
-                Some(p) = packets.recv() => self.received(&p),
+                Some(p) = packets.recv() => {
+                    self.received(&p);
+                    // Everything already queued, in one go; then timers due now (and
+                    // transmits within the slack) share this wake-up.
+                    while let Ok(p) = packets.try_recv() {
+                        self.received(&p);
+                    }
+                    self.engine.handle_timeout(Instant::now());
+                }
                 Some(e) = echoes.recv() => {
                     let _ = self.engine.handle_echo(Instant::now(), &e.buf[..e.len]);
                 }
