@@ -637,7 +637,7 @@ impl VrfTask {
                 }
             }
             Input::ConnectFailed { peer, conn, error } => {
-                tracing::debug!(%peer, %error, "connect failed");
+                tracing::debug!(peer = %self.key_of(peer), %error, "connect failed");
                 if let Some(s) = self.sessions.get_mut(&peer) {
                     s.connection_failed(now, conn);
                     self.drive(peer);
@@ -736,7 +736,7 @@ impl VrfTask {
                     let target = match target {
                         Ok(t) => t,
                         Err(e) => {
-                            tracing::debug!(%peer, error = %e, "cannot connect");
+                            tracing::debug!(peer = %cfg.key(), error = %e, "cannot connect");
                             failed.push(conn);
                             continue;
                         }
@@ -756,7 +756,7 @@ impl VrfTask {
                 SessionOutput::Transmit { conn, data } => {
                     if let Some(c) = self.conns.get(&conn) {
                         if c.tx.try_send(data).is_err() {
-                            tracing::warn!(%peer, "write queue full: the peer does not read; closing");
+                            tracing::warn!(peer = %s.config().key(), "write queue full: the peer does not read; closing");
                             failed.push(conn);
                         }
                     }
@@ -769,7 +769,7 @@ impl VrfTask {
                     }
                 }
                 SessionOutput::StateChanged { from, to, reason } => {
-                    tracing::info!(%peer, %from, %to, reason = reason.as_deref().unwrap_or(""), "BGP state change");
+                    tracing::info!(peer = %s.config().key(), %from, %to, reason = reason.as_deref().unwrap_or(""), "BGP state change");
                     let _ = self.events.send(PeerEvent::StateChanged {
                         peer: PeerKey {
                             vrf: self.vrf.clone(),
@@ -837,6 +837,15 @@ impl VrfTask {
         }
         if failed && self.listen_retry.is_none() {
             self.listen_retry = Some(Instant::now() + LISTEN_RETRY);
+        }
+    }
+
+    /// The public key of the session stored under `peer` (prints an unnumbered peer's
+    /// interface rather than its key address).
+    fn key_of(&self, peer: IpAddr) -> PeerKey {
+        PeerKey {
+            vrf: self.vrf.clone(),
+            address: peer,
         }
     }
 

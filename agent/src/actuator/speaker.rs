@@ -76,16 +76,14 @@ fn attributes(a: &crate::planner::PathAttributes) -> PathAttributes {
 }
 
 /// The speaker configuration of a planned session; `router_id` is used when the BGPPeer sets
-/// none. Fails for what this speaker cannot run (unnumbered peers) or an invalid combination.
+/// none. Fails for an invalid combination (the reason names the field).
+///
+/// A BGPPeer with `spec.interface` becomes an unnumbered session
+/// ([`PeerConfig::unnumbered`]): IPv6 link-local on that interface, the router's address
+/// learned by the speaker from its Router Advertisements (or its connection), IPv4 routes
+/// carried with our IPv6 next hop (extended next hop, RFC 8950) — what MetalLB's FRR mode
+/// renders as `neighbor IF interface remote-as ...`.
 pub fn peer_config(p: &SessionParams, router_id: Option<Ipv4Addr>) -> Result<PeerConfig, String> {
-    let address = match &p.target {
-        PeerTarget::Address(a) => *a,
-        PeerTarget::Interface(i) => {
-            return Err(format!(
-                "spec.interface ({i}): unnumbered BGP peering is not supported by this agent yet"
-            ))
-        }
-    };
     let router_id = p.router_id.or(router_id).ok_or_else(|| {
         "no router ID: set spec.routerID or give the agent --router-id (the node has no IPv4 address to take one from)".to_string()
     })?;
@@ -94,7 +92,11 @@ pub fn peer_config(p: &SessionParams, router_id: Option<Ipv4Addr>) -> Result<Pee
         CrdPeerAsn::Internal => PeerAsn::DynamicInternal,
         CrdPeerAsn::External => PeerAsn::DynamicExternal,
     };
-    let mut cfg = PeerConfig::new(Asn(p.announced_asn().0), peer_asn, address, router_id);
+    let local_asn = Asn(p.announced_asn().0);
+    let mut cfg = match &p.target {
+        PeerTarget::Address(a) => PeerConfig::new(local_asn, peer_asn, *a, router_id),
+        PeerTarget::Interface(i) => PeerConfig::unnumbered(local_asn, peer_asn, i, router_id),
+    };
     cfg.port = p.port;
     cfg.vrf = p.vrf.device().map(str::to_string);
     cfg.source_address = p.source_address;
@@ -122,7 +124,10 @@ pub fn peer_config(p: &SessionParams, router_id: Option<Ipv4Addr>) -> Result<Pee
         cfg.families.push(Family::IPV6_UNICAST);
     }
     cfg.graceful_restart = p.graceful_restart.then(GracefulRestart::default);
-    cfg.validate().map_err(|e| e.to_string())?;
+    cfg.validate().map_err(|e| match &p.target {
+        PeerTarget::Interface(i) => format!("spec.interface ({i}): {e}"),
+        PeerTarget::Address(_) => e.to_string(),
+    })?;
     Ok(cfg)
 }
 
@@ -513,9 +518,17 @@ mod tests {
         assert!(matches!(&ops[1], Op::Update(c) if c.timers.hold_time.secs() == 30));
     }
 
+    fn interface_peer(name: &str, iface: &str, extra: &str) -> String {
+        format!("---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {{namespace: metallb-system, name: {name}}}\nspec: {{interface: {iface}, peerASN: 64501, myASN: 64500{extra}}}\n")
+    }
+
     #[test]
-    fn unnumbered_and_missing_router_id_are_problems_not_panics() {
-        let yaml = format!("{BASE}---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {{namespace: metallb-system, name: u}}\nspec: {{interface: eth1, peerASN: 64501, myASN: 64500}}\n{}", peer("r1", "192.0.2.1", "9s"));
+    fn missing_router_id_is_a_problem_not_a_panic() {
+        let yaml = format!(
+            "{BASE}{}{}",
+            interface_peer("u", "eth1", ""),
+            peer("r1", "192.0.2.1", "9s")
+        );
         let loaded = load_str(&yaml, None, &ReadOptions::default());
         let snap = Snapshot::from_objects(loaded.objects, &ReadOptions::default());
         let plan = crate::planner::plan(&snap, "n1");
@@ -525,13 +538,64 @@ mod tests {
             .iter()
             .map(|p| format!("{}: {}", p.peer, p.reason))
             .collect();
+        for name in ["u", "r1"] {
+            assert!(
+                text.iter()
+                    .any(|t| t.starts_with(&format!("{name}: no router ID"))),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn interface_peer_is_an_unnumbered_session_keyed_by_its_interface() {
+        let d = desired(&format!(
+            "{BASE}{}{}{}",
+            interface_peer("u1", "eth1", ""),
+            interface_peer("u2", "eth2", ""),
+            service("web", "203.0.113.1")
+        ));
+        let k1 = PeerKey::interface(None, "eth1");
+        let p = &d[&k1];
+        assert_eq!(p.name, "u1");
+        assert_eq!(p.config.interface.as_deref(), Some("eth1"));
+        assert!(p.config.address.is_unspecified(), "learned by the speaker");
+        assert!(p.config.extended_next_hop);
+        assert_eq!(
+            p.config.families,
+            vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST]
+        );
+        assert_eq!(p.routes[&Family::IPV4_UNICAST].len(), 1);
+        assert!(d.contains_key(&PeerKey::interface(None, "eth2")));
+        assert_eq!(d.len(), 2, "one session per interface");
+        // Re-planning gives the same configuration: no speaker call, no reset.
+        assert!(diff(&d, &d).is_empty());
+    }
+
+    #[test]
+    fn unnumbered_peer_options_it_cannot_have_are_problems_naming_the_interface() {
+        let yaml = format!(
+            "{BASE}{}{}",
+            interface_peer("pw", "eth1", ", password: s3cret"),
+            interface_peer("long", "an-interface-name-too-long", "")
+        );
+        let loaded = load_str(&yaml, None, &ReadOptions::default());
+        let snap = Snapshot::from_objects(loaded.objects, &ReadOptions::default());
+        let plan = crate::planner::plan(&snap, "n1");
+        let (d, problems) = desired_peers(&plan, Some(Ipv4Addr::new(192, 0, 2, 11)));
+        let text: Vec<String> = problems
+            .iter()
+            .map(|p| format!("{}: {}", p.peer, p.reason))
+            .collect();
         assert!(
-            text.iter().any(|t| t.starts_with("u: spec.interface")),
+            text.iter()
+                .any(|t| t.starts_with("pw: spec.interface (eth1)") && t.contains("password")),
             "{text:?}"
         );
+        // Either the planner or the speaker refuses an impossible interface name; never a panic.
         assert!(
-            text.iter().any(|t| t.starts_with("r1: no router ID")),
-            "{text:?}"
+            !d.contains_key(&PeerKey::interface(None, "an-interface-name-too-long")),
+            "{d:?}"
         );
     }
 }
