@@ -757,3 +757,209 @@ fn run_e2e_per_pool_peers_two_routers() {
     }
     drop(frr_b);
 }
+
+/// One example directory run unchanged: the router's address(es) and AS as the example's
+/// BGPPeer names them, the nodes (Node object name, IPv4 and optional IPv6 address on the
+/// router's LAN) and what the router must end up with (prefix → next hops).
+struct Example {
+    dir: &'static str,
+    router_asn: u32,
+    router_v4: &'static str,
+    router_v6: Option<&'static str>,
+    nodes: &'static [(&'static str, &'static str, Option<&'static str>)],
+    want_v4: &'static [(&'static str, &'static [&'static str])],
+    want_v6: &'static [(&'static str, &'static [&'static str])],
+}
+
+/// Runs `metalroute run --config examples/DIR` on every node of the example, unchanged (the
+/// test puts the nodes and the router at the addresses the example uses, on links between its
+/// own namespaces), and checks the router's RIB against what examples/README.md documents.
+fn run_example(prefix: &str, ex: &Example) {
+    let router = Netns::new(&format!("{prefix}r"));
+    router.exec(&["ip", "link", "add", "br0", "type", "bridge"]);
+    router.exec(&["ip", "link", "set", "br0", "up"]);
+    addr(&router, "br0", &format!("{}/24", ex.router_v4));
+    if let Some(v6) = ex.router_v6 {
+        addr(&router, "br0", &format!("{v6}/64"));
+    }
+    let ibgp = ex.router_asn == 64500;
+    let mut conf = format!(
+        "router bgp {}\n bgp router-id {}\n no bgp ebgp-requires-policy\n",
+        ex.router_asn, ex.router_v4
+    );
+    for (_, v4, _) in ex.nodes {
+        conf.push_str(&format!(
+            " neighbor {v4} remote-as 64500\n neighbor {v4} timers connect 1\n"
+        ));
+    }
+    conf.push_str(" address-family ipv4 unicast\n  maximum-paths 8\n  maximum-paths ibgp 8\n exit-address-family\n");
+    if ex.router_v6.is_some() {
+        conf.push_str(" address-family ipv6 unicast\n  maximum-paths 8\n");
+        for (_, v4, _) in ex.nodes {
+            conf.push_str(&format!("  neighbor {v4} activate\n"));
+        }
+        conf.push_str(" exit-address-family\n");
+    }
+    let config = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .join(ex.dir);
+    let mut nodes = Vec::new();
+    for (i, (name, v4, v6)) in ex.nodes.iter().enumerate() {
+        let ns = Netns::new(&format!("{prefix}n{i}"));
+        let port = format!("n{i}");
+        veth(&ns, "eth0", &router, &port);
+        router.exec(&["ip", "link", "set", &port, "master", "br0"]);
+        addr(&ns, "eth0", &format!("{v4}/24"));
+        if let Some(v6) = v6 {
+            addr(&ns, "eth0", &format!("{v6}/64"));
+        }
+        let log = std::env::temp_dir().join(format!(
+            "metalroute-e2e-{prefix}-{name}-{}.log",
+            std::process::id()
+        ));
+        let sock = log.with_extension("sock");
+        let agent = ns.spawn_logged(
+            &[
+                BIN,
+                "run",
+                "--node-name",
+                name,
+                "--config",
+                config.to_str().unwrap(),
+                "--admin-socket",
+                sock.to_str().unwrap(),
+            ],
+            &log,
+        );
+        nodes.push((ns, agent, log));
+    }
+    let frr = Frr::start(&router, &conf, None);
+    let check = || {
+        for (_, v4, _) in ex.nodes {
+            frr.wait_established(v4, DEADLINE);
+        }
+        for (prefix, hops) in ex.want_v4 {
+            wait_next_hops(&frr, prefix, hops);
+        }
+        let mut want: Vec<&str> = ex.want_v4.iter().map(|(p, _)| *p).collect();
+        want.sort_unstable();
+        assert_eq!(frr.prefixes_v4(), want, "{}", ex.dir);
+        for (prefix, hops) in ex.want_v6 {
+            let want: BTreeSet<String> = hops.iter().map(|s| s.to_string()).collect();
+            wait_for(
+                &format!("{}: router IPv6 paths for {prefix} via {want:?}", ex.dir),
+                DEADLINE,
+                || {
+                    let have: BTreeSet<String> = frr
+                        .rib_v6()
+                        .get(*prefix)
+                        .and_then(Value::as_array)
+                        .map(|ps| {
+                            ps.iter()
+                                .filter_map(|p| p["nexthops"][0]["ip"].as_str())
+                                .map(str::to_string)
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    (have == want).then_some(())
+                },
+            );
+        }
+        if ibgp {
+            for (prefix, _) in ex.want_v4 {
+                for p in frr.route_detail(prefix)["paths"].as_array().unwrap() {
+                    assert!(p["locPrf"].is_u64(), "{}: {prefix}: {p}", ex.dir);
+                }
+            }
+        }
+    };
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(check));
+    for (_, mut agent, log) in nodes {
+        agent.stop();
+        if r.is_err() {
+            eprintln!(
+                "--- {} agent log {} ---\n{}",
+                ex.dir,
+                log.display(),
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        let _ = std::fs::remove_file(&log);
+    }
+    if let Err(p) = r {
+        std::panic::resume_unwind(p);
+    }
+}
+
+/// The BGP examples under examples/ run unchanged (`metalroute run --config examples/DIR`,
+/// their own addresses, ASNs, Nodes, Services and EndpointSlices), each against an FRR router:
+/// the router's RIB holds exactly what examples/README.md documents.
+#[test]
+fn run_e2e_examples_unchanged() {
+    if !prerequisites(
+        "run_e2e_examples_unchanged",
+        &[
+            Need::Root,
+            Need::Binary("/usr/lib/frr/bgpd"),
+            Need::Binary("/usr/lib/frr/zebra"),
+        ],
+    ) {
+        return;
+    }
+    let examples = [
+        Example {
+            dir: "bgp-basic",
+            router_asn: 64501,
+            router_v4: "10.0.0.1",
+            router_v6: Some("2001:db8::1"),
+            nodes: &[("worker-0", "10.0.0.10", Some("2001:db8::10"))],
+            want_v4: &[("203.0.113.200/32", &["10.0.0.10"])],
+            // dualStackAddressFamily: over the IPv4 session, next hop the node's IPv6 address.
+            want_v6: &[("fc00:f853:ccd:e799::1/128", &["2001:db8::10"])],
+        },
+        Example {
+            dir: "advanced-advertisement",
+            router_asn: 64500,
+            router_v4: "192.0.2.1",
+            router_v6: None,
+            nodes: &[
+                ("worker-0", "192.0.2.11", None),
+                ("worker-1", "192.0.2.12", None),
+            ],
+            want_v4: &[
+                ("203.0.113.200/30", &["192.0.2.11", "192.0.2.12"]),
+                ("203.0.113.200/32", &["192.0.2.11", "192.0.2.12"]),
+                ("203.0.113.201/32", &["192.0.2.12"]),
+            ],
+            want_v6: &[],
+        },
+        Example {
+            dir: "node-subset",
+            router_asn: 64501,
+            router_v4: "192.0.2.1",
+            router_v6: None,
+            nodes: &[
+                ("nodea", "192.0.2.11", None),
+                ("nodeb", "192.0.2.12", None),
+                ("nodec", "192.0.2.13", None),
+            ],
+            want_v4: &[("4.4.4.100/32", &["192.0.2.11", "192.0.2.12"])],
+            want_v6: &[],
+        },
+        Example {
+            dir: "egress-service",
+            router_asn: 64501,
+            router_v4: "192.0.2.1",
+            router_v6: None,
+            nodes: &[
+                ("worker-0", "192.0.2.11", None),
+                ("worker-1", "192.0.2.12", None),
+            ],
+            want_v4: &[("172.19.0.100/32", &["192.0.2.12"])],
+            want_v6: &[],
+        },
+    ];
+    for (i, ex) in examples.iter().enumerate() {
+        run_example(&format!("mre2ex{i}"), ex);
+    }
+}
