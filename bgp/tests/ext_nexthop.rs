@@ -185,25 +185,16 @@ fn ipv4_nlri_with_ipv6_next_hop_encode_and_decode() {
 
 #[test]
 fn decodes_an_update_as_frr_sends_it_to_an_unnumbered_peer() {
-    // FRR 8.4 to an unnumbered peer with extended next hop: ORIGIN IGP, AS_PATH 64512, MP_REACH
-    // AFI 1 SAFI 1 with a 32-octet next hop (its link-local address in both halves), NLRI
-    // 203.0.113.0/24.
-    let mut attrs = vec![0x40, 1, 1, 0, 0x50, 2, 0, 6, 2, 1, 0, 0, 0xfc, 0x00];
-    let mut mp = vec![0u8, 1, 1, 32];
-    mp.extend_from_slice(&ROUTER_LL.octets());
-    mp.extend_from_slice(&ROUTER_LL.octets());
-    mp.push(0);
-    mp.extend_from_slice(&[24, 203, 0, 113]);
-    attrs.extend_from_slice(&[0x90, 14]);
-    attrs.extend_from_slice(&(mp.len() as u16).to_be_bytes());
-    attrs.extend_from_slice(&mp);
-    let mut body = vec![0u8, 0];
-    body.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
-    body.extend_from_slice(&attrs);
-    let mut msg = vec![0xffu8; 16];
-    msg.extend_from_slice(&((19 + body.len()) as u16).to_be_bytes());
-    msg.push(2);
-    msg.extend_from_slice(&body);
+    // Captured from FRR 8.4.4 (`neighbor to-a interface remote-as external`) on the link-local
+    // veth of tests/netns/tests/interop_frr_unnumbered.rs: MP_REACH_NLRI first (AFI 1, SAFI 1,
+    // 32-octet next hop with FRR's link-local address in both halves, NLRI 203.0.113.0/24),
+    // then ORIGIN IGP, AS_PATH 64512 and MED 0. No NEXT_HOP attribute, no classic NLRI.
+    const FRR_UPDATE: &str = "ffffffffffffffffffffffffffffffff00590200000042900e002900010120fe80000000000000c8953afffe2570f7fe80000000000000c8953afffe2570f70018cb0071400101005002000602010000fc0080040400000000";
+    let msg: Vec<u8> = (0..FRR_UPDATE.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&FRR_UPDATE[i..i + 2], 16).unwrap())
+        .collect();
+    let frr_ll: Ipv6Addr = "fe80::c895:3aff:fe25:70f7".parse().unwrap();
     let ctx = DecodeContext {
         four_octet_as: true,
         families: vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST],
@@ -217,16 +208,43 @@ fn decodes_an_update_as_frr_sends_it_to_an_unnumbered_peer() {
         "{:?}",
         u.errors
     );
+    assert!(u.nlri.is_empty());
     assert_eq!(
         u.reachable(),
         vec!["203.0.113.0/24".parse::<IpNet>().unwrap()]
     );
     assert_eq!(
-        u.mp_reach.unwrap().next_hop,
+        u.mp_reach.as_ref().unwrap().next_hop,
         NextHop::Ipv6LinkLocal {
-            global: ROUTER_LL,
-            link_local: ROUTER_LL
+            global: frr_ll,
+            link_local: frr_ll
         }
+    );
+    let a = u.attributes.unwrap();
+    assert_eq!(a.as_path.to_string(), "64512");
+    assert_eq!(a.med, Some(0));
+
+    // Our encoding of the same route has the same MP_REACH value (FRR sends what we send).
+    let nh = NextHop::Ipv6LinkLocal {
+        global: frr_ll,
+        link_local: frr_ll,
+    };
+    let ours = encode_updates(
+        Family::IPV4_UNICAST,
+        &[("203.0.113.0/24".parse().unwrap(), attrs())],
+        &[],
+        &nh,
+        &EncodeContext {
+            four_octet_as: true,
+            ipv4_via_mp: true,
+        },
+    )
+    .unwrap();
+    let mp_value = &msg[27..27 + 0x29];
+    assert!(
+        ours[0].windows(mp_value.len()).any(|w| w == mp_value),
+        "{:02x?}",
+        ours[0]
     );
 }
 
