@@ -160,8 +160,10 @@ struct Files {
 }
 
 impl Files {
-    fn new() -> Files {
-        let dir = std::env::temp_dir().join(format!("metalroute-vrf-e2e-{}", std::process::id()));
+    /// `tag` keeps the directories of tests running in parallel apart.
+    fn new(tag: &str) -> Files {
+        let dir =
+            std::env::temp_dir().join(format!("metalroute-vrf-e2e-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("config")).unwrap();
         Files { dir }
@@ -302,7 +304,7 @@ fn vrf_run_e2e_nncp_creates_vrf_and_peer_session_runs_in_it() {
     let frr_red = Frr::start(&red, &router_conf(64501), None);
     let frr_main = Frr::start(&main, &router_conf(64502), None);
 
-    let files = Files::new();
+    let files = Files::new("red");
     files.write("00-network.yaml", NNCP);
     files.write("01-metallb.yaml", METALLB);
     files.write("10-red.yaml", &service("red-web", "203.0.113.5"));
@@ -430,4 +432,116 @@ fn vrf_run_e2e_nncp_creates_vrf_and_peer_session_runs_in_it() {
     wait_for("both routers' RIBs empty", DEADLINE, || {
         (frr_red.prefixes_v4().is_empty() && frr_main.prefixes_v4().is_empty()).then_some(())
     });
+}
+
+/// examples/vrf run unchanged (`metalroute run --config examples/vrf`): the node's `ens4`
+/// faces a router at the example's 192.168.130.1 (AS 200). The agent applies the example's
+/// NNCP — VRF ens4vrf on table 2 with ens4 in it, ens4's address, table 2's default route, the
+/// three symmetric-routing rules at priority 998 — and runs the BGPPeer `frrviavrf` inside the
+/// VRF; the router learns 192.169.10.0/32 from the node. The BGPPeer sets no routerID and ens4
+/// has no address before the NNCP is applied, so the node's identifier comes from its primary
+/// interface (eth0 here), as on a real node.
+#[test]
+fn vrf_run_e2e_example_vrf_unchanged() {
+    if !prerequisites(
+        "vrf_run_e2e_example_vrf_unchanged",
+        &[
+            Need::Root,
+            Need::Vrf,
+            Need::Binary("/usr/lib/frr/bgpd"),
+            Need::Binary("/usr/lib/frr/zebra"),
+        ],
+    ) {
+        return;
+    }
+    let node = Netns::new("mrvrxn");
+    let router = Netns::new("mrvrxr");
+    let cluster = Netns::new("mrvrxc");
+    veth(&node, "ens4", &router, "eth0");
+    addr(&router, "eth0", "192.168.130.1/24");
+    // The node's primary (cluster) network.
+    veth(&node, "eth0", &cluster, "eth0");
+    addr(&node, "eth0", "192.0.2.10/24");
+    let frr = Frr::start(
+        &router,
+        "router bgp 200\n bgp router-id 192.168.130.1\n no bgp ebgp-requires-policy\n neighbor 192.168.130.130 remote-as 100\n neighbor 192.168.130.130 timers connect 1\n",
+        None,
+    );
+    let files = Files::new("example");
+    let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/vrf");
+    let sock = files.sock();
+    let mut agent = node.spawn_logged(
+        &[
+            BIN,
+            "run",
+            "--node-name",
+            "worker-0",
+            "--config",
+            config.to_str().unwrap(),
+            "--admin-socket",
+            sock.to_str().unwrap(),
+        ],
+        &files.log(),
+    );
+    wait_for("VRF ens4vrf (table 2) with ens4 in it", DEADLINE, || {
+        let links = ip_json(&node, &["-d", "link", "show"]);
+        let links = links.as_array()?;
+        let vrf = links
+            .iter()
+            .any(|l| l["ifname"] == "ens4vrf" && l["linkinfo"]["info_data"]["table"] == 2);
+        let port = links
+            .iter()
+            .any(|l| l["ifname"] == "ens4" && l["master"] == "ens4vrf");
+        (vrf && port).then_some(())
+    });
+    frr.wait_established("192.168.130.130", DEADLINE);
+    wait_for(
+        "the router holds 192.169.10.0/32 from the node",
+        DEADLINE,
+        || (next_hops(&frr, "192.169.10.0/32") == ["192.168.130.130"]).then_some(()),
+    );
+    assert_eq!(frr.prefixes_v4(), vec!["192.169.10.0/32"]);
+    let n = frr.vtysh_json("show bgp neighbors 192.168.130.130 json");
+    assert_eq!(n["192.168.130.130"]["remoteRouterId"], "192.0.2.10", "{n}");
+
+    // The rest of the example's network state.
+    let t2 = ip_json(&node, &["route", "show", "table", "2"]);
+    assert!(
+        t2.as_array().unwrap().iter().any(|r| r["dst"] == "default"
+            && r["gateway"] == "192.168.130.1"
+            && r["metric"] == 150),
+        "{t2}"
+    );
+    let rules: Vec<String> = ip_json(&node, &["rule", "show"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["priority"] == 998)
+        .map(|r| {
+            format!(
+                "{}/{} {}",
+                r["dst"].as_str().unwrap_or("?"),
+                r["dstlen"],
+                r["table"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    let mut rules = rules;
+    rules.sort();
+    assert_eq!(
+        rules,
+        [
+            "10.128.0.0/14 main",
+            "169.254.0.0/17 main",
+            "172.30.0.0/16 main"
+        ],
+        "{rules:?}"
+    );
+    let js: Value = serde_json::from_str(&show(&sock, &["bgp", "summary", "--json"])).unwrap();
+    assert_eq!(
+        js["vrfs"]["ens4vrf"]["peers"]["192.168.130.1"]["state"], "Established",
+        "{js}"
+    );
+    let st = terminate(&mut agent, Duration::from_secs(30));
+    assert!(st.success(), "agent exit status {st}");
 }
