@@ -963,3 +963,129 @@ fn run_e2e_examples_unchanged() {
         run_example(&format!("mre2ex{i}"), ex);
     }
 }
+
+/// TcpExt TCPMD5Failure of `ns` (segments dropped for a wrong MD5 signature).
+fn md5_failures(ns: &Netns) -> u64 {
+    let text = ns.exec_stdout(&["cat", "/proc/net/netstat"]);
+    let mut lines = text.lines().filter(|l| l.starts_with("TcpExt:"));
+    let (Some(names), Some(values)) = (lines.next(), lines.next()) else {
+        panic!("no TcpExt in /proc/net/netstat: {text}");
+    };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(n, _)| *n == "TCPMD5Failure")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or_else(|| panic!("no TCPMD5Failure counter: {names}"))
+}
+
+/// A Secret of type kubernetes.io/basic-auth with key `password`, in MetalLB's namespace.
+fn md5_secret(password: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Secret\nmetadata: {{namespace: metallb-system, name: bgp-md5}}\ntype: kubernetes.io/basic-auth\nstringData: {{password: \"{password}\"}}\n"
+    )
+}
+
+/// TCP MD5 from `passwordSecret` against FRR's `neighbor X password`: with the Secret node-1's
+/// session comes up and announces; node-2 has no Secret yet, so its BGPPeer is held (never a
+/// session without the password) until the Secret appears; a changed password resets node-1's
+/// session, which stays down while the router still has the old one (and its routes go); the
+/// password never shows in logs or `metalroute show`.
+#[test]
+fn run_e2e_password_secret_md5() {
+    if !prerequisites(
+        "run_e2e_password_secret_md5",
+        &[
+            Need::Root,
+            Need::Binary("/usr/lib/frr/bgpd"),
+            Need::Binary("/usr/lib/frr/zebra"),
+        ],
+    ) {
+        return;
+    }
+    const PASSWORD: &str = "md5-Secret-42";
+    let router = EBGP_ROUTER
+        .replace(
+            " neighbor 192.0.2.11 timers connect 1\n",
+            &format!(
+                " neighbor 192.0.2.11 timers connect 1\n neighbor 192.0.2.11 password {PASSWORD}\n"
+            ),
+        )
+        .replace(
+            " neighbor 192.0.2.12 timers connect 1\n",
+            &format!(
+                " neighbor 192.0.2.12 timers connect 1\n neighbor 192.0.2.12 password {PASSWORD}\n"
+            ),
+        );
+    let mut lab = lab("mre2em", &router, None);
+    let peer = format!("{PEER}  passwordSecret: {{name: bgp-md5}}\n");
+    for n in &mut lab.nodes {
+        n.write("00-base.yaml", BASE);
+        n.write("01-peer.yaml", &peer);
+        n.write(
+            "10-cluster.yaml",
+            &service("web", "203.0.113.10", "Cluster", "node-1"),
+        );
+    }
+    lab.nodes[0].write("02-secret.yaml", &md5_secret(PASSWORD));
+    for n in &mut lab.nodes {
+        n.start_agent();
+    }
+    let frr = &lab.frr;
+    frr.wait_established("192.0.2.11", DEADLINE);
+    wait_next_hops(frr, "203.0.113.10/32", &["192.0.2.11"]);
+    // node-2: held, no session at all (not a passwordless one).
+    let plan = lab.nodes[1].show(&["plan"]);
+    assert!(plan.contains("bgp-md5"), "{plan}");
+    let js: Value =
+        serde_json::from_str(&lab.nodes[1].show(&["bgp", "summary", "--json"])).unwrap();
+    assert!(
+        js["vrfs"]["default"]["peers"]["192.0.2.1"].is_null(),
+        "a session without its Secret: {js}"
+    );
+    assert_ne!(
+        frr.bgp_neighbor_state("192.0.2.12").as_deref(),
+        Some("Established")
+    );
+
+    // The Secret appears on node-2: its session comes up with the password.
+    lab.nodes[1].write("02-secret.yaml", &md5_secret(PASSWORD));
+    frr.wait_established("192.0.2.12", DEADLINE);
+    wait_next_hops(frr, "203.0.113.10/32", &["192.0.2.11", "192.0.2.12"]);
+
+    // A new password on node-1 only: its session is reset and cannot come back.
+    lab.nodes[0].write("02-secret.yaml", &md5_secret("another-Secret-7"));
+    wait_next_hops(frr, "203.0.113.10/32", &["192.0.2.12"]);
+    let before = md5_failures(&lab.router);
+    wait_for(
+        "the router's kernel drops node-1's segments for a bad MD5 signature",
+        DEADLINE,
+        || (md5_failures(&lab.router) > before).then_some(()),
+    );
+    assert_ne!(
+        frr.bgp_neighbor_state("192.0.2.11").as_deref(),
+        Some("Established"),
+        "a session with the wrong MD5 password came up"
+    );
+
+    // The password never shows.
+    for n in &lab.nodes {
+        for args in [
+            &["plan"][..],
+            &["bgp", "neighbors"][..],
+            &["bgp", "summary", "--json"][..],
+            &["plan", "--json"][..],
+        ] {
+            let out = n.show(args);
+            assert!(
+                !out.contains(PASSWORD) && !out.contains("another-Secret-7"),
+                "show {args:?} printed a password: {out}"
+            );
+        }
+        let log = std::fs::read_to_string(n.log()).unwrap();
+        assert!(
+            !log.contains(PASSWORD) && !log.contains("another-Secret-7"),
+            "the log has a password: {log}"
+        );
+    }
+}
