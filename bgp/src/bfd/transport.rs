@@ -9,6 +9,13 @@
 //! local address and a unique source port in 49152–65535, TTL / hop limit 255. Sockets of
 //! sessions in a VRF are bound to the VRF device (SO_BINDTODEVICE).
 //!
+//! Receive wake-ups: with few packets a reader task per socket wakes on each datagram; when a
+//! socket delivers more than 1,000 datagrams a second (hundreds of fast sessions) it is taken
+//! out of epoll and the driver reads it on its own wake-ups, at least every 2 ms, until the rate
+//! falls below 300 a second — per-datagram wake-ups were the largest CPU cost after the kernel's
+//! UDP path (bench/bfd). Transmits within 2 ms of each other share a wake-up
+//! ([`Engine::set_timer_slack`]).
+//!
 //! Echo (RFC 5881 §4): our echoes are addressed to ourselves and sent to the peer's link-layer
 //! address on AF_PACKET sockets, and come back through the peer's forwarding plane
 //! ([`super::echo_io`]). The peer's echoes are addressed to the peer itself: our kernel forwards
@@ -19,7 +26,6 @@ use std::io;
 use std::mem::MaybeUninit;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::Arc;
 use std::time::Instant;
 
 use socket2::{Domain, Protocol, Socket, Type};
@@ -38,6 +44,15 @@ use super::Error;
 const SOURCE_PORTS: std::ops::RangeInclusive<u16> = 49152..=65535;
 /// Datagrams larger than this are not BFD (control ≤ 52 bytes; echo is ours or the peer's).
 const RX_BUF: usize = 128;
+/// Receive mode switch (see [`RxIo`]): a control socket that delivered at least this many
+/// datagrams in one [`RX_WINDOW`] is handed to the driver to be read on its wake-ups…
+const POLL_ENTER: u32 = 100;
+/// …and given back to a reader task when fewer than this arrive in a window.
+const POLL_LEAVE: u32 = 30;
+/// Rate measurement window of the receive mode switch.
+const RX_WINDOW: std::time::Duration = std::time::Duration::from_millis(100);
+/// Longest the driver sleeps while it reads a socket itself: the extra receive latency bound.
+const POLL_EVERY: std::time::Duration = std::time::Duration::from_millis(2);
 /// Timer slack given to the engine (see [`Engine::set_timer_slack`]): a transmit due within
 /// 2 ms (at most 1/20 of its interval) goes out with the current wake-up.
 const TIMER_SLACK: std::time::Duration = std::time::Duration::from_millis(2);
@@ -92,6 +107,7 @@ enum Command {
     AdminDown(SessionKey, bool, oneshot::Sender<Result<(), Error>>),
     Status(SessionKey, oneshot::Sender<Option<SessionStatus>>),
     Sessions(oneshot::Sender<Vec<SessionStatus>>),
+    PolledSockets(oneshot::Sender<usize>),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -112,6 +128,7 @@ impl BfdHandle {
         let (etx, _) = broadcast::channel(1024);
         let (ptx, prx) = mpsc::channel(4096);
         let (echo_tx, echo_rx) = mpsc::channel(4096);
+        let (handoff_tx, handoff_rx) = mpsc::channel(16);
         let mut port_rng = SplitMix64::from_os()?;
         let echo_port = {
             use super::params::Entropy;
@@ -125,6 +142,7 @@ impl BfdHandle {
                 e
             },
             rx_sockets: Vec::new(),
+            handoff: handoff_tx,
             rx_index: HashMap::new(),
             tx_sockets: Vec::new(),
             used_ports: HashSet::new(),
@@ -133,7 +151,7 @@ impl BfdHandle {
             packets: ptx,
             events: etx.clone(),
         };
-        tokio::spawn(driver.run(crx, prx, echo_rx));
+        tokio::spawn(driver.run(crx, prx, echo_rx, handoff_rx));
         Ok(BfdHandle {
             commands: ctx,
             events: etx,
@@ -179,6 +197,12 @@ impl BfdHandle {
         self.call(Command::Sessions).await
     }
 
+    /// How many receive sockets the driver currently reads on its own wake-ups because their
+    /// packet rate is high (see the module docs), for tests and metrics.
+    pub async fn polled_receive_sockets(&self) -> Result<usize, Error> {
+        self.call(Command::PolledSockets).await
+    }
+
     /// State changes of every session, from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.events.subscribe()
@@ -190,9 +214,28 @@ impl BfdHandle {
     }
 }
 
+/// How a receive socket is read. With few packets, a reader task wakes on each datagram
+/// (lowest latency). With many — hundreds of fast sessions — every datagram would wake the
+/// worker thread, and those wake-ups were the largest CPU cost after the kernel's own UDP path
+/// (bench/bfd): the reader then hands the socket to the driver, which takes it out of epoll and
+/// reads it on its own wake-ups (timers, which the engine coalesces), at least every
+/// [`POLL_EVERY`] — adding at most that much receive latency while the rate stays high.
+enum RxIo {
+    /// A reader task owns the socket.
+    Interrupt(tokio::task::JoinHandle<()>),
+    /// The driver reads the socket; packets counted since `window_start`.
+    Polled {
+        sock: std::net::UdpSocket,
+        window_start: Instant,
+        count: u32,
+    },
+}
+
 struct Driver {
     engine: Engine,
-    rx_sockets: Vec<(RxSocketKey, Arc<UdpSocket>, tokio::task::JoinHandle<()>)>,
+    rx_sockets: Vec<(RxSocketKey, RxIo)>,
+    /// Sockets handed over by reader tasks whose packet rate got high.
+    handoff: mpsc::Sender<(usize, std::net::UdpSocket)>,
     rx_index: HashMap<RxSocketKey, usize>,
     /// Per session slot index: the transmit socket and its source port.
     tx_sockets: Vec<Option<(UdpSocket, u16)>>,
@@ -210,12 +253,18 @@ impl Driver {
         mut commands: mpsc::Receiver<Command>,
         mut packets: mpsc::Receiver<Received>,
         mut echoes: mpsc::Receiver<ReturnedEcho>,
+        mut handoff: mpsc::Receiver<(usize, std::net::UdpSocket)>,
     ) {
         let sleep = tokio::time::sleep(std::time::Duration::from_secs(3600));
         tokio::pin!(sleep);
         loop {
+            let polling = self.poll_rx();
             self.flush();
-            let deadline = self.engine.poll_timeout();
+            let mut deadline = self.engine.poll_timeout();
+            if polling {
+                let bound = Instant::now() + POLL_EVERY;
+                deadline = Some(deadline.map_or(bound, |d| d.min(bound)));
+            }
             if let Some(d) = deadline {
                 sleep.as_mut().reset(tokio::time::Instant::from_std(d));
             }
@@ -234,6 +283,12 @@ impl Driver {
                     }
                     self.engine.handle_timeout(Instant::now());
                 }
+                Some((i, sock)) = handoff.recv() => {
+                    if let Some((k, io)) = self.rx_sockets.get_mut(i) {
+                        tracing::debug!(vrf = ?k.vrf, port = k.port.number(), "BFD receive socket polled (high packet rate)");
+                        *io = RxIo::Polled { sock, window_start: Instant::now(), count: 0 };
+                    }
+                }
                 Some(e) = echoes.recv() => {
                     let _ = self.engine.handle_echo(Instant::now(), &e.buf[..e.len]);
                 }
@@ -247,8 +302,10 @@ impl Driver {
             let _ = self.engine.remove(&s.key);
         }
         self.flush();
-        for (_, _, task) in &self.rx_sockets {
-            task.abort();
+        for (_, io) in &self.rx_sockets {
+            if let RxIo::Interrupt(task) = io {
+                task.abort();
+            }
         }
         self.echo.close();
     }
@@ -291,6 +348,14 @@ impl Driver {
             Command::Sessions(reply) => {
                 let _ = reply.send(self.engine.sessions());
             }
+            Command::PolledSockets(reply) => {
+                let n = self
+                    .rx_sockets
+                    .iter()
+                    .filter(|(_, io)| matches!(io, RxIo::Polled { .. }))
+                    .count();
+                let _ = reply.send(n);
+            }
             Command::Shutdown(_) => {}
         }
     }
@@ -327,11 +392,16 @@ impl Driver {
             if self.rx_index.contains_key(&k) {
                 continue;
             }
-            let sock = Arc::new(rx_socket(&k)?);
+            let sock = rx_socket(&k)?;
             let index = self.rx_sockets.len();
-            let task = tokio::spawn(reader(index, sock.clone(), self.packets.clone()));
+            let task = tokio::spawn(reader(
+                index,
+                sock,
+                self.packets.clone(),
+                self.handoff.clone(),
+            ));
             self.rx_index.insert(k.clone(), index);
-            self.rx_sockets.push((k, sock, task));
+            self.rx_sockets.push((k, RxIo::Interrupt(task)));
         }
         Ok(())
     }
@@ -357,7 +427,7 @@ impl Driver {
     }
 
     fn received(&mut self, p: &Received) {
-        let Some((k, _, _)) = self.rx_sockets.get(p.socket) else {
+        let Some((k, _)) = self.rx_sockets.get(p.socket) else {
             return;
         };
         let data = &p.buf[..p.len];
@@ -375,6 +445,83 @@ impl Driver {
         if let Err(e) = self.engine.handle_control(now, &rx, data) {
             tracing::trace!(peer = %p.src, error = %e, "BFD packet discarded");
         }
+    }
+
+    /// Reads every socket in polled mode until it would block, then runs the timers due (the
+    /// received packets may have moved them); gives a socket back to a reader task when its rate
+    /// dropped. Returns whether any socket is still polled.
+    fn poll_rx(&mut self) -> bool {
+        let mut any = false;
+        let mut read_any = false;
+        let now = Instant::now();
+        for i in 0..self.rx_sockets.len() {
+            let fd = match &self.rx_sockets[i].1 {
+                RxIo::Polled { sock, .. } => sock.as_raw_fd(),
+                RxIo::Interrupt(_) => continue,
+            };
+            let mut n = 0u32;
+            loop {
+                let mut p = Received::empty(i);
+                match recv_meta(fd, &mut p) {
+                    Ok(true) => {
+                        n += 1;
+                        self.received(&p);
+                    }
+                    Ok(false) => n += 1,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "BFD receive failed");
+                        break;
+                    }
+                }
+            }
+            read_any |= n > 0;
+            let RxIo::Polled {
+                window_start,
+                count,
+                ..
+            } = &mut self.rx_sockets[i].1
+            else {
+                continue;
+            };
+            *count = count.saturating_add(n);
+            if now.duration_since(*window_start) < RX_WINDOW {
+                any = true;
+                continue;
+            }
+            if *count >= POLL_LEAVE {
+                *window_start = now;
+                *count = 0;
+                any = true;
+                continue;
+            }
+            // Rate dropped: back to a reader task that wakes on each datagram.
+            tracing::debug!(vrf = ?self.rx_sockets[i].0.vrf, "BFD receive socket back to per-datagram wake-ups");
+            let io = std::mem::replace(
+                &mut self.rx_sockets[i].1,
+                RxIo::Interrupt(tokio::spawn(async {})),
+            );
+            if let RxIo::Polled { sock, .. } = io {
+                match UdpSocket::from_std(sock) {
+                    Ok(sock) => {
+                        let task = tokio::spawn(reader(
+                            i,
+                            sock,
+                            self.packets.clone(),
+                            self.handoff.clone(),
+                        ));
+                        self.rx_sockets[i].1 = RxIo::Interrupt(task);
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "BFD receive socket lost: re-registering with tokio failed");
+                    }
+                }
+            }
+        }
+        if read_any {
+            self.engine.handle_timeout(now);
+        }
+        any
     }
 
     fn flush(&mut self) {
@@ -502,28 +649,56 @@ fn tx_socket(key: &SessionKey, port: u16) -> Result<UdpSocket, Error> {
     UdpSocket::from_std(s.into()).map_err(sock_err("register with tokio", addr))
 }
 
-/// Reads datagrams with their TTL and destination address and hands them to the driver.
-async fn reader(index: usize, sock: Arc<UdpSocket>, out: mpsc::Sender<Received>) {
-    loop {
-        if sock.readable().await.is_err() {
-            return;
-        }
-        let mut p = Received {
-            socket: index,
+impl Received {
+    fn empty(socket: usize) -> Self {
+        Received {
+            socket,
             src: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
             dst: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             ttl: 0,
             len: 0,
             buf: [0; RX_BUF],
-        };
+        }
+    }
+}
+
+/// Reads datagrams with their TTL and destination address and hands them to the driver; hands
+/// the socket itself to the driver when the rate gets high (see [`RxIo`]).
+async fn reader(
+    index: usize,
+    sock: UdpSocket,
+    out: mpsc::Sender<Received>,
+    handoff: mpsc::Sender<(usize, std::net::UdpSocket)>,
+) {
+    let (mut window_start, mut count) = (Instant::now(), 0u32);
+    loop {
+        if sock.readable().await.is_err() {
+            return;
+        }
+        let mut p = Received::empty(index);
         let r = sock.try_io(Interest::READABLE, || recv_meta(sock.as_raw_fd(), &mut p));
         match r {
-            Ok(true) => {
-                if out.send(p).await.is_err() {
+            Ok(usable) => {
+                if usable && out.send(p).await.is_err() {
                     return;
                 }
+                count += 1;
+                if count >= POLL_ENTER {
+                    let now = Instant::now();
+                    if now.duration_since(window_start) <= RX_WINDOW {
+                        match sock.into_std() {
+                            Ok(std_sock) => {
+                                let _ = handoff.send((index, std_sock)).await;
+                            }
+                            Err(e) => {
+                                tracing::error!(error = %e, "BFD receive socket lost: leaving tokio failed");
+                            }
+                        }
+                        return;
+                    }
+                    (window_start, count) = (now, 0);
+                }
             }
-            Ok(false) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) => {
                 tracing::warn!(error = %e, "BFD receive failed");
