@@ -1,19 +1,24 @@
-//! End-to-end test of `metalroute run` with a VRF: the node's uplink goes into a VRF that a
-//! NodeNetworkConfigurationPolicy in the configuration directory creates (the agent's nmstate
-//! actuator applies it through netlink), and a BGPPeer with `vrf: red` runs its session inside
-//! that VRF. A second router on a second uplink that stays in the default VRF has the SAME
-//! address, so the test also shows that sessions are keyed by (VRF, address) and that each
-//! VRF's speaker announces only what its peers are given. A client behind router-red then
-//! reaches the service IP, which lives in the VRF, through the route the agent announced, and
-//! the answer leaves through the VRF's default route from the NNCP.
+//! End-to-end tests of `metalroute run` with VRFs (`vrf_*`, run in the VM stage).
+//!
+//! The first: the node's uplink goes into a VRF that a NodeNetworkConfigurationPolicy in the
+//! configuration directory creates (the agent's nmstate actuator applies it through netlink),
+//! and BGPPeers with `vrf: red` (IPv4 and IPv6) run their sessions inside that VRF. A second
+//! router on a second uplink that stays in the default VRF has the SAME IPv4 address, so the
+//! test also shows that sessions are keyed by (VRF, address) and that each VRF's speaker
+//! announces only what its peers are given. A client behind router-red then reaches the
+//! service IP, which lives in the VRF, through the route the agent announced, and the answer
+//! leaves through the VRF's default route from the NNCP.
 //!
 //! ```text
 //!  client 198.51.100.130/25
 //!    │
-//!  router-red  (FRR, AS 64501) 192.0.2.1/24 ── eth0 192.0.2.11/24  ┐ node (metalroute,
-//!                                                  in VRF red (table 100), from the NNCP  │ AS 64500)
-//!  router-main (FRR, AS 64502) 192.0.2.1/24 ── eth1 192.0.2.11/24  ┘ default VRF
+//!  router-red  (FRR, AS 64501) 192.0.2.1/24    ── eth0 192.0.2.11/24    ┐ node
+//!                              2001:db8::1/64     2001:db8::11/64       │ (metalroute,
+//!                                                 in VRF red (table 100) │  AS 64500)
+//!  router-main (FRR, AS 64502) 192.0.2.1/24    ── eth1 192.0.2.11/24    ┘ default VRF
 //! ```
+//!
+//! The second runs examples/vrf unchanged.
 //!
 //! The host kernel has no VRF: the test is named `vrf_*` and runs in the VM stage
 //! (`scripts/test-vm`), where a missing prerequisite fails it.
@@ -35,7 +40,8 @@ const DEADLINE: Duration = Duration::from_secs(120);
 const BIN: &str = env!("CARGO_BIN_EXE_metalroute");
 
 /// The node's network: VRF `red` on routing table 100 with the uplink `eth0` in it, the
-/// uplink's address (nmstate's complete address list for the interface), and the VRF's
+/// uplink's addresses (nmstate's complete address lists for the interface; the IPv6 one matters:
+/// enslaving a link to a VRF cycles it, which flushes its IPv6 addresses), and the VRF's
 /// default route via router-red (so replies to clients behind it leave through the VRF).
 const NNCP: &str = r#"
 apiVersion: nmstate.io/v1
@@ -62,6 +68,13 @@ spec:
           address:
             - ip: 192.0.2.11
               prefix-length: 24
+        ipv6:
+          enabled: true
+          dhcp: false
+          autoconf: false
+          address:
+            - ip: 2001:db8::11
+              prefix-length: 64
     routes:
       config:
         - destination: 0.0.0.0/0
@@ -70,8 +83,32 @@ spec:
           table-id: 100
 "#;
 
-/// Two peers with the same address, one per VRF; each pool is advertised to one of them.
+/// Two peers with the same address, one per VRF, and an IPv6 peer in the VRF; each pool is
+/// advertised to one of them.
 const METALLB: &str = r#"
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {namespace: metallb-system, name: router-red-v6}
+spec:
+  peerAddress: "2001:db8::1"
+  peerASN: 64501
+  myASN: 64500
+  vrf: red
+  connectTime: 1s
+---
+apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {namespace: metallb-system, name: red6}
+spec:
+  addresses: ["2001:db8:5::/120"]
+---
+apiVersion: metallb.io/v1beta1
+kind: BGPAdvertisement
+metadata: {namespace: metallb-system, name: red6}
+spec:
+  ipAddressPools: [red6]
+  peers: [router-red-v6]
+---
 apiVersion: metallb.io/v1beta2
 kind: BGPPeer
 metadata: {namespace: metallb-system, name: router-red}
@@ -121,6 +158,11 @@ spec:
 
 /// A LoadBalancer Service holding `ip` with a ready endpoint on node-1.
 fn service(name: &str, ip: &str) -> String {
+    let (family, endpoint) = if ip.contains(':') {
+        ("IPv6", "\"fd00:10:244::5\"")
+    } else {
+        ("IPv4", "10.244.0.5")
+    };
     format!(
         r#"
 apiVersion: v1
@@ -131,7 +173,7 @@ spec:
   ports: [{{port: 8080, protocol: TCP}}]
 status:
   loadBalancer:
-    ingress: [{{ip: {ip}}}]
+    ingress: [{{ip: "{ip}"}}]
 ---
 apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
@@ -139,9 +181,9 @@ metadata:
   namespace: default
   name: {name}-1
   labels: {{kubernetes.io/service-name: {name}}}
-addressType: IPv4
+addressType: {family}
 endpoints:
-  - addresses: [10.244.0.5]
+  - addresses: [{endpoint}]
     nodeName: node-1
     conditions: {{ready: true}}
 ports: [{{port: 8080, protocol: TCP}}]
@@ -149,8 +191,13 @@ ports: [{{port: 8080, protocol: TCP}}]
     )
 }
 
-fn router_conf(asn: u32) -> String {
-    format!("router bgp {asn}\n bgp router-id 192.0.2.1\n no bgp ebgp-requires-policy\n neighbor 192.0.2.11 remote-as 64500\n neighbor 192.0.2.11 timers connect 1\n")
+/// A router's bgpd.conf: the node's IPv4 address as neighbor, and its IPv6 one when `v6`.
+fn router_conf(asn: u32, v6: bool) -> String {
+    let mut c = format!("router bgp {asn}\n bgp router-id 192.0.2.1\n no bgp ebgp-requires-policy\n neighbor 192.0.2.11 remote-as 64500\n neighbor 192.0.2.11 timers connect 1\n");
+    if v6 {
+        c.push_str(" neighbor 2001:db8::11 remote-as 64500\n neighbor 2001:db8::11 timers connect 1\n address-family ipv6 unicast\n  neighbor 2001:db8::11 activate\n exit-address-family\n");
+    }
+    c
 }
 
 /// The configuration directory and the agent's files, removed on drop (the agent log is
@@ -292,7 +339,9 @@ fn vrf_run_e2e_nncp_creates_vrf_and_peer_session_runs_in_it() {
     // its router ID from them); the NNCP moves eth0 into the VRF.
     addr(&node, "eth0", "192.0.2.11/24");
     addr(&node, "eth1", "192.0.2.11/24");
+    addr(&node, "eth0", "2001:db8::11/64");
     addr(&red, "n0", "192.0.2.1/24");
+    addr(&red, "n0", "2001:db8::1/64");
     addr(&main, "n0", "192.0.2.1/24");
     // A client behind router-red.
     let client = Netns::new("mrvrfc");
@@ -301,14 +350,15 @@ fn vrf_run_e2e_nncp_creates_vrf_and_peer_session_runs_in_it() {
     addr(&red, "c0", "198.51.100.129/25");
     route(&client, "default via 198.51.100.129");
     sysctl(&red, "net.ipv4.ip_forward", "1");
-    let frr_red = Frr::start(&red, &router_conf(64501), None);
-    let frr_main = Frr::start(&main, &router_conf(64502), None);
+    let frr_red = Frr::start(&red, &router_conf(64501, true), None);
+    let frr_main = Frr::start(&main, &router_conf(64502, false), None);
 
     let files = Files::new("red");
     files.write("00-network.yaml", NNCP);
     files.write("01-metallb.yaml", METALLB);
     files.write("10-red.yaml", &service("red-web", "203.0.113.5"));
     files.write("11-main.yaml", &service("main-web", "198.51.100.5"));
+    files.write("13-red6.yaml", &service("red6-web", "2001:db8:5::5"));
     let sock = files.sock();
     let mut agent = node.spawn_logged(
         &[
@@ -367,6 +417,7 @@ fn vrf_run_e2e_nncp_creates_vrf_and_peer_session_runs_in_it() {
     // Both sessions come up, each in its own VRF, to the same address.
     frr_red.wait_established("192.0.2.11", DEADLINE);
     frr_main.wait_established("192.0.2.11", DEADLINE);
+    frr_red.wait_established("2001:db8::11", DEADLINE);
     wait_for("router-red holds the red service prefix", DEADLINE, || {
         (next_hops(&frr_red, "203.0.113.5/32") == ["192.0.2.11"]).then_some(())
     });
@@ -377,6 +428,15 @@ fn vrf_run_e2e_nncp_creates_vrf_and_peer_session_runs_in_it() {
     );
     assert_eq!(frr_red.prefixes_v4(), vec!["203.0.113.5/32"]);
     assert_eq!(frr_main.prefixes_v4(), vec!["198.51.100.5/32"]);
+    // The IPv6 session in the VRF: the /128 with the node's IPv6 address (re-added by the NNCP
+    // after the VRF took the link) as next hop.
+    wait_for("router-red holds the IPv6 service prefix", DEADLINE, || {
+        let rib = frr_red.rib_v6();
+        let hop = rib.get("2001:db8:5::5/128")?.as_array()?.first()?["nexthops"][0]["ip"].clone();
+        (hop == "2001:db8::11").then_some(())
+    });
+    assert_eq!(frr_red.prefixes_v6(), vec!["2001:db8:5::5/128"]);
+    assert!(frr_main.prefixes_v6().is_empty());
     let d = frr_red.route_detail("203.0.113.5/32");
     let p = &d["paths"][0];
     assert_eq!(p["aspath"]["string"].as_str(), Some("64500"), "{p}");
@@ -418,6 +478,10 @@ fn vrf_run_e2e_nncp_creates_vrf_and_peer_session_runs_in_it() {
         js["vrfs"]["default"]["peers"]["192.0.2.1"]["state"], "Established",
         "{js}"
     );
+    assert_eq!(
+        js["vrfs"]["red"]["peers"]["2001:db8::1"]["state"], "Established",
+        "{js}"
+    );
 
     // A new Service in the red pool reaches router-red only.
     files.write("12-red2.yaml", &service("red-api", "203.0.113.6"));
@@ -430,7 +494,10 @@ fn vrf_run_e2e_nncp_creates_vrf_and_peer_session_runs_in_it() {
     let st = terminate(&mut agent, Duration::from_secs(30));
     assert!(st.success(), "agent exit status {st}");
     wait_for("both routers' RIBs empty", DEADLINE, || {
-        (frr_red.prefixes_v4().is_empty() && frr_main.prefixes_v4().is_empty()).then_some(())
+        (frr_red.prefixes_v4().is_empty()
+            && frr_red.prefixes_v6().is_empty()
+            && frr_main.prefixes_v4().is_empty())
+        .then_some(())
     });
 }
 
