@@ -33,6 +33,17 @@
 //! for that session ([`EchoState::NotReflected`], logged) and the session stays Up on control
 //! packets alone until it leaves Up. That covers peers that do not forward IP, filter UDP 3785,
 //! or sessions on link-local IPv6 addresses (routers do not forward those).
+//!
+//! The echo path is looked up per session (`ip route get PEER [vrf V]` and the neighbour entry,
+//! through rtnetlink) at the first echo, every 5 s and after each state change, every 250 ms
+//! while unresolved; no echo leaves while the peer's link-layer address is unknown or the peer
+//! is reached through a gateway, which the rules above treat as echoes not returned. Where an
+//! echo stands is [`SessionStatus::echo_state`] ([`EchoState`]), with the returned and sent
+//! counts and the last round trip.
+//!
+//! Not handled: we invite the peer's echoes whenever `echoMode` is on without checking that
+//! this node forwards IP on the interface; if it does not, a peer that runs echo declares echo
+//! failure (FRR does). Kubernetes nodes forward (`net.ipv4.ip_forward=1`).
 
 pub mod coupling;
 pub mod echo;

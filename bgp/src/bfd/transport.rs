@@ -18,7 +18,7 @@
 //!
 //! Echo (RFC 5881 §4): our echoes are addressed to ourselves and sent to the peer's link-layer
 //! address on AF_PACKET sockets, and come back through the peer's forwarding plane
-//! ([`super::echo_io`]). The peer's echoes are addressed to the peer itself: our kernel forwards
+//! (`echo_io`). The peer's echoes are addressed to the peer itself: our kernel forwards
 //! them back (the node must forward IP, as Kubernetes nodes do); no BFD code touches them.
 
 use std::collections::{HashMap, HashSet};
