@@ -248,7 +248,8 @@ pub struct PeerConfig {
     /// session runs between the IPv6 link-local addresses of this interface and of the router
     /// on it. `address` is then the router's link-local address, or `::` while it is not known
     /// yet (the speaker learns it from the router's Router Advertisements or its connection,
-    /// and waits for it instead of connecting). The socket is bound to the interface.
+    /// and waits for it instead of connecting). The socket is bound to the interface. A
+    /// `password` is keyed by the neighbour's link-local address once it is learned.
     pub interface: Option<String>,
     /// Announce the extended next hop capability (RFC 8950) for IPv4 unicast with an IPv6 next
     /// hop; when the peer announces it too, IPv4 routes are sent in MP_REACH_NLRI with our IPv6
@@ -418,12 +419,6 @@ impl PeerConfig {
                             "{} is not an IPv6 link-local address (fe80::/10); an unnumbered peer on {name} is reached at its link-local address",
                             self.address
                         ),
-                    ));
-                }
-                if self.password.is_some() {
-                    return Err(bad(
-                        "password",
-                        "TCP MD5 is not supported for unnumbered (interface) peers yet".into(),
                     ));
                 }
                 if self.source_address.is_some() {

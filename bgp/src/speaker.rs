@@ -239,6 +239,7 @@ impl Speaker {
             events: self.inner.events.clone(),
             discovery: HashMap::new(),
             learned: ltx,
+            md5_neighbors: HashMap::new(),
         };
         let span = tracing::info_span!("bgp-vrf", vrf = vrf.as_deref().unwrap_or("default"));
         let handle = tokio::spawn(tracing::Instrument::instrument(
@@ -434,6 +435,8 @@ struct VrfTask {
     discovery: HashMap<String, JoinHandle<()>>,
     /// Where discovery tasks report neighbours.
     learned: mpsc::Sender<Learned>,
+    /// The link-local address each unnumbered peer's MD5 key is installed for on the listeners.
+    md5_neighbors: HashMap<IpAddr, IpAddr>,
 }
 
 fn canonical(ip: IpAddr) -> IpAddr {
@@ -545,6 +548,11 @@ impl VrfTask {
                     }
                     None => false,
                 };
+                if let Some(ll) = self.md5_neighbors.remove(&peer) {
+                    for l in &self.listeners {
+                        let _ = socket::set_md5_key(l.socket.as_raw_fd(), ll, None);
+                    }
+                }
                 if let Some(s) = self.sessions.remove(&peer) {
                     if let Some(i) = &s.config().interface {
                         if let Some(task) = self.discovery.remove(i) {
@@ -788,6 +796,31 @@ impl VrfTask {
         if s.has_output() {
             self.drive(peer);
         }
+        self.sync_link_md5(peer);
+    }
+
+    /// Keeps the TCP MD5 key of an unnumbered peer on the listeners in step with its
+    /// neighbour's link-local address (the kernel keys MD5 by peer address; it cannot scope a
+    /// key to a non-VRF interface), so the router's own connections are signed-checked too.
+    fn sync_link_md5(&mut self, peer: IpAddr) {
+        let want = self.sessions.get(&peer).and_then(|s| {
+            let cfg = s.config();
+            cfg.password.as_ref()?;
+            cfg.neighbor().map(IpAddr::V6)
+        });
+        let have = self.md5_neighbors.get(&peer).copied();
+        if want == have {
+            return;
+        }
+        if let Some(old) = have {
+            for l in &self.listeners {
+                let _ = socket::set_md5_key(l.socket.as_raw_fd(), old, None);
+            }
+            self.md5_neighbors.remove(&peer);
+        }
+        if want.is_some() {
+            self.set_listener_keys(peer);
+        }
     }
 
     /// Makes sure a listener exists for every address family that has peers in this VRF;
@@ -891,22 +924,30 @@ impl VrfTask {
         let Some(s) = self.sessions.get(&peer) else {
             return;
         };
-        if s.config().interface.is_some() {
-            return;
-        }
         let key = s.config().password.clone();
+        // An unnumbered peer's key goes on its neighbour's link-local address once known.
+        let (addr, name) = match s.config().interface {
+            Some(_) => match (s.config().neighbor(), &key) {
+                (Some(ll), Some(_)) => (IpAddr::V6(ll), s.config().key()),
+                _ => return,
+            },
+            None => (peer, self.key_of(peer)),
+        };
         for l in &self.listeners {
             let is_v6 = l.socket.local_addr().map(|a| a.is_ipv6()).unwrap_or(false);
-            if is_v6 != peer.is_ipv6() {
+            if is_v6 != addr.is_ipv6() {
                 continue;
             }
             if let Err(e) = socket::set_md5_key(
                 l.socket.as_raw_fd(),
-                peer,
+                addr,
                 key.as_deref().map(str::as_bytes),
             ) {
-                tracing::warn!(%peer, error = %e, "TCP MD5 key on listener");
+                tracing::warn!(peer = %name, error = %e, "TCP MD5 key on listener");
             }
+        }
+        if addr != peer {
+            self.md5_neighbors.insert(peer, addr);
         }
     }
 

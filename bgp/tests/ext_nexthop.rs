@@ -528,6 +528,10 @@ fn interface_keys_are_unambiguous_and_print_the_interface() {
 fn invalid_unnumbered_configurations_name_the_field() {
     let base = unnumbered(64511, PeerAsn::DynamicExternal, [192, 0, 2, 1]);
     base.validate().unwrap();
+    // TCP MD5 is keyed by the neighbour's link-local address once learned: allowed.
+    let mut with_password = base.clone();
+    with_password.password = Some("s3cret".into());
+    with_password.validate().unwrap();
     let check = |f: &dyn Fn(&mut PeerConfig), field: &str| {
         let mut c = base.clone();
         f(&mut c);
@@ -541,7 +545,6 @@ fn invalid_unnumbered_configurations_name_the_field() {
     check(&|c| c.interface = Some("eth/0".into()), "interface");
     check(&|c| c.interface = Some(String::new()), "interface");
     check(&|c| c.address = "2001:db8::2".parse().unwrap(), "address");
-    check(&|c| c.password = Some("x".into()), "password");
     check(&|c| c.ebgp_multihop = Some(2), "ebgp_multihop");
     check(
         &|c| c.source_address = Some("fe80::1".parse().unwrap()),

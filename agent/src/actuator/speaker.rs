@@ -576,7 +576,7 @@ mod tests {
     fn unnumbered_peer_options_it_cannot_have_are_problems_naming_the_interface() {
         let yaml = format!(
             "{BASE}{}{}",
-            interface_peer("pw", "eth1", ", password: s3cret"),
+            interface_peer("mh", "eth1", ", ebgpMultiHop: true"),
             interface_peer("long", "an-interface-name-too-long", "")
         );
         let loaded = load_str(&yaml, None, &ReadOptions::default());
@@ -589,7 +589,7 @@ mod tests {
             .collect();
         assert!(
             text.iter()
-                .any(|t| t.starts_with("pw: spec.interface (eth1)") && t.contains("password")),
+                .any(|t| t.starts_with("mh: spec.interface (eth1)") && t.contains("ebgp_multihop")),
             "{text:?}"
         );
         // Either the planner or the speaker refuses an impossible interface name; never a panic.
