@@ -1,7 +1,9 @@
 //! The agent's main loop in file mode: read the configuration directory, plan, hand the plan to
 //! the actuators, publish it for the admin socket and the metrics, and do it again whenever a
-//! file changes (inotify) — plus a slow periodic re-read as a safety net. SIGTERM or SIGINT
-//! stops every BGP session with a Cease.
+//! file changes (inotify; only the files named by the watcher are read again) — plus a slow
+//! periodic re-read of the whole directory as a safety net. When no object changed, the last
+//! plan is kept without planning again. SIGTERM or SIGINT stops every BGP session with a
+//! Cease.
 //!
 //! When the directory cannot be read at all the last plan stays in force: announced routes are
 //! only withdrawn by a valid configuration that withdraws them.
@@ -12,7 +14,7 @@ use crate::actuator::speaker::{SessionProblem, SpeakerActuator};
 use crate::error::AgentError;
 use crate::planner::{self, decision_changes, NodePlan};
 use crate::source::FileSource;
-use crate::watch::DirWatch;
+use crate::watch::{Changes, DirWatch};
 use metalroute_bgp::bfd::{BfdHandle, SessionKey};
 use metalroute_bgp::config::PeerKey;
 use metalroute_bgp::speaker::{Speaker, SpeakerConfig};
@@ -194,6 +196,8 @@ pub async fn run(opts: RunOptions) -> Result<(), AgentError> {
     let mut loop_state = LoopState::default();
     let bfd_changed = bfd.changed();
     let mut replan = true;
+    // What the watcher saw since the last reconciliation; `None`: read the whole directory.
+    let mut changes: Option<Changes> = None;
     loop {
         if opts.bfd_gate {
             actuator.set_bfd_up(bfd.up_peers());
@@ -201,6 +205,7 @@ pub async fn run(opts: RunOptions) -> Result<(), AgentError> {
         if replan {
             reconcile(
                 &opts,
+                changes.take(),
                 &mut source,
                 &mut actuator,
                 &network,
@@ -237,12 +242,19 @@ pub async fn run(opts: RunOptions) -> Result<(), AgentError> {
                 replan = false;
             }
             changed = watch.changed() => {
-                if changed.is_none() {
-                    tracing::warn!("the configuration watcher stopped; re-reading every {}s", RESYNC.as_secs());
-                    watch = DirWatch::start(&opts.config_dir)?;
+                match changed {
+                    Some(c) => match &mut changes {
+                        Some(old) => old.merge(c),
+                        None => changes = Some(c),
+                    },
+                    None => {
+                        tracing::warn!("the configuration watcher stopped; restarting it and re-reading the directory");
+                        watch = DirWatch::start(&opts.config_dir)?;
+                        changes = None;
+                    }
                 }
             }
-            _ = tokio::time::sleep(RESYNC) => {}
+            _ = tokio::time::sleep(RESYNC) => { changes = None; }
             _ = sigterm.recv() => { tracing::info!("SIGTERM: stopping"); break; }
             _ = sigint.recv() => { tracing::info!("SIGINT: stopping"); break; }
         }
@@ -281,15 +293,21 @@ struct LoopState {
     logged_files: BTreeSet<String>,
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn reconcile(
     opts: &RunOptions,
+    changes: Option<Changes>,
     source: &mut FileSource,
     actuator: &mut SpeakerActuator,
     network: &NetworkActuator,
     shared: &Shared,
     st: &mut LoopState,
 ) {
-    let reading = match source.read() {
+    let read = match &changes {
+        Some(c) if !c.rescan => source.read_paths(c.paths.iter().map(PathBuf::as_path)),
+        _ => source.read(),
+    };
+    let reading = match read {
         Ok(r) => r,
         Err(e) => {
             tracing::error!(error = %e, "cannot read the configuration; keeping the last plan");
@@ -302,7 +320,11 @@ async fn reconcile(
         tracing::warn!(problem = %f, "configuration problem; the last good version is used");
     }
     st.logged_files = files;
-    let plan = Arc::new(planner::plan(&reading.snapshot, &opts.node_name));
+    let plan = match &st.last_plan {
+        // No object changed: the plan cannot have changed either.
+        Some(last) if !reading.changed => last.clone(),
+        _ => Arc::new(planner::plan(reading.snapshot, &opts.node_name)),
+    };
     let invalid: BTreeSet<String> = plan
         .invalid_objects
         .iter()

@@ -1,5 +1,5 @@
 //! The file source of `metalroute run --config DIR`: reads every `.yaml`/`.yml`/`.json` file of
-//! the directory into one validated [`Snapshot`].
+//! the directory into one validated [`Snapshot`], and keeps it current as files change.
 //!
 //! Files are parsed one by one and the last good parse of each file is remembered, so a YAML
 //! syntax error in one file (an editor's half-written save, a typo) keeps that file's previous
@@ -8,20 +8,35 @@
 //! the planner; the rest keeps working — and an object that was valid before and is invalid
 //! now (an edit with a typo) keeps its last valid version, so a broken edit of a BGPPeer never
 //! tears down its session: announced routes stay until a valid configuration withdraws them.
+//! Likewise an object deleted while another still names it — a BFDProfile or a passwordSecret
+//! Secret named by a BGPPeer, a Community whose alias a BGPAdvertisement uses — keeps its last
+//! version (reported), so deleting it neither drops a session nor withdraws routes.
+//!
+//! Changes are cheap: only the files named by the watcher are read again
+//! ([`FileSource::read_paths`]; [`FileSource::read`] reads the whole directory), only the files
+//! whose objects changed are handled, and when they hold only Services and EndpointSlices the
+//! snapshot is updated in place ([`Snapshot::splice_leaf_objects`]) instead of validating every
+//! object again. Any other change validates the whole set, as the first read does. Both ways
+//! give the same snapshot (tested in `agent/tests/source_incremental.rs`).
 
 use crate::error::AgentError;
 use metalroute_crds::loader::load_str;
 use metalroute_crds::object::{LoadedObject, Object, ReadOptions};
 use metalroute_crds::report::ObjectKey;
 use metalroute_crds::snapshot::Snapshot;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A parsed object, shared between a file's parse, the validated view and the last valid
+/// versions (never copied per change).
+type Obj = Arc<LoadedObject>;
 
 /// What one file contributed.
 #[derive(Debug, Clone, Default)]
 struct FileState {
     /// The objects of the last parse without syntax errors.
-    objects: Vec<LoadedObject>,
+    objects: Vec<Obj>,
     /// The current problem with the file (syntax error, unreadable), when there is one.
     problem: Option<String>,
     /// The text last parsed successfully, to skip re-parsing unchanged files.
@@ -30,15 +45,45 @@ struct FileState {
     parsed: bool,
 }
 
+/// The objects validated and their snapshot.
+#[derive(Debug, Default)]
+struct View {
+    snapshot: Snapshot,
+    /// Per file, the objects validated in its place, in file order: the file's objects with an
+    /// invalid object replaced by its last valid version (as many as the file has). Object `i`
+    /// of the concatenation has `snapshot.reports[i]`.
+    effective: BTreeMap<PathBuf, Vec<Obj>>,
+    /// Objects deleted while others name them, validated after every file's objects, each with
+    /// the line reporting it.
+    kept_deleted: Vec<(Obj, String)>,
+    /// Objects whose current version is invalid and whose last valid version is used: the line
+    /// reporting it.
+    kept_invalid: BTreeMap<ObjectKey, String>,
+}
+
+/// How the snapshot was brought up to date, counted since the source was made.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SourceStats {
+    /// Validations of the whole object set.
+    pub full: u64,
+    /// Changes applied in place (Services and EndpointSlices only).
+    pub incremental: u64,
+    /// Files read and parsed again.
+    pub parsed_files: u64,
+}
+
 /// One read of the directory.
 #[derive(Debug, Clone)]
-pub struct Reading {
+pub struct Reading<'a> {
     /// The validated objects of every file (the last good parse of files that are broken now).
-    pub snapshot: Snapshot,
+    pub snapshot: &'a Snapshot,
     /// Files that could not be read or parsed this time, with the reason (their previous
-    /// objects, if any, are still in the snapshot), and objects whose new version is invalid
-    /// (their last valid version is in the snapshot).
+    /// objects, if any, are still in the snapshot), objects whose new version is invalid
+    /// (their last valid version is in the snapshot), and deleted objects kept because another
+    /// object names them.
     pub file_problems: Vec<String>,
+    /// False when no object changed since the previous read (the snapshot is the same).
+    pub changed: bool,
 }
 
 /// Reads a configuration directory, remembering each file's last good parse.
@@ -47,7 +92,13 @@ pub struct FileSource {
     dir: PathBuf,
     opts: ReadOptions,
     files: BTreeMap<PathBuf, FileState>,
-    last_valid: BTreeMap<ObjectKey, LoadedObject>,
+    last_valid: BTreeMap<ObjectKey, Obj>,
+    view: View,
+    /// False until the first read built `view`.
+    read_once: bool,
+    /// Whether changes of Services and EndpointSlices are applied in place.
+    incremental: bool,
+    stats: SourceStats,
 }
 
 /// True for the file names the loader reads.
@@ -55,6 +106,13 @@ pub fn is_config_file(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"))
+}
+
+/// True for names starting with a dot: editors' and kubectl's temporary files, never read.
+fn is_hidden(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with('.'))
 }
 
 impl FileSource {
@@ -65,6 +123,10 @@ impl FileSource {
             opts,
             files: BTreeMap::new(),
             last_valid: BTreeMap::new(),
+            view: View::default(),
+            read_once: false,
+            incremental: true,
+            stats: SourceStats::default(),
         }
     }
 
@@ -73,9 +135,21 @@ impl FileSource {
         &self.dir
     }
 
-    /// Reads the directory again. Fails only when the directory itself cannot be listed; the
-    /// caller then keeps its last plan.
-    pub fn read(&mut self) -> Result<Reading, AgentError> {
+    /// With `false`, every change validates the whole object set (the reference the in-place
+    /// updates are tested against); `true` is the default.
+    pub fn set_incremental(&mut self, on: bool) {
+        self.incremental = on;
+    }
+
+    /// How the snapshot was kept up to date so far.
+    pub fn stats(&self) -> SourceStats {
+        self.stats
+    }
+
+    /// Reads the whole directory again (files whose text did not change are not parsed again).
+    /// Fails only when the directory itself cannot be listed; the caller then keeps its last
+    /// plan.
+    pub fn read(&mut self) -> Result<Reading<'_>, AgentError> {
         let io = |source| AgentError::ConfigDir {
             path: self.dir.clone(),
             source,
@@ -83,126 +157,399 @@ impl FileSource {
         let mut present = Vec::new();
         for entry in std::fs::read_dir(&self.dir).map_err(io)? {
             let path = entry.map_err(io)?.path();
-            // Editors' and kubectl's temporary files start with a dot: never read them.
-            let hidden = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with('.'));
-            if is_config_file(&path) && !hidden && path.is_file() {
+            if is_config_file(&path) && !is_hidden(&path) && path.is_file() {
                 present.push(path);
             }
         }
         present.sort();
-        self.files.retain(|p, _| present.binary_search(p).is_ok());
-        for path in &present {
-            let state = self.files.entry(path.clone()).or_default();
-            match std::fs::read_to_string(path) {
-                Err(e) => state.problem = Some(format!("{}: {e}", path.display())),
-                Ok(text) if state.parsed && text == state.text => state.problem = None,
-                Ok(text) => {
-                    let loaded = load_str(&text, Some(path), &self.opts);
-                    if loaded.errors.is_empty() {
-                        state.objects = loaded.objects;
-                        state.text = text;
-                        state.parsed = true;
-                        state.problem = None;
-                    } else {
-                        let msgs: Vec<String> =
-                            loaded.errors.iter().map(ToString::to_string).collect();
-                        state.problem = Some(msgs.join("; "));
-                    }
+        let mut changed: Vec<PathBuf> = self
+            .files
+            .keys()
+            .filter(|p| present.binary_search(p).is_err())
+            .cloned()
+            .collect();
+        for p in &changed {
+            self.files.remove(p);
+        }
+        for path in present {
+            if self.refresh(&path) {
+                changed.push(path);
+            }
+        }
+        Ok(self.settle(changed))
+    }
+
+    /// Reads only `paths` again (the files a watcher saw change: written, renamed in or out,
+    /// deleted); paths that are not configuration files of the directory are ignored. The
+    /// first read of a source reads the whole directory.
+    pub fn read_paths<'p, I>(&mut self, paths: I) -> Result<Reading<'_>, AgentError>
+    where
+        I: IntoIterator<Item = &'p Path>,
+    {
+        if !self.read_once {
+            return self.read();
+        }
+        let mut changed = Vec::new();
+        let wanted: BTreeSet<&Path> = paths.into_iter().collect();
+        for path in wanted {
+            if path.parent() != Some(self.dir.as_path()) || !is_config_file(path) || is_hidden(path)
+            {
+                continue;
+            }
+            if path.is_file() {
+                if self.refresh(path) {
+                    changed.push(path.to_path_buf());
+                }
+            } else if self.files.remove(path).is_some() {
+                changed.push(path.to_path_buf());
+            }
+        }
+        Ok(self.settle(changed))
+    }
+
+    /// Reads and parses one file; true when its objects changed.
+    fn refresh(&mut self, path: &Path) -> bool {
+        let state = self.files.entry(path.to_path_buf()).or_default();
+        match std::fs::read_to_string(path) {
+            Err(e) => {
+                state.problem = Some(format!("{}: {e}", path.display()));
+                false
+            }
+            Ok(text) if state.parsed && text == state.text => {
+                state.problem = None;
+                false
+            }
+            Ok(text) => {
+                self.stats.parsed_files += 1;
+                let loaded = load_str(&text, Some(path), &self.opts);
+                if !loaded.errors.is_empty() {
+                    let msgs: Vec<String> = loaded.errors.iter().map(ToString::to_string).collect();
+                    state.problem = Some(msgs.join("; "));
+                    return false;
+                }
+                let same = state.parsed
+                    && state.objects.len() == loaded.objects.len()
+                    && state
+                        .objects
+                        .iter()
+                        .zip(&loaded.objects)
+                        .all(|(a, b)| **a == *b);
+                if !same {
+                    state.objects = loaded.objects.into_iter().map(Arc::new).collect();
+                }
+                state.text = text;
+                state.parsed = true;
+                state.problem = None;
+                !same
+            }
+        }
+    }
+
+    /// Brings the view up to date after the objects of `changed` files changed.
+    fn settle(&mut self, changed: Vec<PathBuf>) -> Reading<'_> {
+        let any = !changed.is_empty() || !self.read_once;
+        if any {
+            let incremental = self.read_once
+                && self.incremental
+                && changed.iter().all(|path| self.apply_leaf_change(path));
+            if incremental {
+                self.stats.incremental += 1;
+            } else {
+                self.rebuild();
+            }
+            self.read_once = true;
+        }
+        Reading {
+            file_problems: self.problems(),
+            snapshot: &self.view.snapshot,
+            changed: any,
+        }
+    }
+
+    /// Applies one file's new objects in place when they and the objects they replace are
+    /// Services and EndpointSlices only; false when the whole set must be validated again (the
+    /// view is then rebuilt, so a partial update is never used).
+    fn apply_leaf_change(&mut self, path: &Path) -> bool {
+        let view = &mut self.view;
+        let start: usize = view
+            .effective
+            .iter()
+            .take_while(|(p, _)| p.as_path() < path)
+            .map(|(_, v)| v.len())
+            .sum();
+        let old: Vec<Obj> = view.effective.get(path).cloned().unwrap_or_default();
+        let mut new: Vec<Obj> = self
+            .files
+            .get(path)
+            .map(|f| f.objects.clone())
+            .unwrap_or_default();
+        let refs: Vec<&LoadedObject> = new.iter().map(|o| &**o).collect();
+        if !view
+            .snapshot
+            .splice_leaf_objects(start..start + old.len(), &refs)
+        {
+            return false;
+        }
+        // An invalid new version keeps its last valid one, as `rebuild` does.
+        let mut kept = Vec::new();
+        for (i, r) in view.snapshot.reports[start..start + new.len()]
+            .iter()
+            .enumerate()
+        {
+            if r.errors.is_empty() {
+                continue;
+            }
+            if let Some(last) = self.last_valid.get(&r.key) {
+                kept.push((r.key.clone(), kept_invalid_line(r)));
+                new[i] = last.clone();
+            }
+        }
+        if !kept.is_empty() {
+            let refs: Vec<&LoadedObject> = new.iter().map(|o| &**o).collect();
+            if !view
+                .snapshot
+                .splice_leaf_objects(start..start + new.len(), &refs)
+            {
+                return false;
+            }
+        }
+        for o in &old {
+            view.kept_invalid.remove(&o.key);
+        }
+        for o in &new {
+            view.kept_invalid.remove(&o.key);
+        }
+        view.kept_invalid.extend(kept);
+        // Remember valid versions; objects that are gone are forgotten.
+        let now: HashSet<&ObjectKey> = new.iter().map(|o| &o.key).collect();
+        for o in &old {
+            if !now.contains(&o.key) {
+                self.last_valid.remove(&o.key);
+            }
+        }
+        for (o, r) in new
+            .iter()
+            .zip(&view.snapshot.reports[start..start + new.len()])
+        {
+            if r.is_valid() {
+                remember(&mut self.last_valid, o);
+            }
+        }
+        if new.is_empty() {
+            view.effective.remove(path);
+        } else {
+            view.effective.insert(path.to_path_buf(), new);
+        }
+        true
+    }
+
+    /// Validates every object again: each file's objects, deleted objects still named by
+    /// others, and the last valid version of each object whose new version is invalid.
+    fn rebuild(&mut self) {
+        self.stats.full += 1;
+        let mut effective: BTreeMap<PathBuf, Vec<Obj>> = self
+            .files
+            .iter()
+            .filter(|(_, s)| !s.objects.is_empty())
+            .map(|(p, s)| (p.clone(), s.objects.clone()))
+            .collect();
+        let mut kept_deleted = self.keep_deleted(&effective);
+        let validate = |effective: &BTreeMap<PathBuf, Vec<Obj>>, kept: &[(Obj, String)]| {
+            Snapshot::from_refs(
+                effective
+                    .values()
+                    .flatten()
+                    .chain(kept.iter().map(|(o, _)| o))
+                    .map(|o| &**o),
+                &self.opts,
+            )
+        };
+        let mut snapshot = validate(&effective, &kept_deleted);
+        let mut kept_invalid = BTreeMap::new();
+        // A duplicate is a second definition, not a new version: it keeps no last version.
+        let mut defined: std::collections::HashMap<&ObjectKey, usize> =
+            std::collections::HashMap::new();
+        for o in effective
+            .values()
+            .flatten()
+            .chain(kept_deleted.iter().map(|(o, _)| o))
+        {
+            *defined.entry(&o.key).or_default() += 1;
+        }
+        let once: HashSet<ObjectKey> = snapshot
+            .invalid()
+            .filter(|r| defined.get(&r.key) == Some(&1))
+            .map(|r| r.key.clone())
+            .collect();
+        drop(defined);
+        {
+            let slots = effective
+                .values_mut()
+                .flatten()
+                .chain(kept_deleted.iter_mut().map(|(o, _)| o));
+            for (slot, r) in slots.zip(&snapshot.reports) {
+                if r.errors.is_empty() || !once.contains(&r.key) {
+                    continue;
+                }
+                if let Some(last) = self.last_valid.get(&r.key) {
+                    kept_invalid.insert(r.key.clone(), kept_invalid_line(r));
+                    *slot = last.clone();
                 }
             }
         }
-        let mut objects = Vec::new();
-        let mut file_problems = Vec::new();
+        if !kept_invalid.is_empty() {
+            snapshot = validate(&effective, &kept_deleted);
+        }
+        // Remember valid versions; objects that are gone are forgotten.
+        let all = || {
+            effective
+                .values()
+                .flatten()
+                .chain(kept_deleted.iter().map(|(o, _)| o))
+        };
+        let present: HashSet<&ObjectKey> = all().map(|o| &o.key).collect();
+        self.last_valid.retain(|k, _| present.contains(k));
+        for (o, r) in all().zip(&snapshot.reports) {
+            if r.is_valid() {
+                remember(&mut self.last_valid, o);
+            }
+        }
+        self.view = View {
+            snapshot,
+            effective,
+            kept_deleted,
+            kept_invalid,
+        };
+    }
+
+    /// The problems to report now, in a fixed order: files (in name order), deleted objects
+    /// kept, invalid new versions replaced by their last valid one (by object).
+    fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
         for state in self.files.values() {
-            objects.extend(state.objects.iter().cloned());
             if let Some(p) = &state.problem {
                 let kept = if state.parsed {
                     "its previous objects are kept"
                 } else {
                     "nothing read from it"
                 };
-                file_problems.push(format!("{p} ({kept})"));
+                out.push(format!("{p} ({kept})"));
             }
         }
-        self.keep_deleted_bfd_profiles(&mut objects, &mut file_problems);
-        let mut snapshot = Snapshot::from_objects(objects.clone(), &self.opts);
-        let mut kept = 0;
-        for r in snapshot.invalid() {
-            let Some(old) = self.last_valid.get(&r.key) else {
-                continue;
-            };
-            if let Some(slot) = objects.iter_mut().find(|o| o.key == r.key) {
-                *slot = old.clone();
-                kept += 1;
-                let errors: Vec<String> = r.errors.iter().map(ToString::to_string).collect();
-                file_problems.push(format!(
-                    "{}: the new version is invalid ({}); its last valid version is kept",
-                    r.key,
-                    errors.join("; ")
-                ));
+        out.extend(self.view.kept_deleted.iter().map(|(_, line)| line.clone()));
+        out.extend(self.view.kept_invalid.values().cloned());
+        out
+    }
+
+    /// Objects deleted while a present object names them, restored from their last valid
+    /// version so the objects naming them stay valid: a BFDProfile or a `passwordSecret`
+    /// Secret named by a BGPPeer (its session keeps its BFD timers and password instead of
+    /// being removed), and a Community defining an alias a BGPAdvertisement uses (its routes
+    /// stay with their communities instead of being withdrawn). Each is kept until nothing
+    /// names it or it comes back.
+    fn keep_deleted(&self, effective: &BTreeMap<PathBuf, Vec<Obj>>) -> Vec<(Obj, String)> {
+        let objects = || effective.values().flatten();
+        let present: HashSet<&ObjectKey> = objects().map(|o| &o.key).collect();
+        let ns = self.opts.metallb_namespace.as_str();
+        // (object named, the object naming it)
+        let mut named: Vec<(ObjectKey, &ObjectKey)> = Vec::new();
+        let mut defined: HashSet<&str> = HashSet::new();
+        let mut used: BTreeMap<&str, &ObjectKey> = BTreeMap::new();
+        for o in objects() {
+            match &o.object {
+                Some(Object::BGPPeer(peer)) => {
+                    if let Some(name) = peer.spec.bfd_profile.as_deref().filter(|n| !n.is_empty()) {
+                        named.push((
+                            ObjectKey::new("BFDProfile", o.key.namespace.as_deref(), name),
+                            &o.key,
+                        ));
+                    }
+                    if let Some(r) = &peer.spec.password_secret {
+                        let name = r.name.as_deref().filter(|n| !n.is_empty());
+                        let other_ns = r
+                            .namespace
+                            .as_deref()
+                            .is_some_and(|n| !n.is_empty() && n != ns);
+                        if let (Some(name), false) = (name, other_ns) {
+                            named.push((ObjectKey::new("Secret", Some(ns), name), &o.key));
+                        }
+                    }
+                }
+                Some(Object::BGPAdvertisement(ad)) => {
+                    for c in &ad.spec.communities {
+                        used.entry(c.as_str()).or_insert(&o.key);
+                    }
+                }
+                Some(Object::Community(c)) => {
+                    defined.extend(c.spec.communities.iter().map(|a| a.name.as_str()));
+                }
+                _ => {}
             }
         }
-        if kept > 0 {
-            snapshot = Snapshot::from_objects(objects.clone(), &self.opts);
-        }
-        // Remember valid versions; objects that are gone are forgotten.
-        let present: std::collections::BTreeSet<&ObjectKey> =
-            objects.iter().map(|o| &o.key).collect();
-        self.last_valid.retain(|k, _| present.contains(k));
-        // One pass over the reports (a lookup per object would be quadratic in the object count).
-        let valid: std::collections::HashSet<&ObjectKey> = snapshot
-            .reports
-            .iter()
-            .filter(|r| r.is_valid())
-            .map(|r| &r.key)
-            .collect();
-        for o in &objects {
-            if valid.contains(&o.key) {
-                self.last_valid.insert(o.key.clone(), o.clone());
+        let mut restore: BTreeMap<ObjectKey, &ObjectKey> = BTreeMap::new();
+        for (key, user) in named {
+            if self.last_valid.contains_key(&key) && !present.contains(&key) {
+                restore.entry(key).or_insert(user);
             }
         }
-        Ok(Reading {
-            snapshot,
-            file_problems,
-        })
+        // Aliases in use that no present Community defines: a deleted Community defining one
+        // comes back. (Community values such as 65535:65282 are never defined as aliases.)
+        used.retain(|alias, _| !defined.contains(alias));
+        if !used.is_empty() {
+            for (key, last) in self.last_valid.range(community_keys()) {
+                if key.kind != "Community" || present.contains(key) {
+                    continue;
+                }
+                let Some(Object::Community(c)) = &last.object else {
+                    continue;
+                };
+                if let Some(user) = c
+                    .spec
+                    .communities
+                    .iter()
+                    .find_map(|a| used.get(a.name.as_str()).copied())
+                {
+                    restore.entry(key.clone()).or_insert(user);
+                }
+            }
+        }
+        restore
+            .into_iter()
+            .filter_map(|(key, user)| {
+                let last = self.last_valid.get(&key)?;
+                let line = format!(
+                    "{key} was deleted while {user} uses it; its last version is kept until no {} names it",
+                    user.kind
+                );
+                Some((last.clone(), line))
+            })
+            .collect()
     }
 }
 
-impl FileSource {
-    /// A BFDProfile deleted while a BGPPeer still names it keeps its last valid version: the
-    /// peer's session keeps its last BFD timers (reported) until the peer stops naming the
-    /// profile or the profile comes back, instead of the peer turning invalid and its BGP
-    /// session being removed.
-    fn keep_deleted_bfd_profiles(
-        &self,
-        objects: &mut Vec<LoadedObject>,
-        problems: &mut Vec<String>,
-    ) {
-        let mut restore: BTreeMap<ObjectKey, ObjectKey> = BTreeMap::new();
-        for o in objects.iter() {
-            let Some(Object::BGPPeer(peer)) = &o.object else {
-                continue;
-            };
-            let Some(name) = peer.spec.bfd_profile.as_deref() else {
-                continue;
-            };
-            let key = ObjectKey::new("BFDProfile", o.key.namespace.as_deref(), name);
-            if self.last_valid.contains_key(&key) && !objects.iter().any(|x| x.key == key) {
-                restore.entry(key).or_insert_with(|| o.key.clone());
-            }
-        }
-        for (key, user) in restore {
-            if let Some(old) = self.last_valid.get(&key) {
-                problems.push(format!(
-                    "{key} was deleted while {user} uses it; its last version is kept until no BGPPeer names it"
-                ));
-                objects.push(old.clone());
-            }
+/// The keys of Community objects in a map ordered by [`ObjectKey`] (kind first).
+fn community_keys() -> std::ops::Range<ObjectKey> {
+    ObjectKey::new("Community", None, "")..ObjectKey::new("Community\0", None, "")
+}
+
+/// Remembers `o` as the last valid version of its key (no copy when it already is).
+fn remember(last_valid: &mut BTreeMap<ObjectKey, Obj>, o: &Obj) {
+    match last_valid.get(&o.key) {
+        Some(l) if Arc::ptr_eq(l, o) => {}
+        _ => {
+            last_valid.insert(o.key.clone(), o.clone());
         }
     }
+}
+
+/// The line reporting that an object's new version is invalid and its last valid one is used.
+fn kept_invalid_line(r: &metalroute_crds::report::ObjectReport) -> String {
+    let errors: Vec<String> = r.errors.iter().map(ToString::to_string).collect();
+    format!(
+        "{}: the new version is invalid ({}); its last valid version is kept",
+        r.key,
+        errors.join("; ")
+    )
 }
 
 #[cfg(test)]

@@ -183,7 +183,7 @@ pub fn classify(api_version: &str, kind: &str) -> KindClass {
 }
 
 /// Everything known about one document before validation.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LoadedObject {
     /// Identity (kind, namespace after defaulting, name).
     pub key: ObjectKey,

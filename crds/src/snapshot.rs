@@ -12,7 +12,8 @@ use crate::nmstate_io::{NodeNetworkConfigurationEnactment, NodeNetworkState};
 use crate::object::{LoadedObject, ReadOptions};
 use crate::report::{ObjectKey, ObjectReport, Outcome};
 use crate::selector::Labels;
-use crate::validate::{node_labels, peer_conflict, validate};
+use crate::validate::{node_labels, peer_conflict, validate, validate_refs};
+use std::ops::Range;
 use std::path::Path;
 
 /// A validated view of a set of objects.
@@ -50,6 +51,28 @@ impl Snapshot {
     /// Validates already-parsed objects (from files or from the Kubernetes API).
     pub fn from_objects(objects: Vec<LoadedObject>, opts: &ReadOptions) -> Snapshot {
         validate(objects, opts)
+    }
+
+    /// Validates borrowed objects (see [`crate::validate::validate_refs`]).
+    pub fn from_refs<'o, I>(objects: I, opts: &ReadOptions) -> Snapshot
+    where
+        I: IntoIterator<Item = &'o LoadedObject>,
+    {
+        validate_refs(objects, opts)
+    }
+
+    /// Replaces the objects whose reports are `reports[range]` with `objects`, giving the same
+    /// snapshot as validating the whole set again with `objects` in that place — without
+    /// re-validating anything else. That holds only for a change of leaf objects, so the splice
+    /// is done only when every object leaving or arriving is a Service or an EndpointSlice (or
+    /// a document of a kind nothing reads), no key involved is defined twice, and no
+    /// EgressService (whose report depends on the Services) is loaded. Otherwise it returns
+    /// false and leaves the snapshot unchanged: the caller validates the whole set.
+    ///
+    /// `reports[i]` is the report of the i-th object given to validation, so a source that
+    /// validated its objects in a known order can name a file's objects by their range.
+    pub fn splice_leaf_objects(&mut self, range: Range<usize>, objects: &[&LoadedObject]) -> bool {
+        crate::validate::splice_leaf(self, range, objects)
     }
 
     /// Parses and validates objects given as JSON values (e.g. objects listed from the

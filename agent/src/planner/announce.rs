@@ -214,6 +214,36 @@ fn compatible_local_pref(a: &BgpAdvertisement, b: &BgpAdvertisement, pool: &Pool
     !a.peers.is_empty() && !b.peers.is_empty() && a.peers.is_disjoint(&b.peers)
 }
 
+/// What deciding a Service needs besides the Service itself: the snapshot, the node, and what
+/// is computed once per plan (the EndpointSlice index, the node's conditions and labels).
+#[derive(Debug)]
+pub(crate) struct NodeView<'a> {
+    /// The snapshot planned from.
+    pub snapshot: &'a Snapshot,
+    /// The node planned for.
+    pub node: &'a str,
+    /// The node's labels.
+    pub labels: &'a Labels,
+    /// EndpointSlices by Service.
+    pub endpoints: cv::EndpointIndex<'a>,
+    network_unavailable: bool,
+    excluded: bool,
+}
+
+impl<'a> NodeView<'a> {
+    /// Computes the per-plan facts.
+    pub fn new(snapshot: &'a Snapshot, node: &'a str, labels: &'a Labels) -> NodeView<'a> {
+        NodeView {
+            snapshot,
+            node,
+            labels,
+            endpoints: cv::EndpointIndex::new(snapshot),
+            network_unavailable: node_network_unavailable(snapshot, node),
+            excluded: node_excluded(snapshot, node),
+        }
+    }
+}
+
 fn node_network_unavailable(snapshot: &Snapshot, node: &str) -> bool {
     snapshot
         .node(node)
@@ -232,12 +262,8 @@ fn node_excluded(snapshot: &Snapshot, node: &str) -> bool {
 }
 
 /// Decides one Service.
-pub(crate) fn decide(
-    snapshot: &Snapshot,
-    node: &str,
-    labels: &Labels,
-    svc: &Service,
-) -> Option<ServicePlan> {
+pub(crate) fn decide(view: &NodeView<'_>, svc: &Service) -> Option<ServicePlan> {
+    let (snapshot, node, labels) = (view.snapshot, view.node, view.labels);
     let key = cv::key(svc);
     let ips = cv::ingress_ips(svc);
     let plan = |pool: Option<&str>, bgp: BgpDecision| ServicePlan {
@@ -312,7 +338,7 @@ pub(crate) fn decide(
             ),
         ));
     }
-    let for_svc = ads_for_service(&on_node, &cv::labels(svc));
+    let for_svc = ads_for_service(&on_node, cv::labels_ref(svc));
     if for_svc.is_empty() {
         let names: Vec<&str> = on_node.iter().map(|a| a.name.as_str()).collect();
         return Some(plan(
@@ -347,7 +373,7 @@ pub(crate) fn decide(
             }
         }
     }
-    if node_network_unavailable(snapshot, node) {
+    if view.network_unavailable {
         return Some(plan(
             p,
             BgpDecision::withhold(
@@ -356,7 +382,7 @@ pub(crate) fn decide(
             ),
         ));
     }
-    if node_excluded(snapshot, node) {
+    if view.excluded {
         return Some(plan(
             p,
             BgpDecision::withhold(
@@ -365,7 +391,7 @@ pub(crate) fn decide(
             ),
         ));
     }
-    if cv::is_etp_local(svc) && !cv::has_serving_endpoint(snapshot, &key, Some(node)) {
+    if cv::is_etp_local(svc) && !view.endpoints.has_serving_endpoint(&key, Some(node)) {
         return Some(plan(
             p,
             BgpDecision::withhold(
@@ -374,7 +400,7 @@ pub(crate) fn decide(
             ),
         ));
     }
-    if !cv::has_serving_endpoint(snapshot, &key, None) {
+    if !view.endpoints.has_serving_endpoint(&key, None) {
         return Some(plan(
             p,
             BgpDecision::withhold(
@@ -392,14 +418,10 @@ pub(crate) fn decide(
 }
 
 /// Decides every Service of the snapshot.
-pub(crate) fn plan_services(
-    snapshot: &Snapshot,
-    node: &str,
-    labels: &Labels,
-) -> BTreeMap<ServiceKey, ServicePlan> {
-    snapshot
+pub(crate) fn plan_services(view: &NodeView<'_>) -> BTreeMap<ServiceKey, ServicePlan> {
+    view.snapshot
         .services
         .iter()
-        .filter_map(|svc| decide(snapshot, node, labels, svc).map(|p| (cv::key(svc), p)))
+        .filter_map(|svc| decide(view, svc).map(|p| (cv::key(svc), p)))
         .collect()
 }

@@ -6,6 +6,7 @@
 //! speakers) needs the set of live speakers, which a snapshot does not hold: it is NOT decided
 //! here, and L2 announcing itself is a later issue.
 
+use super::announce::NodeView;
 use super::core_view as cv;
 use super::ServiceKey;
 use metalroute_crds::config::L2Advertisement;
@@ -77,11 +78,8 @@ fn l2_ads_for_service<'a>(
 }
 
 /// L2 candidacy of every LoadBalancer Service whose IPs are in a pool with an L2Advertisement.
-pub(crate) fn plan_l2(
-    snapshot: &Snapshot,
-    node: &str,
-    labels: &Labels,
-) -> BTreeMap<ServiceKey, L2Decision> {
+pub(crate) fn plan_l2(view: &NodeView<'_>) -> BTreeMap<ServiceKey, L2Decision> {
+    let (snapshot, node, labels) = (view.snapshot, view.node, view.labels);
     let mut out = BTreeMap::new();
     for svc in &snapshot.services {
         if !cv::is_load_balancer(svc) || cv::load_balancer_class(svc).is_some() {
@@ -99,13 +97,12 @@ pub(crate) fn plan_l2(
         else {
             continue;
         };
-        let svc_labels = cv::labels(svc);
-        let ads = l2_ads_for_service(snapshot, &pool.name, &svc_labels);
+        let ads = l2_ads_for_service(snapshot, &pool.name, cv::labels_ref(svc));
         if ads.is_empty() {
             continue;
         }
         let key = cv::key(svc);
-        let decision = if !cv::has_serving_endpoint(snapshot, &key, None) {
+        let decision = if !view.endpoints.has_serving_endpoint(&key, None) {
             L2Decision::NotCandidate(L2Reason::NoEndpoints)
         } else if cv::annotation(svc, &cv::SHARED_IP_ANNOTATIONS).is_some()
             && ads.iter().any(|a| !a.service_selectors.is_empty())
@@ -118,7 +115,8 @@ pub(crate) fn plan_l2(
                 .collect();
             if mine.is_empty() {
                 L2Decision::NotCandidate(L2Reason::NoMatchingAdvertisement)
-            } else if cv::is_etp_local(svc) && !cv::has_serving_endpoint(snapshot, &key, Some(node))
+            } else if cv::is_etp_local(svc)
+                && !view.endpoints.has_serving_endpoint(&key, Some(node))
             {
                 L2Decision::NotCandidate(L2Reason::NoLocalEndpoints)
             } else {

@@ -193,9 +193,10 @@ pub fn plan(snapshot: &Snapshot, node_name: &str) -> NodePlan {
     let node_labels = snapshot.node_labels(node_name);
     let mut warnings = Vec::new();
     let (mut vrfs, held_peers) = sessions::plan_sessions(snapshot, &node_labels);
-    let services = announce::plan_services(snapshot, node_name, &node_labels);
+    let view = announce::NodeView::new(snapshot, node_name, &node_labels);
+    let services = announce::plan_services(&view);
     advertise::fill_advertisements(snapshot, &services, &mut vrfs, &mut warnings);
-    let l2 = l2::plan_l2(snapshot, node_name, &node_labels);
+    let l2 = l2::plan_l2(&view);
     let egress = egress::plan_egress(snapshot, &node_labels);
     let network = network::plan_network(snapshot, &node_labels);
     NodePlan {
@@ -216,6 +217,7 @@ pub fn plan(snapshot: &Snapshot, node_name: &str) -> NodePlan {
 pub(crate) mod core_view {
     use metalroute_crds::core::{EndpointSlice, Service};
     use metalroute_crds::snapshot::Snapshot;
+    use std::collections::HashMap;
     use std::net::IpAddr;
 
     /// The label EndpointSlices carry to name their Service.
@@ -280,55 +282,72 @@ pub(crate) mod core_view {
         ips
     }
 
-    /// The Service's labels.
-    pub fn labels(svc: &Service) -> metalroute_crds::selector::Labels {
-        svc.metadata.labels.clone().unwrap_or_default()
-    }
-
     /// The value of the first of `keys` present in the Service's annotations.
     pub fn annotation<'a>(svc: &'a Service, keys: &[&str]) -> Option<&'a str> {
         let a = svc.metadata.annotations.as_ref()?;
         keys.iter().find_map(|k| a.get(*k).map(String::as_str))
     }
 
-    /// The EndpointSlices of a Service (same namespace, `kubernetes.io/service-name` label).
-    pub fn slices_of<'a>(
-        snapshot: &'a Snapshot,
-        key: &super::ServiceKey,
-    ) -> impl Iterator<Item = &'a EndpointSlice> + 'a {
-        let key = key.clone();
-        snapshot.endpoint_slices.iter().filter(move |s| {
-            s.metadata.namespace.as_deref() == Some(key.namespace.as_str())
-                && s.metadata
+    /// The labels of an object without labels.
+    static NO_LABELS: metalroute_crds::selector::Labels = std::collections::BTreeMap::new();
+
+    /// The Service's labels, borrowed (no labels: an empty set).
+    pub fn labels_ref(svc: &Service) -> &metalroute_crds::selector::Labels {
+        svc.metadata.labels.as_ref().unwrap_or(&NO_LABELS)
+    }
+
+    /// EndpointSlices grouped by the Service they belong to (same namespace,
+    /// `kubernetes.io/service-name` label), built once per plan so that a Service's endpoints
+    /// are found without scanning every slice (one scan per Service was quadratic).
+    #[derive(Debug, Default)]
+    pub struct EndpointIndex<'a> {
+        by_service: HashMap<super::ServiceKey, Vec<&'a EndpointSlice>>,
+    }
+
+    impl<'a> EndpointIndex<'a> {
+        /// Indexes every EndpointSlice of the snapshot (slices without a namespace or without
+        /// the service-name label belong to no Service).
+        pub fn new(snapshot: &'a Snapshot) -> EndpointIndex<'a> {
+            let mut by_service: HashMap<super::ServiceKey, Vec<&EndpointSlice>> = HashMap::new();
+            for s in &snapshot.endpoint_slices {
+                let ns = s.metadata.namespace.as_deref();
+                let svc = s
+                    .metadata
                     .labels
                     .as_ref()
                     .and_then(|l| l.get(SERVICE_NAME_LABEL))
-                    .map(String::as_str)
-                    == Some(key.name.as_str())
-        })
-    }
+                    .map(String::as_str);
+                if let (Some(ns), Some(svc)) = (ns, svc) {
+                    by_service
+                        .entry(super::ServiceKey::new(ns, svc))
+                        .or_default()
+                        .push(s);
+                }
+            }
+            EndpointIndex { by_service }
+        }
 
-    /// MetalLB's "healthy endpoint": it has an address and its conditions say it can serve
-    /// (`ready` unset or true, or `serving` true). `on_node` restricts to endpoints whose
-    /// `nodeName` is that node.
-    pub fn has_serving_endpoint(
-        snapshot: &Snapshot,
-        key: &super::ServiceKey,
-        on_node: Option<&str>,
-    ) -> bool {
-        slices_of(snapshot, key).any(|slice| {
-            slice.endpoints.iter().flatten().any(|ep| {
-                if let Some(node) = on_node {
-                    if ep.node_name.as_deref() != Some(node) {
+        /// The EndpointSlices of a Service, in snapshot order.
+        pub fn slices_of(&self, key: &super::ServiceKey) -> &[&'a EndpointSlice] {
+            self.by_service.get(key).map(Vec::as_slice).unwrap_or(&[])
+        }
+
+        /// MetalLB's "healthy endpoint": the Service has an endpoint with an address whose
+        /// conditions say it can serve (`ready` unset or true, or `serving` true). `on_node`
+        /// restricts to endpoints whose `nodeName` is that node.
+        pub fn has_serving_endpoint(&self, key: &super::ServiceKey, on_node: Option<&str>) -> bool {
+            self.slices_of(key).iter().any(|slice| {
+                slice.endpoints.iter().flatten().any(|ep| {
+                    if on_node.is_some_and(|n| ep.node_name.as_deref() != Some(n)) {
                         return false;
                     }
-                }
-                let can_serve = match &ep.conditions {
-                    None => true,
-                    Some(c) => c.ready.is_none_or(|r| r) || c.serving == Some(true),
-                };
-                !ep.addresses.is_empty() && can_serve
+                    let can_serve = match &ep.conditions {
+                        None => true,
+                        Some(c) => c.ready.is_none_or(|r| r) || c.serving == Some(true),
+                    };
+                    !ep.addresses.is_empty() && can_serve
+                })
             })
-        })
+        }
     }
 }

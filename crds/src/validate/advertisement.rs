@@ -245,7 +245,7 @@ fn aggregation_differs(a: &BgpAdvertisement, b: &BgpAdvertisement, pool: &Pool) 
 
 impl super::Phase<'_> {
     /// BGP advertisements: per-object checks, identical specs, localPref conflicts.
-    pub(super) fn bgp_advertisements(&mut self, entries: &[super::Entry]) {
+    pub(super) fn bgp_advertisements(&mut self, entries: &[super::Entry<'_>]) {
         let mut accepted_specs: Vec<(String, BGPAdvertisementSpec)> = Vec::new();
         for e in entries {
             let Object::BGPAdvertisement(a) = &e.object else {
@@ -307,7 +307,7 @@ impl super::Phase<'_> {
     }
 
     /// BFD echo mode is IPv4-only: a peer whose profile enables it must not be sent IPv6 pools.
-    pub(super) fn bfd_echo(&mut self, entries: &[super::Entry]) {
+    pub(super) fn bfd_echo(&mut self, entries: &[super::Entry<'_>]) {
         let cfg = &self.snap.config;
         let mut bad: Vec<(String, String)> = Vec::new();
         for peer in cfg.peers.values() {
@@ -352,7 +352,7 @@ impl super::Phase<'_> {
     }
 
     /// L2 advertisements.
-    pub(super) fn l2_advertisements(&mut self, entries: &[super::Entry]) {
+    pub(super) fn l2_advertisements(&mut self, entries: &[super::Entry<'_>]) {
         for e in entries {
             let Object::L2Advertisement(a) = &e.object else {
                 continue;

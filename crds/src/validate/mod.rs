@@ -13,8 +13,10 @@ mod advertisement;
 mod other;
 mod peer;
 mod pool;
+mod splice;
 
 pub use peer::{peer_conflict, vrf_name};
+pub(crate) use splice::splice_leaf;
 
 use crate::config::Config;
 use crate::core::{Node, Secret, Service};
@@ -119,20 +121,30 @@ pub fn record_node_conflict(overlap: &Overlap, field: &str, reason: &str, issues
 }
 
 /// One object in the work list.
-struct Entry {
+struct Entry<'o> {
     report: usize,
-    object: Object,
+    object: &'o Object,
     /// The object may be used (no load error).
     usable: bool,
 }
 
 /// Validates loaded objects and builds the snapshot.
 pub fn validate(objects: Vec<LoadedObject>, opts: &ReadOptions) -> Snapshot {
-    let mut reports = Vec::with_capacity(objects.len());
+    validate_refs(objects.iter(), opts)
+}
+
+/// [`validate`] over borrowed objects: only what the snapshot keeps is copied, so a caller that
+/// holds its objects (a source remembering each file's parse) needs no copy of the whole set.
+pub fn validate_refs<'o, I>(objects: I, opts: &ReadOptions) -> Snapshot
+where
+    I: IntoIterator<Item = &'o LoadedObject>,
+{
+    let objects = objects.into_iter();
+    let mut reports = Vec::with_capacity(objects.size_hint().0);
     let mut entries = Vec::new();
-    let mut first_seen: BTreeMap<ObjectKey, usize> = BTreeMap::new();
+    let mut first_seen: BTreeMap<&ObjectKey, usize> = BTreeMap::new();
     for lo in objects {
-        let mut issues = lo.issues;
+        let mut issues = lo.issues.clone();
         if lo.outcome == Outcome::Checked && !lo.key.name.is_empty() {
             if let Some(&first) = first_seen.get(&lo.key) {
                 let at: &ObjectReport = &reports[first];
@@ -149,20 +161,20 @@ pub fn validate(objects: Vec<LoadedObject>, opts: &ReadOptions) -> Snapshot {
                     ),
                 );
             } else {
-                first_seen.insert(lo.key.clone(), reports.len());
+                first_seen.insert(&lo.key, reports.len());
             }
         }
         let idx = reports.len();
         let usable = issues.is_ok();
         reports.push(ObjectReport {
-            key: lo.key,
-            api_version: lo.api_version,
-            source: lo.source,
-            outcome: lo.outcome,
+            key: lo.key.clone(),
+            api_version: lo.api_version.clone(),
+            source: lo.source.clone(),
+            outcome: lo.outcome.clone(),
             errors: issues.errors,
             warnings: issues.warnings,
         });
-        if let Some(object) = lo.object {
+        if let Some(object) = &lo.object {
             entries.push(Entry {
                 report: idx,
                 object,
@@ -182,7 +194,7 @@ pub fn validate(objects: Vec<LoadedObject>, opts: &ReadOptions) -> Snapshot {
         if !e.usable {
             continue;
         }
-        match &e.object {
+        match e.object {
             Object::Secret(s) => snap.secrets.push(s.clone()),
             Object::Node(n) => snap.nodes.push(n.clone()),
             Object::Namespace(n) => snap.namespaces.push(n.clone()),
@@ -240,14 +252,14 @@ impl Phase<'_> {
     }
 
     /// Adds issues to an object's report; true when the object is (still) valid.
-    fn record(&mut self, e: &Entry, issues: Issues) -> bool {
+    fn record(&mut self, e: &Entry<'_>, issues: Issues) -> bool {
         let r = &mut self.reports[e.report];
         r.errors.extend(issues.errors);
         r.warnings.extend(issues.warnings);
         e.usable && r.errors.is_empty()
     }
 
-    fn name(&self, e: &Entry) -> String {
+    fn name(&self, e: &Entry<'_>) -> String {
         self.reports[e.report].key.name.clone()
     }
 }

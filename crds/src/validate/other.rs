@@ -4,7 +4,7 @@
 //! [`crate::nmstate::parse_desired_state`]).
 
 use super::Ctx;
-use crate::config::{EgressService, NetworkPolicy, SourceIpBy};
+use crate::config::{EgressService, NetworkPolicy, Pool, SourceIpBy};
 use crate::core::Service;
 use crate::nmstate::parse_desired_state;
 use crate::nmstate_io::NodeNetworkConfigurationPolicySpec;
@@ -13,6 +13,7 @@ use crate::ovn::EgressServiceSpec;
 use crate::report::Issues;
 use crate::selector::{check_label_key, check_label_value, parse_selector, Selector};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 /// MetalLB annotations naming the addresses a Service wants.
@@ -26,8 +27,9 @@ const POOL_ANNOTATIONS: [&str; 2] = [
     "metallb.io/address-pool",
 ];
 
-/// Checks the addresses a Service carries (ingress IPs, loadBalancerIP, MetalLB annotations).
-pub fn check_service(svc: &Service, ctx: &Ctx<'_>, issues: &mut Issues) {
+/// Checks the addresses a Service carries (ingress IPs, loadBalancerIP, MetalLB annotations)
+/// against the valid pools (the only other objects a Service's report depends on).
+pub fn check_service(svc: &Service, pools: &BTreeMap<String, Pool>, issues: &mut Issues) {
     let ingress = svc
         .status
         .as_ref()
@@ -47,7 +49,7 @@ pub fn check_service(svc: &Service, ctx: &Ctx<'_>, issues: &mut Issues) {
                     format!("status.loadBalancer.ingress[{i}].ip"),
                     format!("{ip:?} is not an IP address"),
                 ),
-                Ok(addr) if !ctx.config.pools.values().any(|p| p.contains(&addr)) => issues.warn(
+                Ok(addr) if !pools.values().any(|p| p.contains(&addr)) => issues.warn(
                     format!("status.loadBalancer.ingress[{i}].ip"),
                     format!("{addr} is in no valid IPAddressPool: it is not announced"),
                 ),
@@ -82,7 +84,7 @@ pub fn check_service(svc: &Service, ctx: &Ctx<'_>, issues: &mut Issues) {
     }
     for key in POOL_ANNOTATIONS {
         if let Some(pool) = annotations.get(key) {
-            if !ctx.config.pools.contains_key(pool) {
+            if !pools.contains_key(pool) {
                 issues.warn(
                     format!("metadata.annotations[{key}]"),
                     format!("IPAddressPool {pool} does not exist or is invalid"),
@@ -219,13 +221,13 @@ pub fn check_network_policy(
 
 impl super::Phase<'_> {
     /// Services (after pools, which their annotations name): checked, and kept when valid.
-    pub(super) fn services(&mut self, entries: &[super::Entry]) {
+    pub(super) fn services(&mut self, entries: &[super::Entry<'_>]) {
         for e in entries {
             let Object::Service(svc) = &e.object else {
                 continue;
             };
             let mut issues = Issues::default();
-            check_service(svc, &self.ctx(), &mut issues);
+            check_service(svc, &self.snap.config.pools, &mut issues);
             if self.record(e, issues) {
                 self.snap.services.push(svc.clone());
             }
@@ -233,7 +235,7 @@ impl super::Phase<'_> {
     }
 
     /// EgressServices (after Services, which they refer to).
-    pub(super) fn egress_services(&mut self, entries: &[super::Entry]) {
+    pub(super) fn egress_services(&mut self, entries: &[super::Entry<'_>]) {
         for e in entries {
             let Object::EgressService(es) = &e.object else {
                 continue;
@@ -251,7 +253,7 @@ impl super::Phase<'_> {
     }
 
     /// nmstate policies.
-    pub(super) fn network_policies(&mut self, entries: &[super::Entry]) {
+    pub(super) fn network_policies(&mut self, entries: &[super::Entry<'_>]) {
         for e in entries {
             let Object::NodeNetworkConfigurationPolicy(p) = &e.object else {
                 continue;

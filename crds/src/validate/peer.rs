@@ -474,7 +474,7 @@ pub fn vrf_name(vrf: &Option<String>) -> String {
 
 impl super::Phase<'_> {
     /// BGPPeers: per-peer checks, then the node-scoped rules against earlier valid peers.
-    pub(super) fn peers(&mut self, entries: &[super::Entry]) {
+    pub(super) fn peers(&mut self, entries: &[super::Entry<'_>]) {
         for e in entries {
             if let crate::object::Object::BGPPeer(_) = &e.object {
                 let name = self.name(e);

@@ -188,7 +188,7 @@ pub fn check_bfd_profile(
 
 impl super::Phase<'_> {
     /// Community objects: aliases unique across objects (the later object is invalid).
-    pub(super) fn communities(&mut self, entries: &[super::Entry]) {
+    pub(super) fn communities(&mut self, entries: &[super::Entry<'_>]) {
         let mut owners: BTreeMap<String, String> = BTreeMap::new();
         for e in entries {
             let Object::Community(c) = &e.object else {
@@ -215,7 +215,7 @@ impl super::Phase<'_> {
     }
 
     /// BFD profiles.
-    pub(super) fn bfd_profiles(&mut self, entries: &[super::Entry]) {
+    pub(super) fn bfd_profiles(&mut self, entries: &[super::Entry<'_>]) {
         for e in entries {
             let Object::BFDProfile(b) = &e.object else {
                 continue;
@@ -235,7 +235,7 @@ impl super::Phase<'_> {
     }
 
     /// Pools: per-pool checks, then no entry may overlap an entry of an earlier valid pool.
-    pub(super) fn pools(&mut self, entries: &[super::Entry]) {
+    pub(super) fn pools(&mut self, entries: &[super::Entry<'_>]) {
         for e in entries {
             let Object::IPAddressPool(p) = &e.object else {
                 continue;
