@@ -165,6 +165,13 @@ impl PeerKey {
         }
     }
 
+    /// What to show users for the peer, without the VRF: the interface of an unnumbered peer,
+    /// else the address (use this instead of `address.to_string()` in tables and labels).
+    pub fn label(&self) -> String {
+        self.interface_name()
+            .unwrap_or_else(|| self.address.to_string())
+    }
+
     /// The interface of an unnumbered peer's key; `None` for a peer with an address.
     pub fn interface_name(&self) -> Option<String> {
         let IpAddr::V6(v6) = self.address else {

@@ -499,6 +499,12 @@ fn interface_keys_are_unambiguous_and_print_the_interface() {
     assert_eq!(a.interface_name().as_deref(), Some("veth0"));
     assert_eq!(a.to_string(), "veth0");
     assert_eq!(c.to_string(), "veth0%red");
+    assert_eq!(c.label(), "veth0");
+    let numbered = PeerKey {
+        vrf: Some("red".into()),
+        address: "192.0.2.1".parse().unwrap(),
+    };
+    assert_eq!(numbered.label(), "192.0.2.1");
     let longest = PeerKey::interface(None, "abcdefghijklmno");
     assert_eq!(longest.interface_name().as_deref(), Some("abcdefghijklmno"));
     // Addresses are never taken for interfaces.
