@@ -293,7 +293,6 @@ struct LoopState {
     logged_files: BTreeSet<String>,
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn reconcile(
     opts: &RunOptions,
     changes: Option<Changes>,
