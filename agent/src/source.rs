@@ -181,7 +181,8 @@ impl FileSource {
 
     /// Reads only `paths` again (the files a watcher saw change: written, renamed in or out,
     /// deleted); paths that are not configuration files of the directory are ignored. The
-    /// first read of a source reads the whole directory.
+    /// first read of a source reads the whole directory, and so does a path starting with `..`
+    /// (Kubernetes swapping the `..data` directory of a mounted ConfigMap).
     pub fn read_paths<'p, I>(&mut self, paths: I) -> Result<Reading<'_>, AgentError>
     where
         I: IntoIterator<Item = &'p Path>,
@@ -189,8 +190,18 @@ impl FileSource {
         if !self.read_once {
             return self.read();
         }
-        let mut changed = Vec::new();
         let wanted: BTreeSet<&Path> = paths.into_iter().collect();
+        // Kubernetes mounts a ConfigMap or Secret through symlinks into a `..data` directory
+        // that it swaps atomically: then any file may have changed, though none is named.
+        let swapped = wanted.iter().any(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(".."))
+        });
+        if swapped {
+            return self.read();
+        }
+        let mut changed = Vec::new();
         for path in wanted {
             if path.parent() != Some(self.dir.as_path()) || !is_config_file(path) || is_hidden(path)
             {
@@ -685,6 +696,25 @@ mod tests {
         std::fs::write(d.join("peer.yaml"), POOL).unwrap();
         let r = src.read().unwrap();
         assert!(r.snapshot.config.peers.is_empty());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_swapped_kubernetes_data_directory_reads_everything() {
+        let d = dir("configmap");
+        std::fs::write(d.join("a.yaml"), POOL).unwrap();
+        let mut src = FileSource::new(&d, ReadOptions::default());
+        assert_eq!(src.read().unwrap().snapshot.config.pools.len(), 1);
+        std::fs::write(d.join("a.yaml"), POOL2).unwrap();
+        // Only `..data` is named, as when the kubelet swaps the mounted ConfigMap.
+        let r = src.read_paths([d.join("..data").as_path()]).unwrap();
+        assert!(r.changed);
+        assert!(r.snapshot.config.pools.contains_key("p2"));
+        // Any other unnamed change is not seen until a full read.
+        std::fs::write(d.join("a.yaml"), POOL).unwrap();
+        let r = src.read_paths([d.join(".a.yaml.swp").as_path()]).unwrap();
+        assert!(!r.changed);
+        assert!(src.read().unwrap().snapshot.config.pools.contains_key("p1"));
         std::fs::remove_dir_all(&d).unwrap();
     }
 
