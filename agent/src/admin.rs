@@ -10,7 +10,7 @@
 use crate::error::AgentError;
 use crate::runtime::{Shared, Status};
 use metalroute_bgp::bfd::SessionStatus;
-use metalroute_bgp::config::Family;
+use metalroute_bgp::config::{Family, PeerId};
 use metalroute_bgp::session::PeerStatus;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -56,7 +56,7 @@ pub enum Topic {
 pub struct Request {
     /// What to show.
     pub show: Topic,
-    /// Restrict to one peer: a BGPPeer name or a peer address.
+    /// Restrict to one peer: a BGPPeer name, a peer address, or an unnumbered peer's interface.
     #[serde(default)]
     pub peer: Option<String>,
     /// JSON instead of text.
@@ -202,7 +202,7 @@ fn name_of<'a>(status: &'a Status, p: &PeerStatus) -> &'a str {
 fn matches(status: &Status, p: &PeerStatus, filter: &Option<String>) -> bool {
     match filter {
         None => true,
-        Some(f) => name_of(status, p) == f || p.peer.address.to_string() == *f,
+        Some(f) => name_of(status, p) == f || p.peer.label() == *f,
     }
 }
 
@@ -210,11 +210,11 @@ fn family_counts(m: &std::collections::BTreeMap<Family, usize>) -> usize {
     m.values().sum()
 }
 
+/// One peer as JSON: a numbered peer has `address`, an unnumbered one `interface`.
 fn peer_json(status: &Status, p: &PeerStatus) -> Value {
-    json!({
+    let mut v = json!({
         "name": name_of(status, p),
         "vrf": p.peer.vrf.as_deref().unwrap_or("default"),
-        "address": p.peer.address.to_string(),
         "localAs": p.local_asn.0,
         "remoteAs": p.peer_asn.map(|a| a.0),
         "state": p.state.name(),
@@ -237,7 +237,15 @@ fn peer_json(status: &Status, p: &PeerStatus) -> Value {
         },
         "lastError": p.last_error,
         "localAddress": p.local_address.map(|a| a.to_string()),
-    })
+    });
+    let (field, peer) = match &p.peer.id {
+        PeerId::Address(a) => ("address", a.to_string()),
+        PeerId::Interface(i) => ("interface", i.clone()),
+    };
+    if let Value::Object(m) = &mut v {
+        m.insert(field.to_string(), Value::String(peer));
+    }
+    v
 }
 
 /// Renders one request from a status copy and the speaker's peers. Pure.
@@ -302,7 +310,7 @@ fn summary(status: &Status, peers: &[&PeerStatus], as_json: bool) -> Output {
                 let first = ps[0];
                 let peers: serde_json::Map<String, Value> = ps
                     .iter()
-                    .map(|p| (p.peer.address.to_string(), peer_json(status, p)))
+                    .map(|p| (p.peer.label(), peer_json(status, p)))
                     .collect();
                 (
                     vrf.clone(),
@@ -339,7 +347,7 @@ fn summary(status: &Status, peers: &[&PeerStatus], as_json: bool) -> Output {
             let _ = writeln!(
                 out,
                 "{:<26} {:>10} {:>9} {:>9} {:>10} {:>13} {:>8} {}",
-                p.peer.address.to_string(),
+                p.peer.label(),
                 asn,
                 p.messages.total_received(),
                 p.messages.total_sent(),
@@ -375,7 +383,7 @@ fn neighbors(status: &Status, peers: &[&PeerStatus], as_json: bool) -> Output {
         let _ = writeln!(
             out,
             "BGP neighbor is {}, remote AS {}, local AS {}, {} link",
-            p.peer.address,
+            p.peer.label(),
             p.peer_asn
                 .map(|a| a.to_string())
                 .unwrap_or_else(|| "?".into()),
@@ -687,6 +695,60 @@ mod tests {
             panic!("json expected");
         };
         assert_eq!(v["peers"], serde_json::json!([]));
+    }
+
+    /// The status of a fresh session with `config` (not connected yet).
+    fn peer_status(config: metalroute_bgp::config::PeerConfig) -> PeerStatus {
+        let s = metalroute_bgp::session::Session::new(
+            config,
+            Box::new(metalroute_bgp::fsm::SplitMix(1)),
+        );
+        s.status(std::time::Instant::now())
+    }
+
+    #[test]
+    fn unnumbered_peers_show_their_interface_numbered_their_address() {
+        use metalroute_bgp::config::{Asn, PeerAsn, PeerConfig};
+        let router_id = std::net::Ipv4Addr::new(192, 0, 2, 11);
+        let unnumbered = peer_status(PeerConfig::unnumbered(
+            Asn(64512),
+            PeerAsn::DynamicExternal,
+            "eth1",
+            router_id,
+        ));
+        let numbered = peer_status(PeerConfig::new(
+            Asn(64512),
+            PeerAsn::Fixed(Asn(64501)),
+            "192.0.2.1".parse().unwrap(),
+            router_id,
+        ));
+        let peers = [unnumbered, numbered];
+        let st = Status::default();
+        let Ok(Output::Json(v)) = render(&req(Topic::BgpSummary, None, true), &st, &peers, &[])
+        else {
+            panic!("json expected");
+        };
+        let eth1 = &v["vrfs"]["default"]["peers"]["eth1"];
+        assert_eq!(eth1["interface"], "eth1", "{v}");
+        assert!(eth1.get("address").is_none(), "{v}");
+        let numbered = &v["vrfs"]["default"]["peers"]["192.0.2.1"];
+        assert_eq!(numbered["address"], "192.0.2.1", "{v}");
+        assert!(numbered.get("interface").is_none(), "{v}");
+        let Ok(Output::Text(t)) = render(&req(Topic::BgpSummary, None, false), &st, &peers, &[])
+        else {
+            panic!("text expected");
+        };
+        assert!(t.lines().any(|l| l.starts_with("eth1 ")), "{t}");
+        assert!(!t.contains("::"), "no encoded address: {t}");
+        let Ok(Output::Text(t)) = render(
+            &req(Topic::BgpNeighbors, Some("eth1"), false),
+            &st,
+            &peers,
+            &[],
+        ) else {
+            panic!("text expected");
+        };
+        assert!(t.starts_with("BGP neighbor is eth1,"), "{t}");
     }
 
     #[test]

@@ -3,9 +3,9 @@
 //!
 //! Values are read at scrape time from the speaker's session counters and the plan in force:
 //! the exposition is rendered by [`render`], a pure function, so names, labels and types are
-//! unit-tested. Labels follow MetalLB: `peer` (the peer address) and `vrf` (empty for the
-//! default VRF) on session metrics; `ip`, `node`, `protocol`, `service` on
-//! `metallb_speaker_announced`.
+//! unit-tested. Labels follow MetalLB: `peer` (the peer address, or the interface of an
+//! unnumbered peer) and `vrf` (empty for the default VRF) on session metrics; `ip`, `node`,
+//! `protocol`, `service` on `metallb_speaker_announced`.
 
 use crate::error::AgentError;
 use crate::runtime::{Shared, Status};
@@ -242,7 +242,7 @@ pub fn render(status: &Status, peers: &[PeerStatus], bfd: &[SessionStatus]) -> S
             let _ = writeln!(
                 out,
                 "{name}{{peer=\"{}\",vrf=\"{}\"}} {}",
-                esc(&p.peer.address.to_string()),
+                esc(&p.peer.label()),
                 esc(p.peer.vrf.as_deref().unwrap_or("")),
                 value(p)
             );
@@ -337,6 +337,28 @@ mod tests {
             );
         }
         assert!(text.contains("metallb_speaker_announced{ip=\"203.0.113.1\",node=\"n1\",protocol=\"bgp\",service=\"default/web\"} 1"), "{text}");
+    }
+
+    #[test]
+    fn unnumbered_peer_label_is_its_interface() {
+        use metalroute_bgp::config::{Asn, PeerAsn, PeerConfig};
+        let mut config = PeerConfig::unnumbered(
+            Asn(64512),
+            PeerAsn::DynamicExternal,
+            "eth1",
+            std::net::Ipv4Addr::new(192, 0, 2, 11),
+        );
+        config.vrf = Some("red".into());
+        let s = metalroute_bgp::session::Session::new(
+            config,
+            Box::new(metalroute_bgp::fsm::SplitMix(1)),
+        );
+        let peers = [s.status(std::time::Instant::now())];
+        let text = render(&Status::default(), &peers, &[]);
+        assert!(
+            text.contains("metallb_bgp_session_up{peer=\"eth1\",vrf=\"red\"} 0"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -288,6 +288,10 @@ fn run_unnumbered_bgppeer_interface_announces_ipv4_and_ipv6_over_link_local() {
         text.contains("\"name\":\"tor\"") && text.contains("\"state\":\"Established\""),
         "{summary}"
     );
+    // The peer is shown by its interface, never by an address standing for it.
+    let tor = &summary["vrfs"]["default"]["peers"]["to-router"];
+    assert_eq!(tor["interface"], "to-router", "{summary}");
+    assert!(tor.get("address").is_none(), "{summary}");
 
     // The data plane: the router forwards the client's IPv4 connection to the node over the
     // link that has no IPv4 address (the node's way back is the same link).

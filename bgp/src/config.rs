@@ -135,81 +135,98 @@ impl Default for Timers {
     }
 }
 
-/// Where a session lives: the VRF device (None = the default VRF) and the peer's address.
+/// Who the peer of a session is, within its VRF.
 ///
 /// An unnumbered peer (BGP over an interface's IPv6 link-local addresses) is identified by its
 /// interface, not by the neighbour's address: that address is learned at run time, may change,
-/// and two interfaces may see the same `fe80::` address. Its key is built with
-/// [`PeerKey::interface`]; `address` then holds the interface name in the IETF-reserved
-/// `0000::/8` range (first octet 0, then the name's at most 15 octets), which no real peer
-/// address uses (such addresses are refused by [`PeerConfig::validate`]). Use
-/// [`PeerKey::interface_name`] to tell the two kinds apart; `Display` prints the name.
+/// and two interfaces may see the same `fe80::` address.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PeerId {
+    /// A numbered peer: its address.
+    Address(IpAddr),
+    /// An unnumbered peer: the interface it is reached over.
+    Interface(String),
+}
+
+impl PeerId {
+    /// Whether the session runs over IPv6 (an unnumbered peer always does: link-local).
+    pub fn is_ipv6(&self) -> bool {
+        match self {
+            PeerId::Address(a) => a.is_ipv6(),
+            PeerId::Interface(_) => true,
+        }
+    }
+}
+
+impl fmt::Display for PeerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PeerId::Address(a) => write!(f, "{a}"),
+            PeerId::Interface(i) => f.write_str(i),
+        }
+    }
+}
+
+/// Where a session lives: the VRF device (None = the default VRF) and the peer (its address,
+/// or its interface for an unnumbered peer, see [`PeerId`]).
+///
+/// `Display` prints `192.0.2.1`, `eth1`, or with a VRF `192.0.2.1%red`, `eth1%red`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PeerKey {
     /// VRF device name, `None` for the default VRF.
     pub vrf: Option<String>,
-    /// Peer address (for an unnumbered peer: its interface, see [`PeerKey::interface`]).
-    pub address: IpAddr,
+    /// The peer within the VRF.
+    pub id: PeerId,
 }
 
 /// Longest interface name Linux accepts (`IFNAMSIZ` - 1).
 pub const MAX_INTERFACE_NAME_LEN: usize = 15;
 
 impl PeerKey {
-    /// The key of the unnumbered peer on interface `name` in `vrf`. Names longer than
-    /// [`MAX_INTERFACE_NAME_LEN`] octets are cut (such a configuration fails validation).
+    /// The key of the numbered peer at `address` in `vrf`.
+    pub fn address(vrf: Option<String>, address: IpAddr) -> PeerKey {
+        PeerKey {
+            vrf,
+            id: PeerId::Address(address),
+        }
+    }
+
+    /// The key of the unnumbered peer on interface `name` in `vrf`.
     pub fn interface(vrf: Option<String>, name: &str) -> PeerKey {
         PeerKey {
             vrf,
-            address: IpAddr::V6(interface_key_address(name)),
+            id: PeerId::Interface(name.to_string()),
         }
     }
 
     /// What to show users for the peer, without the VRF: the interface of an unnumbered peer,
-    /// else the address (use this instead of `address.to_string()` in tables and labels).
+    /// else the address (use this in tables and labels).
     pub fn label(&self) -> String {
-        self.interface_name()
-            .unwrap_or_else(|| self.address.to_string())
+        self.id.to_string()
     }
 
-    /// The interface of an unnumbered peer's key; `None` for a peer with an address.
-    pub fn interface_name(&self) -> Option<String> {
-        let IpAddr::V6(v6) = self.address else {
-            return None;
-        };
-        let o = v6.octets();
-        if o[0] != 0 || o[1] == 0 {
-            return None;
+    /// The address of a numbered peer; `None` for an unnumbered one.
+    pub fn peer_address(&self) -> Option<IpAddr> {
+        match &self.id {
+            PeerId::Address(a) => Some(*a),
+            PeerId::Interface(_) => None,
         }
-        let name: Vec<u8> = o[1..].iter().copied().take_while(|b| *b != 0).collect();
-        String::from_utf8(name).ok()
     }
-}
 
-/// The key address that stands for interface `name` (see [`PeerKey`]).
-fn interface_key_address(name: &str) -> Ipv6Addr {
-    let mut o = [0u8; 16];
-    for (slot, b) in o[1..].iter_mut().zip(name.bytes()) {
-        *slot = b;
+    /// The interface of an unnumbered peer; `None` for a peer with an address.
+    pub fn interface_name(&self) -> Option<&str> {
+        match &self.id {
+            PeerId::Address(_) => None,
+            PeerId::Interface(i) => Some(i),
+        }
     }
-    Ipv6Addr::from(o)
-}
-
-/// Whether `ip` lies in the range [`PeerKey`] uses for interface names (`0000::/8` without the
-/// IPv4-mapped, IPv4-compatible, loopback and unspecified addresses).
-pub fn is_interface_key_address(ip: IpAddr) -> bool {
-    matches!(ip, IpAddr::V6(v6) if v6.octets()[0] == 0 && v6.octets()[1] != 0)
 }
 
 impl fmt::Display for PeerKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let peer = match self.interface_name() {
-            Some(name) => name,
-            None => self.address.to_string(),
-        };
         match &self.vrf {
-            Some(v) => write!(f, "{peer}%{v}"),
-            None => write!(f, "{peer}"),
+            Some(v) => write!(f, "{}%{v}", self.id),
+            None => write!(f, "{}", self.id),
         }
     }
 }
@@ -318,10 +335,7 @@ impl PeerConfig {
     pub fn key(&self) -> PeerKey {
         match &self.interface {
             Some(i) => PeerKey::interface(self.vrf.clone(), i),
-            None => PeerKey {
-                vrf: self.vrf.clone(),
-                address: self.address,
-            },
+            None => PeerKey::address(self.vrf.clone(), self.address),
         }
     }
 
@@ -444,12 +458,6 @@ impl PeerConfig {
             None => {
                 if self.address.is_unspecified() {
                     return Err(bad("address", "must not be unspecified".into()));
-                }
-                if is_interface_key_address(self.address) {
-                    return Err(bad(
-                        "address",
-                        format!("{} is in the IETF-reserved range 0000::/8", self.address),
-                    ));
                 }
                 if is_link_local(self.address) {
                     return Err(bad(

@@ -20,7 +20,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::config::{Family, PeerConfig, PeerKey};
+use crate::config::{Family, PeerConfig, PeerId, PeerKey};
 use crate::fsm::{ConnId, Direction, SplitMix, State};
 use crate::packet::{self, CeaseSubcode, Message, Notification, PathAttributes};
 use crate::session::{ConnAddrs, PeerStatus, ReceivedRoute, Session, SessionOutput};
@@ -116,24 +116,24 @@ type Routes = HashMap<IpNet, Arc<PathAttributes>>;
 
 enum Command {
     Upsert(Box<PeerConfig>, oneshot::Sender<()>),
-    Remove(IpAddr, oneshot::Sender<bool>),
+    Remove(PeerId, oneshot::Sender<bool>),
     SetAdvertisements {
-        peer: IpAddr,
+        peer: PeerId,
         family: Family,
         routes: Routes,
         reply: oneshot::Sender<Result<(), SpeakerError>>,
     },
     PeerDown {
-        peer: IpAddr,
+        peer: PeerId,
         subcode: CeaseSubcode,
         reply: oneshot::Sender<bool>,
     },
     Status {
-        peer: Option<IpAddr>,
+        peer: Option<PeerId>,
         reply: oneshot::Sender<Vec<PeerStatus>>,
     },
     Received {
-        peer: IpAddr,
+        peer: PeerId,
         family: Family,
         reply: oneshot::Sender<Option<Vec<ReceivedRoute>>>,
     },
@@ -145,28 +145,28 @@ enum Command {
 
 enum Input {
     Connected {
-        peer: IpAddr,
+        peer: PeerId,
         conn: ConnId,
         local: SocketAddr,
         other: Option<IpAddr>,
     },
     ConnectFailed {
-        peer: IpAddr,
+        peer: PeerId,
         conn: ConnId,
         error: String,
     },
     Received {
-        peer: IpAddr,
+        peer: PeerId,
         conn: ConnId,
         msg: Bytes,
     },
     FrameError {
-        peer: IpAddr,
+        peer: PeerId,
         conn: ConnId,
         notification: Notification,
     },
     Closed {
-        peer: IpAddr,
+        peer: PeerId,
         conn: ConnId,
     },
     Accepted {
@@ -284,7 +284,7 @@ impl Speaker {
 
     /// Removes a peer: Cease / Peer De-configured, then close. Returns whether it existed.
     pub async fn remove_peer(&self, peer: &PeerKey) -> Result<bool, SpeakerError> {
-        let addr = peer.address;
+        let addr = peer.id.clone();
         Ok(self
             .ask(&peer.vrf, false, |r| Command::Remove(addr, r))
             .await?
@@ -299,7 +299,7 @@ impl Speaker {
         family: Family,
         routes: HashMap<IpNet, Arc<PathAttributes>>,
     ) -> Result<(), SpeakerError> {
-        let addr = peer.address;
+        let addr = peer.id.clone();
         match self
             .ask(&peer.vrf, false, |reply| Command::SetAdvertisements {
                 peer: addr,
@@ -321,7 +321,7 @@ impl Speaker {
         peer: &PeerKey,
         subcode: CeaseSubcode,
     ) -> Result<bool, SpeakerError> {
-        let addr = peer.address;
+        let addr = peer.id.clone();
         Ok(self
             .ask(&peer.vrf, false, |reply| Command::PeerDown {
                 peer: addr,
@@ -334,7 +334,7 @@ impl Speaker {
 
     /// State, timers, capabilities and counters of one peer.
     pub async fn peer_state(&self, peer: &PeerKey) -> Result<Option<PeerStatus>, SpeakerError> {
-        let addr = peer.address;
+        let addr = peer.id.clone();
         let list = self
             .ask(&peer.vrf, false, |reply| Command::Status {
                 peer: Some(addr),
@@ -370,7 +370,7 @@ impl Speaker {
         peer: &PeerKey,
         family: Family,
     ) -> Result<Option<Vec<ReceivedRoute>>, SpeakerError> {
-        let addr = peer.address;
+        let addr = peer.id.clone();
         Ok(self
             .ask(&peer.vrf, false, |reply| Command::Received {
                 peer: addr,
@@ -424,7 +424,7 @@ struct Listener {
 struct VrfTask {
     vrf: Option<String>,
     config: SpeakerConfig,
-    sessions: HashMap<IpAddr, Session>,
+    sessions: HashMap<PeerId, Session>,
     conns: HashMap<ConnId, ConnHandle>,
     flushing: Vec<JoinHandle<()>>,
     listeners: Vec<Listener>,
@@ -436,7 +436,7 @@ struct VrfTask {
     /// Where discovery tasks report neighbours.
     learned: mpsc::Sender<Learned>,
     /// The link-local address each unnumbered peer's MD5 key is installed for on the listeners.
-    md5_neighbors: HashMap<IpAddr, IpAddr>,
+    md5_neighbors: HashMap<PeerId, IpAddr>,
 }
 
 fn canonical(ip: IpAddr) -> IpAddr {
@@ -496,12 +496,12 @@ impl VrfTask {
             self.listen_retry = None;
             self.ensure_listeners();
         }
-        let peers: Vec<IpAddr> = self.sessions.keys().copied().collect();
+        let peers: Vec<PeerId> = self.sessions.keys().cloned().collect();
         for peer in peers {
             if let Some(s) = self.sessions.get_mut(&peer) {
                 if s.poll_timeout().is_some_and(|t| t <= now) {
                     s.handle_timeout(now);
-                    self.drive(peer);
+                    self.drive(&peer);
                 }
             }
         }
@@ -511,7 +511,7 @@ impl VrfTask {
         let now = Instant::now();
         match cmd {
             Command::Upsert(config, reply) => {
-                let peer = config.key().address;
+                let peer = config.key().id;
                 if let Some(i) = &config.interface {
                     self.ensure_discovery(i);
                 }
@@ -520,7 +520,7 @@ impl VrfTask {
                         let password_changed = s.config().password != config.password;
                         s.reconfigure(now, *config);
                         if password_changed {
-                            self.set_listener_keys(peer);
+                            self.set_listener_keys(&peer);
                         }
                     }
                     None => {
@@ -528,22 +528,22 @@ impl VrfTask {
                             .duration_since(std::time::UNIX_EPOCH)
                             .map(|d| d.as_nanos() as u64)
                             .unwrap_or(0);
-                        let seed = u64::from(std::process::id()) ^ clock ^ hash_ip(peer);
+                        let seed = u64::from(std::process::id()) ^ clock ^ hash_peer(&peer);
                         let mut s = Session::new(*config, Box::new(SplitMix(seed)));
                         s.start(now);
-                        self.sessions.insert(peer, s);
+                        self.sessions.insert(peer.clone(), s);
                         self.ensure_listeners();
-                        self.set_listener_keys(peer);
+                        self.set_listener_keys(&peer);
                     }
                 }
-                self.drive(peer);
+                self.drive(&peer);
                 let _ = reply.send(());
             }
             Command::Remove(peer, reply) => {
                 let existed = match self.sessions.get_mut(&peer) {
                     Some(s) => {
                         s.stop(now, CeaseSubcode::PeerDeconfigured);
-                        self.drive(peer);
+                        self.drive(&peer);
                         true
                     }
                     None => false,
@@ -559,9 +559,9 @@ impl VrfTask {
                             task.abort();
                         }
                     }
-                    if s.config().password.is_some() {
+                    if let (PeerId::Address(a), Some(_)) = (&peer, &s.config().password) {
                         for l in &self.listeners {
-                            let _ = socket::set_md5_key(l.socket.as_raw_fd(), peer, None);
+                            let _ = socket::set_md5_key(l.socket.as_raw_fd(), *a, None);
                         }
                     }
                 }
@@ -575,15 +575,9 @@ impl VrfTask {
             } => {
                 let r = match self.sessions.get_mut(&peer) {
                     Some(s) => s.set_advertisements(now, family, routes),
-                    None => Err(SpeakerError::UnknownPeer(
-                        PeerKey {
-                            vrf: self.vrf.clone(),
-                            address: peer,
-                        }
-                        .to_string(),
-                    )),
+                    None => Err(SpeakerError::UnknownPeer(self.key_of(&peer).to_string())),
                 };
-                self.drive(peer);
+                self.drive(&peer);
                 let _ = reply.send(r);
             }
             Command::PeerDown {
@@ -598,7 +592,7 @@ impl VrfTask {
                     }
                     None => false,
                 };
-                self.drive(peer);
+                self.drive(&peer);
                 let _ = reply.send(existed);
             }
             Command::Status { peer, reply } => {
@@ -641,21 +635,21 @@ impl VrfTask {
                 if let Some(s) = self.sessions.get_mut(&peer) {
                     let addrs = conn_addrs(s.config().interface.as_deref(), local, other);
                     s.connected_with(now, conn, Direction::Outbound, addrs);
-                    self.drive(peer);
+                    self.drive(&peer);
                 }
             }
             Input::ConnectFailed { peer, conn, error } => {
-                tracing::debug!(peer = %self.key_of(peer), %error, "connect failed");
+                tracing::debug!(peer = %self.key_of(&peer), %error, "connect failed");
                 if let Some(s) = self.sessions.get_mut(&peer) {
                     s.connection_failed(now, conn);
-                    self.drive(peer);
+                    self.drive(&peer);
                 }
                 self.conns.remove(&conn);
             }
             Input::Received { peer, conn, msg } => {
                 if let Some(s) = self.sessions.get_mut(&peer) {
                     s.received(now, conn, &msg);
-                    self.drive(peer);
+                    self.drive(&peer);
                 }
             }
             Input::FrameError {
@@ -665,13 +659,13 @@ impl VrfTask {
             } => {
                 if let Some(s) = self.sessions.get_mut(&peer) {
                     s.malformed(now, conn, notification);
-                    self.drive(peer);
+                    self.drive(&peer);
                 }
             }
             Input::Closed { peer, conn } => {
                 if let Some(s) = self.sessions.get_mut(&peer) {
                     s.connection_failed(now, conn);
-                    self.drive(peer);
+                    self.drive(&peer);
                 }
                 if let Some(c) = self.conns.remove(&conn) {
                     self.flushing.push(c.task);
@@ -684,7 +678,7 @@ impl VrfTask {
             } => {
                 let (peer, neighbor) = match self.interface_peer_of(&remote) {
                     Some((key, ll)) => (key, Some(ll)),
-                    None => (canonical(remote.ip()), None),
+                    None => (PeerId::Address(canonical(remote.ip())), None),
                 };
                 let Some(s) = self.sessions.get_mut(&peer) else {
                     tracing::info!(%remote, "connection from an unconfigured peer rejected");
@@ -699,7 +693,7 @@ impl VrfTask {
                 let conn = s.next_conn_id();
                 let (tx, rx) = mpsc::channel(CONN_QUEUE);
                 let task = tokio::spawn(run_conn(
-                    peer,
+                    peer.clone(),
                     conn,
                     Target::Inbound(stream),
                     rx,
@@ -716,14 +710,14 @@ impl VrfTask {
                     // The router found us first: remember where it is for reconnects.
                     s.set_neighbor(now, ll);
                 }
-                self.drive(peer);
+                self.drive(&peer);
             }
         }
     }
 
     /// Carries out everything the session wants done.
-    fn drive(&mut self, peer: IpAddr) {
-        let Some(s) = self.sessions.get_mut(&peer) else {
+    fn drive(&mut self, peer: &PeerId) {
+        let Some(s) = self.sessions.get_mut(peer) else {
             return;
         };
         let now = Instant::now();
@@ -758,7 +752,13 @@ impl VrfTask {
                     };
                     let (tx, rx) = mpsc::channel(CONN_QUEUE);
                     let target = Target::Outbound(opts, self.config.connect_timeout);
-                    let task = tokio::spawn(run_conn(peer, conn, target, rx, self.inputs.clone()));
+                    let task = tokio::spawn(run_conn(
+                        peer.clone(),
+                        conn,
+                        target,
+                        rx,
+                        self.inputs.clone(),
+                    ));
                     self.conns.insert(conn, ConnHandle { tx, task });
                 }
                 SessionOutput::Transmit { conn, data } => {
@@ -781,7 +781,7 @@ impl VrfTask {
                     let _ = self.events.send(PeerEvent::StateChanged {
                         peer: PeerKey {
                             vrf: self.vrf.clone(),
-                            address: peer,
+                            id: peer.clone(),
                         },
                         from,
                         to,
@@ -802,13 +802,13 @@ impl VrfTask {
     /// Keeps the TCP MD5 key of an unnumbered peer on the listeners in step with its
     /// neighbour's link-local address (the kernel keys MD5 by peer address; it cannot scope a
     /// key to a non-VRF interface), so the router's own connections are signed-checked too.
-    fn sync_link_md5(&mut self, peer: IpAddr) {
-        let want = self.sessions.get(&peer).and_then(|s| {
+    fn sync_link_md5(&mut self, peer: &PeerId) {
+        let want = self.sessions.get(peer).and_then(|s| {
             let cfg = s.config();
             cfg.password.as_ref()?;
             cfg.neighbor().map(IpAddr::V6)
         });
-        let have = self.md5_neighbors.get(&peer).copied();
+        let have = self.md5_neighbors.get(peer).copied();
         if want == have {
             return;
         }
@@ -816,7 +816,7 @@ impl VrfTask {
             for l in &self.listeners {
                 let _ = socket::set_md5_key(l.socket.as_raw_fd(), old, None);
             }
-            self.md5_neighbors.remove(&peer);
+            self.md5_neighbors.remove(peer);
         }
         if want.is_some() {
             self.set_listener_keys(peer);
@@ -852,14 +852,14 @@ impl VrfTask {
                     let socket = Arc::new(l);
                     let task = tokio::spawn(run_listener(socket.clone(), self.inputs.clone()));
                     self.listeners.push(Listener { socket, task });
-                    let peers: Vec<IpAddr> = self
+                    let peers: Vec<PeerId> = self
                         .sessions
                         .keys()
-                        .copied()
                         .filter(|a| a.is_ipv6() == v6)
+                        .cloned()
                         .collect();
                     for p in peers {
-                        self.set_listener_keys(p);
+                        self.set_listener_keys(&p);
                     }
                 }
                 Err(e) => {
@@ -873,12 +873,11 @@ impl VrfTask {
         }
     }
 
-    /// The public key of the session stored under `peer` (prints an unnumbered peer's
-    /// interface rather than its key address).
-    fn key_of(&self, peer: IpAddr) -> PeerKey {
+    /// The public key of the session stored under `peer` in this VRF.
+    fn key_of(&self, peer: &PeerId) -> PeerKey {
         PeerKey {
             vrf: self.vrf.clone(),
-            address: peer,
+            id: peer.clone(),
         }
     }
 
@@ -901,27 +900,27 @@ impl VrfTask {
 
     /// A Router Advertisement named the router on an interface: point its session there.
     fn neighbor_learned(&mut self, l: Learned) {
-        let peer = crate::config::PeerKey::interface(self.vrf.clone(), &l.interface).address;
+        let peer = PeerId::Interface(l.interface);
         if let Some(s) = self.sessions.get_mut(&peer) {
             s.set_neighbor(Instant::now(), l.address);
-            self.drive(peer);
+            self.drive(&peer);
         }
     }
 
     /// The session key and link-local address of a connection from a link-local address: the
     /// unnumbered peer of the interface the connection arrived on.
-    fn interface_peer_of(&self, remote: &SocketAddr) -> Option<(IpAddr, Ipv6Addr)> {
+    fn interface_peer_of(&self, remote: &SocketAddr) -> Option<(PeerId, Ipv6Addr)> {
         let scope = unnumbered::link_local_scope(remote)?;
         let IpAddr::V6(ll) = remote.ip() else {
             return None;
         };
         let name = socket::interface_name(scope)?;
-        let key = crate::config::PeerKey::interface(self.vrf.clone(), &name).address;
+        let key = PeerId::Interface(name);
         self.sessions.contains_key(&key).then_some((key, ll))
     }
 
-    fn set_listener_keys(&mut self, peer: IpAddr) {
-        let Some(s) = self.sessions.get(&peer) else {
+    fn set_listener_keys(&mut self, peer: &PeerId) {
+        let Some(s) = self.sessions.get(peer) else {
             return;
         };
         let key = s.config().password.clone();
@@ -931,7 +930,10 @@ impl VrfTask {
                 (Some(ll), Some(_)) => (IpAddr::V6(ll), s.config().key()),
                 _ => return,
             },
-            None => (peer, self.key_of(peer)),
+            None => match peer {
+                PeerId::Address(a) => (*a, self.key_of(peer)),
+                PeerId::Interface(_) => return,
+            },
         };
         for l in &self.listeners {
             let is_v6 = l.socket.local_addr().map(|a| a.is_ipv6()).unwrap_or(false);
@@ -946,14 +948,14 @@ impl VrfTask {
                 tracing::warn!(peer = %name, error = %e, "TCP MD5 key on listener");
             }
         }
-        if addr != peer {
-            self.md5_neighbors.insert(peer, addr);
+        if matches!(peer, PeerId::Interface(_)) {
+            self.md5_neighbors.insert(peer.clone(), addr);
         }
     }
 
     async fn shutdown(&mut self, graceful_restart: bool) {
         let now = Instant::now();
-        let peers: Vec<IpAddr> = self.sessions.keys().copied().collect();
+        let peers: Vec<PeerId> = self.sessions.keys().cloned().collect();
         for peer in peers {
             if let Some(s) = self.sessions.get_mut(&peer) {
                 if graceful_restart {
@@ -962,7 +964,7 @@ impl VrfTask {
                     s.stop(now, CeaseSubcode::AdministrativeShutdown);
                 }
             }
-            self.drive(peer);
+            self.drive(&peer);
         }
         for (_, c) in self.conns.drain() {
             drop(c.tx);
@@ -1004,13 +1006,18 @@ fn conn_addrs(interface: Option<&str>, local: SocketAddr, other: Option<IpAddr>)
     }
 }
 
-fn hash_ip(ip: IpAddr) -> u64 {
-    match ip {
-        IpAddr::V4(v4) => u64::from(u32::from(v4)),
-        IpAddr::V6(v6) => {
-            let x = u128::from(v6);
+/// A seed contribution from the peer's identity (so sessions started together jitter apart).
+fn hash_peer(peer: &PeerId) -> u64 {
+    match peer {
+        PeerId::Address(IpAddr::V4(v4)) => u64::from(u32::from(*v4)),
+        PeerId::Address(IpAddr::V6(v6)) => {
+            let x = u128::from(*v6);
             (x as u64) ^ ((x >> 64) as u64)
         }
+        // FNV-1a over the interface name.
+        PeerId::Interface(name) => name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        }),
     }
 }
 
@@ -1064,7 +1071,7 @@ async fn connect(opts: &ConnectOptions) -> io::Result<TcpStream> {
 /// One TCP connection: connects (outbound), then frames what it reads and writes what the owner
 /// queues. Dropping the queue's sender flushes and closes.
 async fn run_conn(
-    peer: IpAddr,
+    peer: PeerId,
     conn: ConnId,
     target: Target,
     mut rx: mpsc::Receiver<Bytes>,
@@ -1088,7 +1095,7 @@ async fn run_conn(
                     let other = socket::other_family_address(canonical(local.ip()));
                     if inputs
                         .send(Input::Connected {
-                            peer,
+                            peer: peer.clone(),
                             conn,
                             local,
                             other,
@@ -1103,7 +1110,7 @@ async fn run_conn(
                 Ok(Err(e)) => {
                     let _ = inputs
                         .send(Input::ConnectFailed {
-                            peer,
+                            peer: peer.clone(),
                             conn,
                             error: e.to_string(),
                         })
@@ -1113,7 +1120,7 @@ async fn run_conn(
                 Err(_) => {
                     let _ = inputs
                         .send(Input::ConnectFailed {
-                            peer,
+                            peer: peer.clone(),
                             conn,
                             error: "connect timed out".into(),
                         })
@@ -1132,20 +1139,20 @@ async fn run_conn(
                 match r {
                     Ok(0) | Err(_) => {
                         reading = false;
-                        let _ = inputs.send(Input::Closed { peer, conn }).await;
+                        let _ = inputs.send(Input::Closed { peer: peer.clone(), conn }).await;
                     }
                     Ok(_) => loop {
                         match packet::frame(&buf) {
                             Ok(Some(n)) => {
                                 let msg = buf.split_to(n).freeze();
-                                if inputs.send(Input::Received { peer, conn, msg }).await.is_err() {
+                                if inputs.send(Input::Received { peer: peer.clone(), conn, msg }).await.is_err() {
                                     return;
                                 }
                             }
                             Ok(None) => break,
                             Err(e) => {
                                 reading = false;
-                                let _ = inputs.send(Input::FrameError { peer, conn, notification: e.to_notification() }).await;
+                                let _ = inputs.send(Input::FrameError { peer: peer.clone(), conn, notification: e.to_notification() }).await;
                                 break;
                             }
                         }
@@ -1157,7 +1164,7 @@ async fn run_conn(
                     match tokio::time::timeout(FLUSH_TIMEOUT * 6, wr.write_all(&data)).await {
                         Ok(Ok(())) => {}
                         _ => {
-                            let _ = inputs.send(Input::Closed { peer, conn }).await;
+                            let _ = inputs.send(Input::Closed { peer: peer.clone(), conn }).await;
                             return;
                         }
                     }

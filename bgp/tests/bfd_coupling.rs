@@ -15,7 +15,7 @@ fn peer_key_keeps_vrf_and_peer_address() {
     let k = SessionKey::single_hop(B, A).in_vrf("red");
     let p = peer_key(&k);
     assert_eq!(p.vrf.as_deref(), Some("red"));
-    assert_eq!(p.address, B);
+    assert_eq!(p.peer_address(), Some(B));
     assert_eq!(peer_key(&SessionKey::multi_hop(B, A)).vrf, None);
 }
 

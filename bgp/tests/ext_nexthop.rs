@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use ipnet::IpNet;
-use metalroute_bgp::config::{Asn, Family, PeerAsn, PeerConfig, PeerKey};
+use metalroute_bgp::config::{Asn, Family, PeerAsn, PeerConfig, PeerId, PeerKey};
 use metalroute_bgp::fsm::{extended_next_hop_families, local_capabilities, ConnId, Direction};
 use metalroute_bgp::fsm::{NoJitter, State};
 use metalroute_bgp::packet::{
@@ -496,18 +496,17 @@ fn interface_keys_are_unambiguous_and_print_the_interface() {
     let c = PeerKey::interface(Some("red".into()), "veth0");
     assert_ne!(a, b);
     assert_ne!(a, c);
-    assert_eq!(a.interface_name().as_deref(), Some("veth0"));
+    assert_eq!(a.interface_name(), Some("veth0"));
+    assert_eq!(a.peer_address(), None);
+    assert_eq!(a.id, PeerId::Interface("veth0".into()));
     assert_eq!(a.to_string(), "veth0");
     assert_eq!(c.to_string(), "veth0%red");
     assert_eq!(c.label(), "veth0");
-    let numbered = PeerKey {
-        vrf: Some("red".into()),
-        address: "192.0.2.1".parse().unwrap(),
-    };
+    let numbered = PeerKey::address(Some("red".into()), "192.0.2.1".parse().unwrap());
     assert_eq!(numbered.label(), "192.0.2.1");
-    let longest = PeerKey::interface(None, "abcdefghijklmno");
-    assert_eq!(longest.interface_name().as_deref(), Some("abcdefghijklmno"));
-    // Addresses are never taken for interfaces.
+    assert_eq!(numbered.to_string(), "192.0.2.1%red");
+    assert_eq!(numbered.interface_name(), None);
+    // No address is ever taken for an interface, whatever range it is in.
     for ip in [
         "::1",
         "::",
@@ -516,11 +515,9 @@ fn interface_keys_are_unambiguous_and_print_the_interface() {
         "fe80::1",
         "2001:db8::1",
     ] {
-        let k = PeerKey {
-            vrf: None,
-            address: ip.parse().unwrap(),
-        };
+        let k = PeerKey::address(None, ip.parse().unwrap());
         assert_eq!(k.interface_name(), None, "{ip}");
+        assert_eq!(k.label(), ip, "{ip}");
     }
     // The key of an unnumbered config does not change when its neighbour is learned.
     let mut cfg = unnumbered(64511, PeerAsn::DynamicExternal, [192, 0, 2, 1]);
@@ -556,12 +553,14 @@ fn invalid_unnumbered_configurations_name_the_field() {
         &|c| c.source_address = Some("fe80::1".parse().unwrap()),
         "source_address",
     );
-    // Numbered peers: link-local without an interface, or the reserved range, are refused.
+    // Numbered peers: link-local without an interface is refused; the IETF-reserved 0000::/8
+    // range is an ordinary (if odd) address and does not collide with interface keys.
     let mut n = base.clone();
     n.interface = None;
     n.address = "fe80::2".parse().unwrap();
     assert!(n.validate().unwrap_err().to_string().contains("link-local"));
-    n.address = PeerKey::interface(None, "veth0").address;
-    assert!(n.validate().unwrap_err().to_string().contains("reserved"));
+    n.address = "76:6574:6830::".parse().unwrap();
+    n.validate().unwrap();
+    assert_ne!(n.key(), PeerKey::interface(None, "veth0"));
     let _ = Update::default();
 }

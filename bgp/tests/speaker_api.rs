@@ -59,10 +59,7 @@ async fn speaker_api_contract_without_network() {
     assert_eq!(st.prefixes_desired.get(&Family::IPV4_UNICAST), Some(&1));
     assert_eq!(st.prefixes_sent.get(&Family::IPV4_UNICAST), None);
     // Errors name the peer.
-    let other = PeerKey {
-        vrf: None,
-        address: "192.0.2.9".parse().unwrap(),
-    };
+    let other = PeerKey::address(None, "192.0.2.9".parse().unwrap());
     let err = speaker
         .set_advertisements(&other, Family::IPV4_UNICAST, HashMap::new())
         .await

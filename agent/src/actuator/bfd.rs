@@ -124,10 +124,7 @@ impl BfdActuator {
                     continue;
                 }
             };
-            let pk = PeerKey {
-                vrf: vrf.device().map(str::to_string),
-                address: *peer,
-            };
+            let pk = PeerKey::address(vrf.device().map(str::to_string), *peer);
             let local = match p.source_address {
                 Some(a) => Some(a),
                 None => self
@@ -156,10 +153,7 @@ impl BfdActuator {
         }
         let wanted: std::collections::BTreeSet<PeerKey> = desired
             .keys()
-            .map(|k| PeerKey {
-                vrf: k.vrf.clone(),
-                address: k.peer,
-            })
+            .map(|k| PeerKey::address(k.vrf.clone(), k.peer))
             .collect();
         self.locals.retain(|k, _| wanted.contains(k));
         if desired.is_empty() && self.applied.is_empty() {

@@ -184,10 +184,7 @@ pub fn gate_on_bfd(
         let (Some(_), PeerTarget::Address(address)) = (&s.params.bfd, &s.params.target) else {
             continue;
         };
-        let key = PeerKey {
-            vrf: vrf.device().map(str::to_string),
-            address: *address,
-        };
+        let key = PeerKey::address(vrf.device().map(str::to_string), *address);
         if bfd_up.contains(&key) {
             continue;
         }
@@ -398,10 +395,7 @@ mod tests {
     }
 
     fn key(a: &str) -> PeerKey {
-        PeerKey {
-            vrf: None,
-            address: a.parse().unwrap(),
-        }
+        PeerKey::address(None, a.parse().unwrap())
     }
 
     #[test]

@@ -15,10 +15,7 @@ use crate::speaker::Speaker;
 
 /// The BGP peer a BFD session protects: same VRF, same peer address.
 pub fn peer_key(key: &SessionKey) -> PeerKey {
-    PeerKey {
-        vrf: key.vrf.clone(),
-        address: key.peer,
-    }
+    PeerKey::address(key.vrf.clone(), key.peer)
 }
 
 /// Whether this BFD event must take the BGP session down.
