@@ -55,7 +55,10 @@ impl Vty {
                 return if status == 0 {
                     Ok(text)
                 } else {
-                    Err(format!("`{cmd}` rejected (status {status}): {}", text.trim()))
+                    Err(format!(
+                        "`{cmd}` rejected (status {status}): {}",
+                        text.trim()
+                    ))
                 };
             }
         }

@@ -136,7 +136,9 @@ pub async fn add_path_stream(port: u16, msgs: Vec<Bytes>) -> Result<(), String> 
         .map_err(|e| format!("gobgpd HTTP/2 connection: {e}"))?;
     let req = http::Request::builder()
         .method("POST")
-        .uri(format!("http://127.0.0.1:{port}/apipb.GobgpApi/AddPathStream"))
+        .uri(format!(
+            "http://127.0.0.1:{port}/apipb.GobgpApi/AddPathStream"
+        ))
         .header("content-type", "application/grpc")
         .header("te", "trailers")
         .body(())

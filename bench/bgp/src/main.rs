@@ -50,6 +50,9 @@ pub fn check_interrupted() {
 const POLL: Duration = Duration::from_millis(1);
 /// The longest one measurement may take.
 const MEASURE_DEADLINE: Duration = Duration::from_secs(300);
+/// The longest one churn step may take (frr-reload.py included; more than the agent's 30 s
+/// periodic re-read, which is how a lost file event still gets applied).
+const CHURN_DEADLINE: Duration = Duration::from_secs(240);
 /// The longest a sender may take to load its routes.
 const LOAD_DEADLINE: Duration = Duration::from_secs(300);
 
@@ -257,11 +260,7 @@ fn shut(recv: &mut dyn Receiver, fam: Fam) -> Result<(), String> {
 }
 
 /// Established → all `n` received, for one session; leaves the session shut.
-fn measure_initial(
-    recv: &mut dyn Receiver,
-    sender: &Sender,
-    n: u32,
-) -> Result<(f64, f64), String> {
+fn measure_initial(recv: &mut dyn Receiver, sender: &Sender, n: u32) -> Result<(f64, f64), String> {
     let fam = sender.fam();
     let cpu0 = procfs::cpu_seconds(sender.pid).unwrap_or(0.0);
     let enabled = SystemTime::now();
@@ -328,7 +327,7 @@ fn measure_churn(
     let t0 = Instant::now();
     let pending = sender.start_change(path, to)?;
     let mut seen = (0, 0, 0);
-    let r = poll("receiver holds the new set", MEASURE_DEADLINE, || {
+    let r = poll("receiver holds the new set", CHURN_DEADLINE, || {
         let new = recv.count_within(NEW_WINDOW)?;
         if new != want_new {
             seen.1 = new;
@@ -368,11 +367,16 @@ fn median(v: &[f64]) -> f64 {
     }
 }
 
+/// (scenario, receiver).
+type GroupKey = (String, String);
+/// Per sender: name, (min, median) of the successful runs, successes, runs, peak RSS, median CPU.
+type SenderStats = (String, Option<(f64, f64)>, usize, usize, u64, f64);
+
 /// Prints the summary table: per scenario × receiver, per sender min/median seconds, ratio of
 /// the median to the best non-metalroute sender's median, peak RSS and median CPU.
 fn print_table(samples: &[Sample]) {
     // (scenario, receiver) → sender → samples, in first-seen order.
-    let mut groups: Vec<((String, String), BTreeMap<String, Vec<&Sample>>)> = Vec::new();
+    let mut groups: Vec<(GroupKey, BTreeMap<String, Vec<&Sample>>)> = Vec::new();
     let mut order: Vec<String> = Vec::new();
     for s in samples {
         let key = (s.scenario.clone(), s.receiver.clone());
@@ -394,7 +398,7 @@ fn print_table(samples: &[Sample]) {
         "scenario", "recv", "sender", "ok", "min s", "median s", "ratio", "rss MiB", "cpu s"
     );
     for ((scenario, receiver), by_sender) in &groups {
-        let stats: Vec<(String, Option<(f64, f64)>, usize, usize, u64, f64)> = order
+        let stats: Vec<SenderStats> = order
             .iter()
             .filter_map(|name| {
                 let v = by_sender.get(name)?;
@@ -443,10 +447,8 @@ fn main() {
     }
     let start = Instant::now();
     // Everything that needs cleaning up lives in `run`, so it is dropped before exiting.
-    let ok = match std::panic::catch_unwind(|| run(&s)) {
-        Ok(ok) => ok,
-        Err(_) => false,
-    };
+    // A panic (a failed setup step, or Ctrl-C) has unwound through the guards: not ok.
+    let ok: bool = std::panic::catch_unwind(|| run(&s)).unwrap_or_default();
     println!("total run time: {:.0} s", start.elapsed().as_secs_f64());
     if !ok {
         std::process::exit(1);
@@ -472,7 +474,13 @@ fn run(s: &Settings) -> bool {
         return false;
     }
     let head = std::process::Command::new("git")
-        .args(["-C", env!("CARGO_MANIFEST_DIR"), "rev-parse", "--short", "HEAD"])
+        .args([
+            "-C",
+            env!("CARGO_MANIFEST_DIR"),
+            "rev-parse",
+            "--short",
+            "HEAD",
+        ])
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .unwrap_or_default();
@@ -613,13 +621,15 @@ fn churn(
     // The exact base set (both churn windows checked: a sender may still be applying the
     // unmeasured step back to the base set from the previous receiver).
     let up = recv.set_enabled(fam, true).and_then(|_| {
-        poll("base set received", MEASURE_DEADLINE, || {
+        poll("base set received", CHURN_DEADLINE, || {
             let st = recv.state(fam)?;
             if !(st.established && st.received == 10_000) {
                 return Ok(None);
             }
-            Ok((recv.count_within(OLD_WINDOW)? == 1024 && recv.count_within(NEW_WINDOW)? == 0)
-                .then_some(()))
+            Ok(
+                (recv.count_within(OLD_WINDOW)? == 1024 && recv.count_within(NEW_WINDOW)? == 0)
+                    .then_some(()),
+            )
         })
     });
     let kind_name = sender.kind.name();

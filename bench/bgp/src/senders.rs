@@ -91,8 +91,9 @@ pub enum Pending {
     Done,
     /// `mr-speaker` answers `ok`.
     Ack,
-    /// A helper process (vtysh, frr-reload.py) must exit successfully.
-    Child(std::process::Child, String),
+    /// A helper process (vtysh, frr-reload.py) must exit successfully; its output goes to the
+    /// file (never a pipe nobody reads: frr-reload.py logs a lot and would block).
+    Child(std::process::Child, String, PathBuf),
     /// A thread (gRPC call, BIRD configure, FIFO write) must succeed.
     Thread(JoinHandle<Result<(), String>>),
 }
@@ -189,6 +190,13 @@ pub fn minus(a: &[(u32, u32)], b: &[(u32, u32)]) -> Set {
     out
 }
 
+/// Opens (truncating) a helper's output file.
+fn output_file(path: &Path) -> Result<Stdio, String> {
+    std::fs::File::create(path)
+        .map(Stdio::from)
+        .map_err(|e| format!("create {}: {e}", path.display()))
+}
+
 /// Reads lines from `r` on a thread and forwards them.
 fn line_channel<R: std::io::Read + Send + 'static>(r: R) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
@@ -238,20 +246,22 @@ fn finish_pending(p: Pending, lines: Option<&mpsc::Receiver<String>>) -> Result<
             Some(l) => expect_line(l, "ok"),
             None => Err("no helper to acknowledge".into()),
         },
-        Pending::Child(mut child, what) => {
+        Pending::Child(mut child, what, log) => {
             let start = std::time::Instant::now();
             loop {
                 crate::check_interrupted();
                 match child.try_wait() {
                     Ok(Some(st)) => {
-                        let mut err = String::new();
-                        if let Some(mut e) = child.stderr.take() {
-                            let _ = std::io::Read::read_to_string(&mut e, &mut err);
-                        }
                         return if st.success() {
                             Ok(())
                         } else {
-                            Err(format!("{what} failed ({st}): {}", err.trim()))
+                            let out = std::fs::read_to_string(&log).unwrap_or_default();
+                            let tail: Vec<&str> = out.lines().rev().take(5).collect();
+                            Err(format!(
+                                "{what} failed ({st}), {}: {}",
+                                log.display(),
+                                tail.join(" / ")
+                            ))
                         };
                     }
                     Ok(None) if start.elapsed() > HELPER_DEADLINE => {
@@ -322,8 +332,8 @@ pub fn start(
         }
         Kind::Exabgp => {
             let e = Exabgp::start(ns, &exabgp_conf(fam), true);
-            let pid = find_pid(&ns.pids(), "exabgp", &["feed.sh"])
-                .ok_or("exabgp process not found")?;
+            let pid =
+                find_pid(&ns.pids(), "exabgp", &["feed.sh"]).ok_or("exabgp process not found")?;
             let fifo = e.dir().join("commands.fifo");
             let text = exabgp_lines(fam, set, &[]);
             finish_pending(Pending::Thread(fifo_writer(fifo, text)), None)?;
@@ -500,7 +510,10 @@ fn start_agent(
             agent.display()
         ));
     }
-    let work = TempDir::new(&format!("metalroute-bench-bgp-agent-{}", std::process::id()))?;
+    let work = TempDir::new(&format!(
+        "metalroute-bench-bgp-agent-{}",
+        std::process::id()
+    ))?;
     let dir = work.0.join("config");
     let staging = work.0.join("staging");
     for d in [&dir, &staging] {
@@ -542,7 +555,8 @@ fn gobgp_toml(fam: Fam) -> String {
         Fam::V4 => "ipv4-unicast",
         Fam::V6 => "ipv6-unicast",
     };
-    let mut s = "[global.config]\n  as = 64500\n  router-id = \"192.0.2.1\"\n  port = 179\n".to_owned();
+    let mut s =
+        "[global.config]\n  as = 64500\n  router-id = \"192.0.2.1\"\n  port = 179\n".to_owned();
     for l in LINKS {
         s.push_str(&format!(
             "
@@ -644,10 +658,16 @@ fn exabgp_conf(fam: Fam) -> String {
 fn exabgp_lines(fam: Fam, announce: &[(u32, u32)], withdraw: &[(u32, u32)]) -> String {
     let mut s = String::new();
     for i in indices(withdraw) {
-        s.push_str(&format!("withdraw route {} next-hop self\n", prefix(fam, i)));
+        s.push_str(&format!(
+            "withdraw route {} next-hop self\n",
+            prefix(fam, i)
+        ));
     }
     for i in indices(announce) {
-        s.push_str(&format!("announce route {} next-hop self\n", prefix(fam, i)));
+        s.push_str(&format!(
+            "announce route {} next-hop self\n",
+            prefix(fam, i)
+        ));
     }
     s
 }
@@ -726,8 +746,7 @@ impl Sender {
                 }
                 for (s, _) in agent_chunks(&del) {
                     let p = dir.join(agent_file(s));
-                    std::fs::remove_file(&p)
-                        .map_err(|e| format!("remove {}: {e}", p.display()))?;
+                    std::fs::remove_file(&p).map_err(|e| format!("remove {}: {e}", p.display()))?;
                 }
                 for (s, _) in new {
                     std::fs::rename(staging.join(agent_file(s)), dir.join(agent_file(s)))
@@ -762,7 +781,7 @@ impl Sender {
                     }
                 }))
             }
-            (Inner::Frr { f, .. }, ChurnPath::Native) => {
+            (Inner::Frr { f, work, .. }, ChurnPath::Native) => {
                 let afi = match fam {
                     Fam::V4 => "ipv4",
                     Fam::V6 => "ipv6",
@@ -777,11 +796,12 @@ impl Sender {
                 for i in indices(&add) {
                     cmd.args(["-c", &format!("network {}", prefix(fam, i))]);
                 }
+                let log = work.0.join("vtysh.out");
                 cmd.stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::piped());
+                    .stdout(output_file(&log)?)
+                    .stderr(output_file(&work.0.join("vtysh.err"))?);
                 let child = cmd.spawn().map_err(|e| format!("start vtysh: {e}"))?;
-                Pending::Child(child, "vtysh".into())
+                Pending::Child(child, "vtysh".into(), log)
             }
             (Inner::Frr { f, c0, work }, ChurnPath::FrrReload) => {
                 let conf = work.0.join("frr.conf");
@@ -799,22 +819,17 @@ impl Sender {
                     .args(["--bindir", "/usr/bin"])
                     .arg(&conf)
                     .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::piped())
+                    .stdout(output_file(&work.0.join("reload.out"))?)
+                    .stderr(output_file(&work.0.join("reload.err"))?)
                     .spawn()
                     .map_err(|e| format!("start {FRR_RELOAD}: {e}"))?;
-                Pending::Child(child, "frr-reload.py".into())
+                Pending::Child(child, "frr-reload.py".into(), work.0.join("reload.err"))
             }
             (Inner::Exabgp { e }, ChurnPath::Native) => Pending::Thread(fifo_writer(
                 e.dir().join("commands.fifo"),
                 exabgp_lines(fam, &add, &del),
             )),
-            (_, path) => {
-                return Err(format!(
-                    "{} has no churn path {path:?}",
-                    self.kind.name()
-                ))
-            }
+            (_, path) => return Err(format!("{} has no churn path {path:?}", self.kind.name())),
         };
         self.current = to.to_vec();
         Ok(pending)

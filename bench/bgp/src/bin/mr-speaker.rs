@@ -32,7 +32,8 @@ struct Args {
 
 /// Parses the command line; exits with status 2 on bad input.
 fn args() -> Args {
-    let usage = "usage: mr-speaker --family v4|v6 --peer ADDR [--peer ADDR...] --set START:COUNT[,...]";
+    let usage =
+        "usage: mr-speaker --family v4|v6 --peer ADDR [--peer ADDR...] --set START:COUNT[,...]";
     let fail = |m: &str| -> ! {
         eprintln!("{m}\n{usage}");
         std::process::exit(2)
@@ -86,10 +87,7 @@ async fn apply(speaker: &Speaker, keys: &[PeerKey], fam: Fam, set: &[(u32, u32)]
     };
     let map = routes(fam, set);
     for key in keys {
-        if let Err(e) = speaker
-            .set_advertisements(key, family, map.clone())
-            .await
-        {
+        if let Err(e) = speaker.set_advertisements(key, family, map.clone()).await {
             eprintln!("set_advertisements {key}: {e}");
             std::process::exit(1);
         }
