@@ -268,6 +268,9 @@ fn measure_initial(recv: &mut dyn Receiver, sender: &Sender, n: u32) -> Result<(
     let mut last = 0;
     let mut polled_est: Option<SystemTime> = None;
     let r = poll("all routes received", MEASURE_DEADLINE, || {
+        if procfs::cpu_seconds(sender.pid).is_none() {
+            return Err(format!("the sender (pid {}) exited", sender.pid));
+        }
         let st = recv.state(fam)?;
         let now = SystemTime::now();
         last = st.received;
@@ -327,7 +330,11 @@ fn measure_churn(
     let t0 = Instant::now();
     let pending = sender.start_change(path, to)?;
     let mut seen = (0, 0, 0);
+    let pid = sender.pid;
     let r = poll("receiver holds the new set", CHURN_DEADLINE, || {
+        if procfs::cpu_seconds(pid).is_none() {
+            return Err(format!("the sender (pid {pid}) exited"));
+        }
         let new = recv.count_within(NEW_WINDOW)?;
         if new != want_new {
             seen.1 = new;

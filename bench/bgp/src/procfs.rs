@@ -14,12 +14,17 @@ fn clk_tck() -> f64 {
     }
 }
 
-/// CPU seconds (user + system, all threads, exited threads included) of `pid`.
+/// CPU seconds (user + system, all threads, exited threads included) of `pid`; `None` when the
+/// process is gone (or a zombie).
 pub fn cpu_seconds(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name, which is in parentheses and may contain spaces.
     let rest = &stat[stat.rfind(')')? + 2..];
     let f: Vec<&str> = rest.split_whitespace().collect();
+    // A zombie (exited, not reaped yet) or dead process counts as gone.
+    if matches!(f.first(), Some(&"Z") | Some(&"X")) {
+        return None;
+    }
     // rest starts at field 3 (state); utime is field 14, stime field 15.
     let utime: f64 = f.get(11)?.parse().ok()?;
     let stime: f64 = f.get(12)?.parse().ok()?;
