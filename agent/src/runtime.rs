@@ -198,6 +198,9 @@ pub async fn run(opts: RunOptions) -> Result<(), AgentError> {
     let mut replan = true;
     // What the watcher saw since the last reconciliation; `None`: read the whole directory.
     let mut changes: Option<Changes> = None;
+    // The safety re-read runs RESYNC after the previous one, however busy the loop is (a
+    // `sleep(RESYNC)` re-created on every turn would never fire while BGP events keep coming).
+    let mut resync_at = tokio::time::Instant::now() + RESYNC;
     loop {
         if opts.bfd_gate {
             actuator.set_bfd_up(bfd.up_peers());
@@ -254,7 +257,10 @@ pub async fn run(opts: RunOptions) -> Result<(), AgentError> {
                     }
                 }
             }
-            _ = tokio::time::sleep(RESYNC) => { changes = None; }
+            _ = tokio::time::sleep_until(resync_at) => {
+                changes = None;
+                resync_at = tokio::time::Instant::now() + RESYNC;
+            }
             _ = sigterm.recv() => { tracing::info!("SIGTERM: stopping"); break; }
             _ = sigint.recv() => { tracing::info!("SIGINT: stopping"); break; }
         }

@@ -160,12 +160,14 @@ impl DirWatch {
 
     /// Waits for the next change; returns at once when every file of it is complete, else
     /// after [`DEBOUNCE`] without events. `None` when the watcher died.
+    ///
+    /// Cancel-safe (the agent's loop races it against BGP and BFD events in `select!`): changes
+    /// stay in the shared pending set until they are returned, and a call that finds changes
+    /// already pending — because an earlier, cancelled call consumed their wake-up — does not
+    /// wait for another one.
     pub async fn changed(&mut self) -> Option<Changes> {
-        loop {
+        while self.lock().is_empty() {
             self.rx.recv().await?;
-            if !self.lock().is_empty() {
-                break;
-            }
         }
         loop {
             if self.lock().settled() {
@@ -241,6 +243,34 @@ mod tests {
         assert_eq!(c.paths, BTreeSet::from([d.join("b.yaml")]));
         std::fs::remove_dir_all(&d).unwrap();
         std::fs::remove_dir_all(&outside).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_change_whose_wait_was_cancelled_is_returned_by_the_next_call() {
+        let d = dir("cancel");
+        let mut w = DirWatch::start(&d).unwrap();
+        // A file still open for writing: its change is in progress, so a wait for it sits in
+        // the debounce. Keep it open so no further event (close) arrives during the test.
+        let _open = std::fs::File::create(d.join("c.yaml")).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while w.lock().is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no event for the new file"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        // This call takes the wake-up and is cancelled in the debounce, as `select!` does
+        // when another branch wins.
+        let first = tokio::time::timeout(DEBOUNCE / 5, w.changed()).await;
+        assert!(
+            first.is_err(),
+            "an in-progress change returned before the debounce"
+        );
+        // No new event arrives, yet the next call returns the pending change.
+        let c = next(&mut w).await;
+        assert_eq!(c.paths, BTreeSet::from([d.join("c.yaml")]));
+        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
