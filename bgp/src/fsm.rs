@@ -18,7 +18,7 @@ use crate::config::{Asn, Family, HoldTime, PeerConfig};
 use crate::packet::{
     Afi, Capability, CeaseSubcode, DecodeContext, EncodeContext, ExtendedNextHopFamily, FsmSubcode,
     GracefulRestartCap, GracefulRestartFamily, Message, Notification, Open, OpenSubcode,
-    RouteRefresh, Update,
+    RouteRefresh, Update, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN,
 };
 
 /// Identifies one TCP connection of a peer; chosen by the FSM for outgoing connections
@@ -202,6 +202,9 @@ pub struct Negotiated {
     /// announced the extended next hop capability for them and so did the peer). We send IPv4
     /// unicast routes in MP_REACH_NLRI with our IPv6 next hop when it holds IPv4 unicast.
     pub extended_next_hop: Vec<Family>,
+    /// Both sides announced Extended Message (RFC 8654): UPDATE, NOTIFICATION and
+    /// ROUTE-REFRESH may be up to 65,535 octets in both directions.
+    pub extended_message: bool,
     /// Capabilities we sent.
     pub local_capabilities: Vec<Capability>,
     /// Capabilities the peer sent.
@@ -467,6 +470,16 @@ impl Fsm {
         EncodeContext {
             four_octet_as: four,
             ipv4_via_mp,
+        }
+    }
+
+    /// The largest message the current session may carry: [`MAX_EXTENDED_MESSAGE_LEN`] once
+    /// both sides announced Extended Message (RFC 8654), else [`MAX_MESSAGE_LEN`].
+    pub fn max_message_len(&self) -> usize {
+        if self.negotiated.as_ref().is_some_and(|n| n.extended_message) {
+            MAX_EXTENDED_MESSAGE_LEN
+        } else {
+            MAX_MESSAGE_LEN
         }
     }
 
@@ -1096,6 +1109,9 @@ pub fn local_capabilities(config: &PeerConfig) -> Vec<Capability> {
         }]));
     }
     caps.push(Capability::RouteRefresh);
+    // RFC 8654: lets a peer that supports it (FRR) take a full table in a few large UPDATEs;
+    // we accept such messages too (`Session` decodes with the negotiated limit).
+    caps.push(Capability::ExtendedMessage);
     caps.push(Capability::FourOctetAs(config.local_asn.0));
     if let Some(gr) = &config.graceful_restart {
         // 12 bits on the wire: at most 4095 s.
@@ -1170,6 +1186,8 @@ pub fn negotiate(config: &PeerConfig, local_caps: &[Capability], open: &Open) ->
         route_refresh: rr,
         graceful_restart,
         extended_next_hop,
+        extended_message: local_caps.contains(&Capability::ExtendedMessage)
+            && open.capabilities.contains(&Capability::ExtendedMessage),
         local_capabilities: local_caps.to_vec(),
         peer_capabilities: open.capabilities.clone(),
     }

@@ -342,7 +342,7 @@ impl Session {
 
     /// One whole framed message arrived on `conn`.
     pub fn received(&mut self, now: Instant, conn: ConnId, msg: &[u8]) {
-        match Message::decode(msg, &self.fsm.decode_context()) {
+        match Message::decode_up_to(msg, &self.fsm.decode_context(), self.fsm.max_message_len()) {
             Ok(message) => self.fsm.handle_event(now, Event::Message { conn, message }),
             Err(e) => {
                 tracing::warn!(peer = %self.config().key(), error = %e, "malformed message");
@@ -830,7 +830,8 @@ impl Session {
         let mut withdraw = withdraw;
         withdraw.sort();
         let ctx = self.fsm.encode_context();
-        match packet::encode_updates(family, &announce, &withdraw, &next_hop, &ctx) {
+        let max_len = self.fsm.max_message_len();
+        match packet::encode_updates_up_to(family, &announce, &withdraw, &next_hop, &ctx, max_len) {
             Ok(msgs) => {
                 let count = msgs.len() as u64;
                 let mut data = BytesMut::new();

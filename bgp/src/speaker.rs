@@ -1142,7 +1142,9 @@ async fn run_conn(
                         let _ = inputs.send(Input::Closed { peer: peer.clone(), conn }).await;
                     }
                     Ok(_) => loop {
-                        match packet::frame(&buf) {
+                        // Up to the RFC 8654 size: the session applies the negotiated limit
+                        // when it decodes (the peer's OPEN may not be processed yet here).
+                        match packet::frame_up_to(&buf, packet::MAX_EXTENDED_MESSAGE_LEN) {
                             Ok(Some(n)) => {
                                 let msg = buf.split_to(n).freeze();
                                 if inputs.send(Input::Received { peer: peer.clone(), conn, msg }).await.is_err() {

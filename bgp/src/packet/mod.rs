@@ -28,7 +28,7 @@ pub use open::{
     AddPathDirection, AddPathFamily, Afi, Capability, ExtendedNextHopFamily, Family,
     GracefulRestartCap, GracefulRestartFamily, Open, Safi,
 };
-pub use pack::{encode_updates, end_of_rib};
+pub use pack::{encode_updates, encode_updates_up_to, end_of_rib};
 pub use route_refresh::RouteRefresh;
 pub use update::{MpReach, MpUnreach, NextHop, Update};
 
@@ -37,6 +37,9 @@ use reader::Reader;
 
 /// Largest BGP message without the extended message capability (RFC 4271 §4.1).
 pub const MAX_MESSAGE_LEN: usize = 4096;
+/// Largest message once both sides announced Extended Message (RFC 8654); OPEN and KEEPALIVE
+/// stay within [`MAX_MESSAGE_LEN`] even then.
+pub const MAX_EXTENDED_MESSAGE_LEN: usize = 65535;
 /// Length of the message header: marker (16), length (2), type (1).
 pub const HEADER_LEN: usize = 19;
 /// AS_TRANS (RFC 6793): stands for a 4-octet AS toward a 2-octet speaker.
@@ -137,15 +140,23 @@ pub struct EncodeContext {
 /// yet; `Ok(Some(n))`: a complete message of `n` octets is at the front of `buf`; `Err`: the
 /// header is bad (marker, length, type), and the error carries the NOTIFICATION to send.
 pub fn frame(buf: &[u8]) -> Result<Option<usize>, DecodeError> {
+    frame_up_to(buf, MAX_MESSAGE_LEN)
+}
+
+/// [`frame`] accepting messages of up to `max_len` octets (at most
+/// [`MAX_EXTENDED_MESSAGE_LEN`]); [`Message::decode_up_to`] then applies the session's limit.
+pub fn frame_up_to(buf: &[u8], max_len: usize) -> Result<Option<usize>, DecodeError> {
     let Some(header) = buf.get(..HEADER_LEN) else {
         return Ok(None);
     };
-    let (length, _) = check_header(header)?;
+    let (length, _) = check_header(header, max_len)?;
     Ok((buf.len() >= length).then_some(length))
 }
 
-/// Validates a header (at least 19 octets): returns the message length and type.
-fn check_header(header: &[u8]) -> Result<(usize, MessageType), DecodeError> {
+/// Validates a header (at least 19 octets) against a length limit for UPDATE, NOTIFICATION and
+/// ROUTE-REFRESH (OPEN and KEEPALIVE always within [`MAX_MESSAGE_LEN`], RFC 8654 §3): returns
+/// the message length and type.
+fn check_header(header: &[u8], max_len: usize) -> Result<(usize, MessageType), DecodeError> {
     let mut r = Reader::new(header);
     let marker = r
         .array::<16>()
@@ -158,14 +169,21 @@ fn check_header(header: &[u8]) -> Result<(usize, MessageType), DecodeError> {
         .map_err(|_| DecodeError::ConnectionNotSynchronized)?;
     let type_code = r.u8().map_err(|_| DecodeError::ConnectionNotSynchronized)?;
     let len = length as usize;
-    if !(HEADER_LEN..=MAX_MESSAGE_LEN).contains(&len) {
-        return Err(DecodeError::BadMessageLength { length });
-    }
     let Some(message_type) = MessageType::from_u8(type_code) else {
+        if !(HEADER_LEN..=MAX_MESSAGE_LEN).contains(&len) {
+            return Err(DecodeError::BadMessageLength { length });
+        }
         return Err(DecodeError::BadMessageType {
             message_type: type_code,
         });
     };
+    let max = match message_type {
+        MessageType::Open | MessageType::Keepalive => MAX_MESSAGE_LEN,
+        _ => max_len.clamp(MAX_MESSAGE_LEN, MAX_EXTENDED_MESSAGE_LEN),
+    };
+    if !(HEADER_LEN..=max).contains(&len) {
+        return Err(DecodeError::BadMessageLength { length });
+    }
     let ok = match message_type {
         MessageType::Open => len >= MIN_OPEN_LEN,
         MessageType::Update => len >= MIN_UPDATE_LEN,
@@ -182,16 +200,26 @@ fn check_header(header: &[u8]) -> Result<(usize, MessageType), DecodeError> {
 impl Message {
     /// Decodes one whole message (header included, exactly as [`frame`] delimited it).
     pub fn decode(msg: &[u8], ctx: &DecodeContext) -> Result<Message, DecodeError> {
+        Message::decode_up_to(msg, ctx, MAX_MESSAGE_LEN)
+    }
+
+    /// [`Message::decode`] with UPDATE/NOTIFICATION/ROUTE-REFRESH of up to `max_len` octets
+    /// ([`MAX_EXTENDED_MESSAGE_LEN`] on a session that negotiated Extended Message).
+    pub fn decode_up_to(
+        msg: &[u8],
+        ctx: &DecodeContext,
+        max_len: usize,
+    ) -> Result<Message, DecodeError> {
         let header = msg.get(..HEADER_LEN).ok_or(DecodeError::BadMessageLength {
             length: u16::try_from(msg.len()).unwrap_or(u16::MAX),
         })?;
-        let (len, message_type) = check_header(header)?;
+        let (len, message_type) = check_header(header, max_len)?;
         if len != msg.len() {
             return Err(DecodeError::BadMessageLength {
                 length: u16::try_from(len).unwrap_or(u16::MAX),
             });
         }
-        // `len` <= 4096 was checked by `check_header`.
+        // `len` <= 65535 was checked by `check_header`.
         let length = len as u16;
         let body = msg.get(HEADER_LEN..).unwrap_or_default();
         Ok(match message_type {

@@ -1,6 +1,6 @@
 //! The UPDATE packer: turns routes of one family into as few wire UPDATEs as possible. Routes
-//! with identical attributes share UPDATEs, each filled with as many NLRI as fit in 4096 octets;
-//! withdrawals are batched the same way. Also End-of-RIB markers (RFC 4724 §2).
+//! with identical attributes share UPDATEs, each filled with as many NLRI as fit in 4096 octets
+//! (65,535 once both sides announced Extended Message, RFC 8654); withdrawals are batched the same way. Also End-of-RIB markers (RFC 4724 §2).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,11 +13,11 @@ use super::open::Family;
 use super::update::{
     check_family, mp_reach_header, mp_unreach_header, prefix_wire_len, put_prefix, NextHop,
 };
-use super::{EncodeContext, MessageType, HEADER_LEN, MAX_MESSAGE_LEN};
+use super::{EncodeContext, MessageType, HEADER_LEN, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN};
 use crate::error::EncodeError;
 
-/// Room for the UPDATE body after the header and the two 2-octet length fields.
-const BODY_ROOM: usize = MAX_MESSAGE_LEN - HEADER_LEN - 4;
+/// The two 2-octet length fields of an UPDATE body.
+const BODY_LENGTHS: usize = 4;
 /// Longest encoded prefix (an IPv6 /128).
 const MAX_PREFIX_WIRE_LEN: usize = 17;
 /// Attribute header with a 2-octet length.
@@ -38,6 +38,23 @@ pub fn encode_updates(
     next_hop: &NextHop,
     ctx: &EncodeContext,
 ) -> Result<Vec<Bytes>, EncodeError> {
+    encode_updates_up_to(family, announce, withdraw, next_hop, ctx, MAX_MESSAGE_LEN)
+}
+
+/// [`encode_updates`] with UPDATEs of up to `max_len` octets: [`MAX_MESSAGE_LEN`], or up to
+/// [`MAX_EXTENDED_MESSAGE_LEN`] on a session that negotiated Extended Message (RFC 8654). Values
+/// outside that range are clamped into it.
+pub fn encode_updates_up_to(
+    family: Family,
+    announce: &[(IpNet, Arc<PathAttributes>)],
+    withdraw: &[IpNet],
+    next_hop: &NextHop,
+    ctx: &EncodeContext,
+    max_len: usize,
+) -> Result<Vec<Bytes>, EncodeError> {
+    let max_len = max_len.clamp(MAX_MESSAGE_LEN, MAX_EXTENDED_MESSAGE_LEN);
+    // Room for the UPDATE body after the header and the two length fields.
+    let body_room = max_len - HEADER_LEN - BODY_LENGTHS;
     if !family.is_supported() {
         return Err(EncodeError::FamilyMismatch {
             what: "UPDATE packing".to_string(),
@@ -53,9 +70,9 @@ pub fn encode_updates(
     // Withdrawals.
     if !withdraw.is_empty() {
         let room = if classic {
-            BODY_ROOM
+            body_room
         } else {
-            BODY_ROOM - EXT_ATTR_HEADER - mp_unreach_header(family).len()
+            body_room - EXT_ATTR_HEADER - mp_unreach_header(family).len()
         };
         for chunk in chunk_prefixes(withdraw.iter().copied(), room) {
             let msg = if classic {
@@ -129,13 +146,13 @@ pub fn encode_updates(
         }
         let overhead =
             fixed.len() + after.len() + mp_header.as_ref().map_or(0, |h| h.len() + EXT_ATTR_HEADER);
-        let room = BODY_ROOM
+        let room = body_room
             .checked_sub(overhead)
             .filter(|r| *r >= MAX_PREFIX_WIRE_LEN)
             .ok_or(EncodeError::MessageTooLong {
                 message: "UPDATE (attributes leave no room for NLRI)",
-                length: overhead + HEADER_LEN + 4,
-                max: MAX_MESSAGE_LEN,
+                length: overhead + HEADER_LEN + BODY_LENGTHS,
+                max: max_len,
             })?;
         let classic_attrs: Vec<u8> = if mp_header.is_none() {
             [fixed.as_slice(), after.as_slice()].concat()
@@ -179,12 +196,12 @@ fn chunk_prefixes(prefixes: impl Iterator<Item = IpNet>, room: usize) -> Vec<Vec
     chunks
 }
 
-/// Builds one UPDATE from its three fields (callers keep it within 4096 octets).
+/// Builds one UPDATE from its three fields (callers keep it within 65,535 octets).
 fn update_message(withdrawn: &[u8], attributes: &[u8], nlri: &[u8]) -> Bytes {
-    let len = HEADER_LEN + 4 + withdrawn.len() + attributes.len() + nlri.len();
+    let len = HEADER_LEN + BODY_LENGTHS + withdrawn.len() + attributes.len() + nlri.len();
     let mut b = BytesMut::with_capacity(len);
     b.put_slice(&[0xff; 16]);
-    // Callers bound every field so that `len` <= 4096.
+    // Callers bound every field so that `len` <= 65535 (`max_len` is clamped to it).
     b.put_u16(len as u16);
     b.put_u8(MessageType::Update as u8);
     b.put_u16(withdrawn.len() as u16);
@@ -211,4 +228,118 @@ pub fn end_of_rib(family: Family, _ctx: &EncodeContext) -> Bytes {
         family.safi.to_u8(),
     ];
     update_message(&[], &attr, &[])
+}
+
+#[cfg(test)]
+mod tests {
+    //! The RFC 8654 size limit: large UPDATEs only when asked for, and decoding honours the
+    //! limit the session negotiated.
+
+    use std::net::Ipv4Addr;
+
+    use ipnet::Ipv4Net;
+
+    use super::*;
+    use crate::error::DecodeError;
+    use crate::packet::{
+        frame, frame_up_to, AsPath, DecodeContext, Message, MAX_EXTENDED_MESSAGE_LEN,
+    };
+
+    fn routes(n: u32) -> Vec<(IpNet, Arc<PathAttributes>)> {
+        let a = Arc::new(PathAttributes {
+            as_path: AsPath::from_sequence([64500]),
+            ..PathAttributes::default()
+        });
+        (0..n)
+            .map(|i| {
+                let p = Ipv4Net::new(Ipv4Addr::from(0xC612_0000 + i), 32).unwrap();
+                (IpNet::V4(p), Arc::clone(&a))
+            })
+            .collect()
+    }
+
+    fn ctx() -> EncodeContext {
+        EncodeContext {
+            four_octet_as: true,
+            ipv4_via_mp: false,
+        }
+    }
+
+    fn nlri_count(msgs: &[Bytes], max: usize) -> usize {
+        msgs.iter()
+            .map(
+                |m| match Message::decode_up_to(m, &DecodeContext::default(), max).unwrap() {
+                    Message::Update(u) => u.nlri.len(),
+                    other => panic!("not an UPDATE: {other:?}"),
+                },
+            )
+            .sum()
+    }
+
+    #[test]
+    fn extended_limit_packs_fewer_larger_updates_that_decode_only_with_that_limit() {
+        let r = routes(100_000);
+        let nh = NextHop::Ipv4(Ipv4Addr::new(192, 0, 2, 1));
+        let small = encode_updates(Family::IPV4_UNICAST, &r, &[], &nh, &ctx()).unwrap();
+        let large = encode_updates_up_to(
+            Family::IPV4_UNICAST,
+            &r,
+            &[],
+            &nh,
+            &ctx(),
+            MAX_EXTENDED_MESSAGE_LEN,
+        )
+        .unwrap();
+        assert!(small.iter().all(|m| m.len() <= MAX_MESSAGE_LEN));
+        assert!(large.iter().all(|m| m.len() <= MAX_EXTENDED_MESSAGE_LEN));
+        assert!(
+            large.len() * 10 < small.len(),
+            "{} vs {}",
+            large.len(),
+            small.len()
+        );
+        assert_eq!(nlri_count(&small, MAX_MESSAGE_LEN), 100_000);
+        assert_eq!(nlri_count(&large, MAX_EXTENDED_MESSAGE_LEN), 100_000);
+        // Without the capability a large UPDATE is a Bad Message Length.
+        let big = &large[0];
+        assert!(big.len() > MAX_MESSAGE_LEN);
+        assert!(matches!(
+            Message::decode(big, &DecodeContext::default()),
+            Err(DecodeError::BadMessageLength { .. })
+        ));
+        assert!(frame(big).is_err());
+        assert_eq!(
+            frame_up_to(big, MAX_EXTENDED_MESSAGE_LEN),
+            Ok(Some(big.len()))
+        );
+    }
+
+    #[test]
+    fn open_and_keepalive_stay_within_4096_even_with_the_extended_limit() {
+        for (ty, len) in [(1u8, 4097u16), (4, 20)] {
+            let mut m = vec![0xff; 16];
+            m.extend_from_slice(&len.to_be_bytes());
+            m.push(ty);
+            m.resize(usize::from(len), 0);
+            assert!(
+                matches!(
+                    frame_up_to(&m, MAX_EXTENDED_MESSAGE_LEN),
+                    Err(DecodeError::BadMessageLength { .. })
+                ),
+                "type {ty} length {len}"
+            );
+        }
+    }
+
+    #[test]
+    fn limit_is_clamped_to_the_rfc_range() {
+        let r = routes(2_000);
+        let nh = NextHop::Ipv4(Ipv4Addr::new(192, 0, 2, 1));
+        let tiny = encode_updates_up_to(Family::IPV4_UNICAST, &r, &[], &nh, &ctx(), 100).unwrap();
+        let normal = encode_updates(Family::IPV4_UNICAST, &r, &[], &nh, &ctx()).unwrap();
+        assert_eq!(tiny, normal);
+        let huge =
+            encode_updates_up_to(Family::IPV4_UNICAST, &r, &[], &nh, &ctx(), 1 << 20).unwrap();
+        assert!(huge.iter().all(|m| m.len() <= MAX_EXTENDED_MESSAGE_LEN));
+    }
 }
