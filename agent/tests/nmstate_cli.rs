@@ -6,16 +6,16 @@
 //! (rolled back, exit 1; kept with `--no-rollback`), and bad input (exit 1 naming the key, exit
 //! 2 for unreadable input) leaving the kernel untouched.
 
+#[allow(dead_code)]
+mod common;
+
+use common::{responder, BIN};
 use metalroute_netns::{addr, ip_json, prerequisites, route, veth, Need, Netns};
 use serde_json::Value;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
-
-const BIN: &str = env!("CARGO_BIN_EXE_metalroute");
 
 /// The whole policy, as a cluster administrator writes it.
 const POLICY: &str = r#"
@@ -315,24 +315,6 @@ fn nmstate_cli_apply_show_reapply_and_shrink() {
     assert!(rules_at(&ns, 1000).is_empty());
 }
 
-/// A TCP listener in `ns` on `addr` until `stop` is set.
-fn listener(ns: &Netns, addr: &str, stop: Arc<AtomicBool>) {
-    let path = ns.path();
-    let addr = addr.to_string();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        metalroute_netns::enter_netns_path(&path);
-        let l = TcpListener::bind(&addr).unwrap();
-        l.set_nonblocking(true).unwrap();
-        tx.send(()).unwrap();
-        while !stop.load(Ordering::SeqCst) {
-            let _ = l.accept();
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(5)).unwrap();
-}
-
 /// A TCP probe that passes before the apply and fails after it (the state takes away the
 /// address the probe's target is reached through): the CLI rolls back and exits 1; with
 /// `--no-rollback` the failed state is kept, still with exit 1.
@@ -347,7 +329,7 @@ fn nmstate_cli_probe_failure_rolls_back() {
     addr(&ns, "x0", "198.51.100.1/24");
     addr(&far, "x1", "198.51.100.2/24");
     let stop = Arc::new(AtomicBool::new(false));
-    listener(&far, "198.51.100.2:8080", stop.clone());
+    responder(&far, "198.51.100.2:8080", "far", stop.clone());
     let dir = Dir::new("p");
     // x0 is not created by metalroute (no type): its address list is replaced, and a bridge
     // is created.

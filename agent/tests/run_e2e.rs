@@ -11,25 +11,21 @@
 //! Each node namespace holds the LoadBalancer IPs on `lo` (as kube-proxy would) and a tiny TCP
 //! responder answering its node name, so a client request shows which node the router chose.
 
+#[allow(dead_code)]
+mod common;
+
+use common::{who_answers, Node, BIN, DEADLINE};
 use metalroute_netns::{
     addr, drop_packets, prerequisites, restore_packets, route, sysctl, terminate, veth, wait_for,
-    ChildGuard, Frr, Need, Netns,
+    Frr, Need, Netns,
 };
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 /// The router of the eBGP scenarios: AS 64501, both nodes in AS 64500, ECMP.
 const EBGP_ROUTER: &str = "router bgp 64501\n bgp router-id 192.0.2.1\n no bgp ebgp-requires-policy\n neighbor 192.0.2.11 remote-as 64500\n neighbor 192.0.2.11 timers connect 1\n neighbor 192.0.2.12 remote-as 64500\n neighbor 192.0.2.12 timers connect 1\n address-family ipv4 unicast\n  maximum-paths 8\n exit-address-family\n";
-
-const DEADLINE: Duration = Duration::from_secs(60);
-const BIN: &str = env!("CARGO_BIN_EXE_metalroute");
 
 const BASE: &str = r#"
 apiVersion: metallb.io/v1beta1
@@ -88,109 +84,6 @@ ports: [{{port: 8080, protocol: TCP}}]
     )
 }
 
-struct Node {
-    ns: Netns,
-    name: String,
-    dir: PathBuf,
-    sock: PathBuf,
-    agent: Option<ChildGuard>,
-    stop: Arc<AtomicBool>,
-}
-
-impl Node {
-    fn log(&self) -> PathBuf {
-        self.dir.with_extension("log")
-    }
-
-    fn write(&self, file: &str, text: &str) {
-        // Write then rename, as kubectl/ConfigMap updates do.
-        let tmp = self.dir.join(format!(".{file}.tmp"));
-        std::fs::write(&tmp, text).unwrap();
-        std::fs::rename(&tmp, self.dir.join(file)).unwrap();
-    }
-
-    fn start_agent(&mut self) {
-        let argv = [
-            BIN,
-            "run",
-            "--node-name",
-            &self.name,
-            "--config",
-            self.dir.to_str().unwrap(),
-            "--admin-socket",
-            self.sock.to_str().unwrap(),
-            "--metrics-addr",
-            "127.0.0.1:7472",
-        ];
-        self.agent = Some(self.ns.spawn_logged(&argv, &self.log()));
-    }
-
-    fn show(&self, args: &[&str]) -> String {
-        let out = Command::new(BIN)
-            .arg("show")
-            .args(args)
-            .arg("--admin-socket")
-            .arg(&self.sock)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "metalroute show {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn http_get(&self, path: &str) -> String {
-        self.ns.run(|| {
-            let mut s = TcpStream::connect("127.0.0.1:7472").unwrap();
-            write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-            let mut body = String::new();
-            s.read_to_string(&mut body).unwrap();
-            body
-        })
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if std::thread::panicking() {
-            eprintln!(
-                "--- agent log of {} ---\n{}",
-                self.name,
-                std::fs::read_to_string(self.log()).unwrap_or_default()
-            );
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-        let _ = std::fs::remove_file(self.log());
-    }
-}
-
-/// A TCP responder in `ns` answering `name` to every connection on port 8080.
-fn responder(ns: &Netns, name: &str, stop: Arc<AtomicBool>) {
-    let path = ns.path();
-    let name = name.to_string();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        metalroute_netns::enter_netns_path(&path);
-        let l = TcpListener::bind("0.0.0.0:8080").unwrap();
-        l.set_nonblocking(true).unwrap();
-        tx.send(()).unwrap();
-        while !stop.load(Ordering::SeqCst) {
-            match l.accept() {
-                Ok((mut s, _)) => {
-                    let _ = s.set_nonblocking(false);
-                    let _ = s.write_all(format!("{name}\n").as_bytes());
-                    let _ = s.shutdown(Shutdown::Both);
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(5)),
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(5)).unwrap();
-}
-
 struct Lab {
     router: Netns,
     client: Netns,
@@ -223,22 +116,12 @@ fn lab(prefix: &str, bgpd_conf: &str, bfdd_conf: Option<&str>) -> Lab {
             addr(&ns, "lo", ip);
         }
         let name = format!("node-{i}");
-        let dir = std::env::temp_dir().join(format!(
-            "metalroute-e2e-{prefix}-{name}-{}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        responder(&ns, &name, stop.clone());
-        nodes.push(Node {
-            sock: dir.with_extension("sock"),
+        nodes.push(Node::with_responder(
             ns,
-            name,
-            dir,
-            agent: None,
-            stop,
-        });
+            &name,
+            &format!("e2e-{prefix}-{name}"),
+            "0.0.0.0:8080",
+        ));
     }
     let frr = Frr::start(&router, bgpd_conf, bfdd_conf);
     Lab {
@@ -251,16 +134,10 @@ fn lab(prefix: &str, bgpd_conf: &str, bfdd_conf: Option<&str>) -> Lab {
 
 /// Next hops of the router's paths for `prefix` (empty when absent).
 fn next_hops(frr: &Frr, prefix: &str) -> BTreeSet<String> {
-    let rib = frr.rib_v4();
-    rib.get(prefix)
-        .and_then(Value::as_array)
-        .map(|paths| {
-            paths
-                .iter()
-                .filter_map(|p| p["nexthops"][0]["ip"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
+    common::rib_paths(frr, prefix)
+        .iter()
+        .filter_map(|p| p["nexthops"][0]["ip"].as_str().map(str::to_string))
+        .collect()
 }
 
 fn wait_next_hops(frr: &Frr, prefix: &str, want: &[&str]) {
@@ -272,33 +149,9 @@ fn wait_next_hops(frr: &Frr, prefix: &str, want: &[&str]) {
     );
 }
 
-/// Connects from the client to `ip:8080` `n` times (new source port each time) and returns the
-/// set of node names that answered.
-fn who_answers(client: &Netns, ip: &str, n: usize) -> BTreeSet<String> {
-    let target: SocketAddr = format!("{ip}:8080").parse().unwrap();
-    client.run(|| {
-        let mut seen = BTreeSet::new();
-        for _ in 0..n {
-            if let Ok(mut s) = TcpStream::connect_timeout(&target, Duration::from_secs(2)) {
-                let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-                let mut body = String::new();
-                let _ = s.read_to_string(&mut body);
-                seen.insert(body.trim().to_string());
-            }
-        }
-        seen
-    })
-}
-
 fn neighbor(frr: &Frr, peer: &str) -> Value {
     let v = frr.vtysh_json(&format!("show bgp neighbors {peer} json"));
     v.get(peer).cloned().unwrap_or(Value::Null)
-}
-
-fn write_all(node: &Node, files: &[(&str, String)]) {
-    for (f, t) in files {
-        node.write(f, t);
-    }
 }
 
 fn path_communities(frr: &Frr, prefix: &str) -> Vec<String> {
@@ -339,7 +192,7 @@ fn run_e2e_two_nodes_cluster_local_edit_and_peer_removal() {
         ),
     ];
     for n in &mut lab.nodes {
-        write_all(n, &files);
+        n.write_all(&files);
         n.start_agent();
     }
     let frr = &lab.frr;

@@ -13,21 +13,17 @@
 //! Each node holds the LoadBalancer IPs on `lo` (as kube-proxy would) and runs a TCP responder
 //! on `[::]:8080` (IPv4 and IPv6) answering its node name.
 
+#[allow(dead_code)]
+mod common;
+
+use common::{set, who_answers, Node, BIN, DEADLINE};
 use metalroute_netns::{
     addr, drop_packets, prerequisites, restore_packets, route, sysctl, terminate, veth, wait_for,
-    ChildGuard, Frr, Need, Netns,
+    Frr, Need, Netns,
 };
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
-
-const DEADLINE: Duration = Duration::from_secs(60);
-const BIN: &str = env!("CARGO_BIN_EXE_metalroute");
 
 /// The prerequisites of every test here.
 const NEEDS: &[Need] = &[
@@ -153,110 +149,6 @@ ports: [{{port: 8080, protocol: TCP}}]
     out
 }
 
-struct Node {
-    ns: Netns,
-    name: String,
-    dir: PathBuf,
-    sock: PathBuf,
-    agent: Option<ChildGuard>,
-    stop: Arc<AtomicBool>,
-}
-
-impl Node {
-    fn log(&self) -> PathBuf {
-        self.dir.with_extension("log")
-    }
-
-    fn write(&self, file: &str, text: &str) {
-        // Write then rename, as kubectl/ConfigMap updates do.
-        let tmp = self.dir.join(format!(".{file}.tmp"));
-        std::fs::write(&tmp, text).unwrap();
-        std::fs::rename(&tmp, self.dir.join(file)).unwrap();
-    }
-
-    fn start_agent(&mut self) {
-        let argv = [
-            BIN,
-            "run",
-            "--node-name",
-            &self.name,
-            "--config",
-            self.dir.to_str().unwrap(),
-            "--admin-socket",
-            self.sock.to_str().unwrap(),
-            "--metrics-addr",
-            "127.0.0.1:7472",
-        ];
-        self.agent = Some(self.ns.spawn_logged(&argv, &self.log()));
-    }
-
-    fn show(&self, args: &[&str]) -> String {
-        let out = std::process::Command::new(BIN)
-            .arg("show")
-            .args(args)
-            .arg("--admin-socket")
-            .arg(&self.sock)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "metalroute show {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn metrics(&self) -> String {
-        self.ns.run(|| {
-            let mut s = TcpStream::connect("127.0.0.1:7472").unwrap();
-            write!(s, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-            let mut body = String::new();
-            s.read_to_string(&mut body).unwrap();
-            body
-        })
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if std::thread::panicking() {
-            eprintln!(
-                "--- agent log of {} ---\n{}",
-                self.name,
-                std::fs::read_to_string(self.log()).unwrap_or_default()
-            );
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-        let _ = std::fs::remove_file(self.log());
-    }
-}
-
-/// A TCP responder in `ns` answering `name` on port 8080 of every IPv4 and IPv6 address.
-fn responder(ns: &Netns, name: &str, stop: Arc<AtomicBool>) {
-    let path = ns.path();
-    let name = name.to_string();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        metalroute_netns::enter_netns_path(&path);
-        // `[::]` without IPV6_V6ONLY (Linux's default) accepts IPv4 connections too.
-        let l = TcpListener::bind("[::]:8080").unwrap();
-        l.set_nonblocking(true).unwrap();
-        tx.send(()).unwrap();
-        while !stop.load(Ordering::SeqCst) {
-            match l.accept() {
-                Ok((mut s, _)) => {
-                    let _ = s.set_nonblocking(false);
-                    let _ = s.write_all(format!("{name}\n").as_bytes());
-                    let _ = s.shutdown(Shutdown::Both);
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(5)),
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(5)).unwrap();
-}
-
 struct Lab {
     router: Netns,
     client: Netns,
@@ -307,22 +199,12 @@ fn lab_inner(prefix: &str, bgpd_conf: &str, bfdd_conf: Option<&str>) -> Lab {
             addr(&ns, "lo", ip);
         }
         let name = format!("node-{i}");
-        let dir = std::env::temp_dir().join(format!(
-            "metalroute-e2e6-{prefix}-{name}-{}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        responder(&ns, &name, stop.clone());
-        nodes.push(Node {
-            sock: dir.with_extension("sock"),
+        nodes.push(Node::with_responder(
             ns,
-            name,
-            dir,
-            agent: None,
-            stop,
-        });
+            &name,
+            &format!("e2e6-{prefix}-{name}"),
+            "[::]:8080",
+        ));
     }
     let frr = Frr::start(&router, bgpd_conf, bfdd_conf);
     Lab {
@@ -335,24 +217,15 @@ fn lab_inner(prefix: &str, bgpd_conf: &str, bfdd_conf: Option<&str>) -> Lab {
 
 /// The paths the router holds for `prefix`: (next hop, peer the path was learned from).
 fn paths(frr: &Frr, prefix: &str) -> BTreeSet<(String, String)> {
-    let rib = if prefix.contains(':') {
-        frr.rib_v6()
-    } else {
-        frr.rib_v4()
-    };
-    rib.get(prefix)
-        .and_then(Value::as_array)
-        .map(|ps| {
-            ps.iter()
-                .map(|p| {
-                    (
-                        p["nexthops"][0]["ip"].as_str().unwrap_or("?").to_string(),
-                        p["peerId"].as_str().unwrap_or("?").to_string(),
-                    )
-                })
-                .collect()
+    common::rib_paths(frr, prefix)
+        .iter()
+        .map(|p| {
+            (
+                p["nexthops"][0]["ip"].as_str().unwrap_or("?").to_string(),
+                p["peerId"].as_str().unwrap_or("?").to_string(),
+            )
         })
-        .unwrap_or_default()
+        .collect()
 }
 
 /// Waits until the router's paths for `prefix` are exactly `want` (next hop, learned from).
@@ -406,34 +279,6 @@ fn wait_fib(router: &Netns, ip: &str, n: usize) {
             (hops == n).then_some(())
         },
     );
-}
-
-/// Connects from the client to `[ip]:8080` `n` times (a new source port each time) and
-/// returns the set of node names that answered.
-fn who_answers(client: &Netns, ip: &str, n: usize) -> BTreeSet<String> {
-    let target: SocketAddr = if ip.contains(':') {
-        format!("[{ip}]:8080")
-    } else {
-        format!("{ip}:8080")
-    }
-    .parse()
-    .unwrap();
-    client.run(|| {
-        let mut seen = BTreeSet::new();
-        for _ in 0..n {
-            if let Ok(mut s) = TcpStream::connect_timeout(&target, Duration::from_secs(2)) {
-                let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-                let mut body = String::new();
-                let _ = s.read_to_string(&mut body);
-                seen.insert(body.trim().to_string());
-            }
-        }
-        seen
-    })
-}
-
-fn set(names: &[&str]) -> BTreeSet<String> {
-    names.iter().map(|s| s.to_string()).collect()
 }
 
 /// The router's configuration: every node address (IPv4 and IPv6) is a neighbor, and every
@@ -538,7 +383,7 @@ fn run_e2e_ipv6_sessions_single_and_dual_stack_services() {
     assert!(!adv.contains("203.0.113.20"), "{adv}");
     let plan = lab.nodes[0].show(&["plan"]);
     assert!(plan.contains("noLocalEndpoints"), "{plan}");
-    let m = lab.nodes[0].metrics();
+    let m = lab.nodes[0].http_get("/metrics");
     assert!(
         m.contains("metallb_bgp_session_up{peer=\"2001:db8::1\",vrf=\"\"} 1"),
         "{m}"
@@ -771,17 +616,7 @@ fn run_e2e_ipv6_only_node_needs_a_router_id() {
         "router bgp 64501\n bgp router-id 192.0.2.1\n no bgp ebgp-requires-policy\n no bgp default ipv4-unicast\n neighbor 2001:db8::11 remote-as 64500\n neighbor 2001:db8::11 timers connect 1\n address-family ipv6 unicast\n  neighbor 2001:db8::11 activate\n exit-address-family\n",
         None,
     );
-    let dir = std::env::temp_dir().join(format!("metalroute-e2e6-only-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut node = Node {
-        sock: dir.with_extension("sock"),
-        ns,
-        name: "node-1".into(),
-        dir,
-        agent: None,
-        stop: Arc::new(AtomicBool::new(true)),
-    };
+    let mut node = Node::new(ns, "node-1", "e2e6-only");
     node.write("00-pools.yaml", POOLS);
     node.write("01-peer.yaml", &peer("router-v6", "2001:db8::1", false));
     node.write(

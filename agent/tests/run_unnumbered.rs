@@ -10,21 +10,16 @@
 //! address as next hop (IPv4 via extended next hop, RFC 8950), install them, and forward a
 //! client's IPv4 connection to the node over the link that has no IPv4 address at all.
 
+#[allow(dead_code)]
+mod common;
+
+use common::{ask, Node, DEADLINE};
 use metalroute_netns::{
-    addr, ip_json, prerequisites, route, sysctl, terminate, veth, wait_for, ChildGuard, Frr, Need,
-    Netns,
+    addr, ip_json, prerequisites, route, sysctl, terminate, veth, wait_for, Frr, Need, Netns,
 };
 use serde_json::Value;
-use std::io::{Read, Write};
-use std::net::{Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::net::Ipv6Addr;
 use std::time::Duration;
-
-const DEADLINE: Duration = Duration::from_secs(60);
-const BIN: &str = env!("CARGO_BIN_EXE_metalroute");
 
 const ROUTER: &str = "frr defaults traditional\nhostname router\n!\nrouter bgp 64501\n bgp router-id 192.0.2.1\n no bgp ebgp-requires-policy\n bgp log-neighbor-changes\n neighbor to-node interface remote-as external\n neighbor to-node timers connect 1\n address-family ipv6 unicast\n  neighbor to-node activate\n exit-address-family\n";
 
@@ -88,81 +83,6 @@ ports: [{{port: 8080, protocol: TCP}}]
     )
 }
 
-/// The node namespace, its agent and its configuration directory.
-struct Node {
-    ns: Netns,
-    dir: PathBuf,
-    sock: PathBuf,
-    agent: Option<ChildGuard>,
-    stop: Arc<AtomicBool>,
-}
-
-impl Node {
-    fn log(&self) -> PathBuf {
-        self.dir.with_extension("log")
-    }
-
-    fn write(&self, file: &str, text: &str) {
-        let tmp = self.dir.join(format!(".{file}.tmp"));
-        std::fs::write(&tmp, text).unwrap();
-        std::fs::rename(&tmp, self.dir.join(file)).unwrap();
-    }
-
-    fn show(&self, args: &[&str]) -> String {
-        let out = Command::new(BIN)
-            .arg("show")
-            .args(args)
-            .arg("--admin-socket")
-            .arg(&self.sock)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "metalroute show {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if std::thread::panicking() {
-            eprintln!(
-                "--- agent log ---\n{}",
-                std::fs::read_to_string(self.log()).unwrap_or_default()
-            );
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-        let _ = std::fs::remove_file(self.log());
-    }
-}
-
-/// A TCP responder in `ns` answering `name` on port 8080 until `stop`.
-fn responder(ns: &Netns, name: &str, stop: Arc<AtomicBool>) {
-    let path = ns.path();
-    let name = name.to_string();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        metalroute_netns::enter_netns_path(&path);
-        let l = TcpListener::bind("0.0.0.0:8080").unwrap();
-        l.set_nonblocking(true).unwrap();
-        tx.send(()).unwrap();
-        while !stop.load(Ordering::SeqCst) {
-            match l.accept() {
-                Ok((mut s, _)) => {
-                    let _ = s.set_nonblocking(false);
-                    let _ = s.write_all(format!("{name}\n").as_bytes());
-                    let _ = s.shutdown(Shutdown::Both);
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(5)),
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(5)).unwrap();
-}
-
 /// The IPv6 link-local address of `ifname` in `ns`.
 fn link_local(ns: &Netns, ifname: &str) -> Ipv6Addr {
     wait_for(&format!("{ifname} link-local address"), DEADLINE, || {
@@ -176,12 +96,7 @@ fn link_local(ns: &Netns, ifname: &str) -> Ipv6Addr {
 
 /// The router's best path for `prefix`, if any.
 fn path(frr: &Frr, prefix: &str) -> Option<Value> {
-    let rib = if prefix.contains(':') {
-        frr.rib_v6()
-    } else {
-        frr.rib_v4()
-    };
-    rib.get(prefix)?.as_array()?.first().cloned()
+    common::rib_paths(frr, prefix).into_iter().next()
 }
 
 /// Whether zebra installed `prefix`.
@@ -190,18 +105,6 @@ fn installed(frr: &Frr, prefix: &str) -> bool {
         .get(prefix)
         .and_then(Value::as_array)
         .is_some_and(|r| r.iter().any(|e| e["installed"] == Value::Bool(true)))
-}
-
-/// Connects from the client to `ip:8080` and returns what answered.
-fn ask(client: &Netns, ip: &str) -> Option<String> {
-    let target: SocketAddr = format!("{ip}:8080").parse().unwrap();
-    client.run(|| {
-        let mut s = TcpStream::connect_timeout(&target, Duration::from_secs(2)).ok()?;
-        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-        let mut body = String::new();
-        s.read_to_string(&mut body).ok()?;
-        Some(body.trim().to_string())
-    })
 }
 
 #[test]
@@ -232,35 +135,12 @@ fn run_unnumbered_bgppeer_interface_announces_ipv4_and_ipv6_over_link_local() {
     let node_ll = link_local(&ns, "to-router");
     let router_ll = link_local(&router, "to-node");
 
-    let dir = std::env::temp_dir().join(format!("metalroute-unnumbered-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    responder(&ns, "node-1", stop.clone());
-    let mut node = Node {
-        sock: dir.with_extension("sock"),
-        ns,
-        dir,
-        agent: None,
-        stop,
-    };
+    let mut node = Node::with_responder(ns, "node-1", "unnumbered", "0.0.0.0:8080");
     node.write("00-config.yaml", CONFIG);
     node.write("10-web.yaml", &service("web", "203.0.113.1"));
     node.write("11-web6.yaml", &service("web6", "2001:db8:100::1"));
     let frr = Frr::start(&router, ROUTER, None);
-    let argv = [
-        BIN,
-        "run",
-        "--node-name",
-        "node-1",
-        "--config",
-        node.dir.to_str().unwrap(),
-        "--admin-socket",
-        node.sock.to_str().unwrap(),
-        "--metrics-addr",
-        "127.0.0.1:7472",
-    ];
-    node.agent = Some(node.ns.spawn_logged(&argv, &node.log()));
+    node.start_agent();
 
     frr.wait_established("to-node", DEADLINE);
     for p in ["203.0.113.1/32", "2001:db8:100::1/128"] {
