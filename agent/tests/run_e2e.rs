@@ -16,8 +16,8 @@ mod common;
 
 use common::{who_answers, Node, BIN, DEADLINE};
 use metalroute_netns::{
-    addr, drop_packets, prerequisites, restore_packets, route, sysctl, terminate, veth, wait_for,
-    Frr, Need, Netns,
+    addr, drop_packets, prerequisites, restore_packets, route, terminate, veth, wait_for, Frr,
+    Need, Netns,
 };
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -94,20 +94,11 @@ struct Lab {
 fn lab(prefix: &str, bgpd_conf: &str, bfdd_conf: Option<&str>) -> Lab {
     let router = Netns::new(&format!("{prefix}r"));
     let client = Netns::new(&format!("{prefix}c"));
-    router.exec(&["ip", "link", "add", "br0", "type", "bridge"]);
-    router.exec(&["ip", "link", "set", "br0", "up"]);
-    addr(&router, "br0", "192.0.2.1/24");
-    sysctl(&router, "net.ipv4.ip_forward", "1");
-    sysctl(&router, "net.ipv4.fib_multipath_hash_policy", "1");
-    veth(&client, "eth0", &router, "c0");
-    addr(&client, "eth0", "198.51.100.2/24");
-    addr(&router, "c0", "198.51.100.1/24");
-    route(&client, "default via 198.51.100.1");
+    common::router_lan(&router, false);
+    common::client_link(&router, &client);
     let mut nodes = Vec::new();
     for i in 1..=2 {
-        let ns = Netns::new(&format!("{prefix}n{i}"));
-        veth(&ns, "eth0", &router, &format!("n{i}"));
-        router.exec(&["ip", "link", "set", &format!("n{i}"), "master", "br0"]);
+        let ns = common::lan_node(&router, prefix, i);
         let a = format!("192.0.2.1{i}");
         addr(&ns, "eth0", &format!("{a}/24"));
         route(&ns, "default via 192.0.2.1");
@@ -170,11 +161,7 @@ fn path_communities(frr: &Frr, prefix: &str) -> Vec<String> {
 fn run_e2e_two_nodes_cluster_local_edit_and_peer_removal() {
     if !prerequisites(
         "run_e2e_two_nodes_cluster_local_edit_and_peer_removal",
-        &[
-            Need::Root,
-            Need::Binary("/usr/lib/frr/bgpd"),
-            Need::Binary("/usr/lib/frr/zebra"),
-        ],
+        common::FRR_BGP,
     ) {
         return;
     }
@@ -364,11 +351,7 @@ fn run_e2e_two_nodes_cluster_local_edit_and_peer_removal() {
 fn run_e2e_ibgp_aggregation_communities_and_node_subset() {
     if !prerequisites(
         "run_e2e_ibgp_aggregation_communities_and_node_subset",
-        &[
-            Need::Root,
-            Need::Binary("/usr/lib/frr/bgpd"),
-            Need::Binary("/usr/lib/frr/zebra"),
-        ],
+        common::FRR_BGP,
     ) {
         return;
     }
@@ -549,14 +532,7 @@ fn run_e2e_bfd_profile_up_and_link_cut_withdraws() {
 /// and these sessions are eBGP, so the routers see none).
 #[test]
 fn run_e2e_per_pool_peers_two_routers() {
-    if !prerequisites(
-        "run_e2e_per_pool_peers_two_routers",
-        &[
-            Need::Root,
-            Need::Binary("/usr/lib/frr/bgpd"),
-            Need::Binary("/usr/lib/frr/zebra"),
-        ],
-    ) {
+    if !prerequisites("run_e2e_per_pool_peers_two_routers", common::FRR_BGP) {
         return;
     }
     let mut lab = lab("mre2ep", EBGP_ROUTER, None);
@@ -749,14 +725,7 @@ fn run_example(prefix: &str, ex: &Example) {
 /// the router's RIB holds exactly what examples/README.md documents.
 #[test]
 fn run_e2e_examples_unchanged() {
-    if !prerequisites(
-        "run_e2e_examples_unchanged",
-        &[
-            Need::Root,
-            Need::Binary("/usr/lib/frr/bgpd"),
-            Need::Binary("/usr/lib/frr/zebra"),
-        ],
-    ) {
+    if !prerequisites("run_e2e_examples_unchanged", common::FRR_BGP) {
         return;
     }
     let examples = [
@@ -846,14 +815,7 @@ fn md5_secret(password: &str) -> String {
 /// password never shows in logs or `metalroute show`.
 #[test]
 fn run_e2e_password_secret_md5() {
-    if !prerequisites(
-        "run_e2e_password_secret_md5",
-        &[
-            Need::Root,
-            Need::Binary("/usr/lib/frr/bgpd"),
-            Need::Binary("/usr/lib/frr/zebra"),
-        ],
-    ) {
+    if !prerequisites("run_e2e_password_secret_md5", common::FRR_BGP) {
         return;
     }
     const PASSWORD: &str = "md5-Secret-42";

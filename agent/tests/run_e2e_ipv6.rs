@@ -18,19 +18,15 @@ mod common;
 
 use common::{set, who_answers, Node, BIN, DEADLINE};
 use metalroute_netns::{
-    addr, drop_packets, prerequisites, restore_packets, route, sysctl, terminate, veth, wait_for,
-    Frr, Need, Netns,
+    addr, drop_packets, prerequisites, restore_packets, route, terminate, veth, wait_for, Frr,
+    Need, Netns,
 };
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// The prerequisites of every test here.
-const NEEDS: &[Need] = &[
-    Need::Root,
-    Need::Binary("/usr/lib/frr/bgpd"),
-    Need::Binary("/usr/lib/frr/zebra"),
-];
+const NEEDS: &[Need] = common::FRR_BGP;
 
 /// The nodes' addresses on the shared LAN: (IPv4, IPv6).
 const NODES: [(&str, &str); 2] = [
@@ -170,27 +166,15 @@ fn lab_with_bfd(prefix: &str, bgpd_conf: &str, bfdd_conf: &str) -> Lab {
 fn lab_inner(prefix: &str, bgpd_conf: &str, bfdd_conf: Option<&str>) -> Lab {
     let router = Netns::new(&format!("{prefix}r"));
     let client = Netns::new(&format!("{prefix}c"));
-    router.exec(&["ip", "link", "add", "br0", "type", "bridge"]);
-    router.exec(&["ip", "link", "set", "br0", "up"]);
-    addr(&router, "br0", "192.0.2.1/24");
-    addr(&router, "br0", "2001:db8::1/64");
-    sysctl(&router, "net.ipv4.ip_forward", "1");
-    sysctl(&router, "net.ipv6.conf.all.forwarding", "1");
-    sysctl(&router, "net.ipv4.fib_multipath_hash_policy", "1");
-    sysctl(&router, "net.ipv6.fib_multipath_hash_policy", "1");
-    veth(&client, "eth0", &router, "c0");
-    addr(&client, "eth0", "198.51.100.2/24");
+    common::router_lan(&router, true);
+    common::client_link(&router, &client);
     addr(&client, "eth0", "2001:db8:c::2/64");
-    addr(&router, "c0", "198.51.100.1/24");
     addr(&router, "c0", "2001:db8:c::1/64");
-    route(&client, "default via 198.51.100.1");
     route(&client, "default via 2001:db8:c::1");
     let mut nodes = Vec::new();
     for (i, (v4, v6)) in NODES.iter().enumerate() {
         let i = i + 1;
-        let ns = Netns::new(&format!("{prefix}n{i}"));
-        veth(&ns, "eth0", &router, &format!("n{i}"));
-        router.exec(&["ip", "link", "set", &format!("n{i}"), "master", "br0"]);
+        let ns = common::lan_node(&router, prefix, i);
         addr(&ns, "eth0", &format!("{v4}/24"));
         addr(&ns, "eth0", &format!("{v6}/64"));
         route(&ns, "default via 192.0.2.1");

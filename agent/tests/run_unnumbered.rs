@@ -15,7 +15,7 @@ mod common;
 
 use common::{ask, Node, DEADLINE};
 use metalroute_netns::{
-    addr, ip_json, prerequisites, route, sysctl, terminate, veth, wait_for, Frr, Need, Netns,
+    addr, ip_json, prerequisites, sysctl, terminate, veth, wait_for, Frr, Netns,
 };
 use serde_json::Value;
 use std::net::Ipv6Addr;
@@ -111,11 +111,7 @@ fn installed(frr: &Frr, prefix: &str) -> bool {
 fn run_unnumbered_bgppeer_interface_announces_ipv4_and_ipv6_over_link_local() {
     if !prerequisites(
         "run_unnumbered_bgppeer_interface_announces_ipv4_and_ipv6_over_link_local",
-        &[
-            Need::Root,
-            Need::Binary("/usr/lib/frr/bgpd"),
-            Need::Binary("/usr/lib/frr/zebra"),
-        ],
+        common::FRR_BGP,
     ) {
         return;
     }
@@ -123,10 +119,7 @@ fn run_unnumbered_bgppeer_interface_announces_ipv4_and_ipv6_over_link_local() {
     let client = Netns::new("munc");
     let ns = Netns::new("munn");
     sysctl(&router, "net.ipv4.ip_forward", "1");
-    veth(&client, "eth0", &router, "c0");
-    addr(&client, "eth0", "198.51.100.2/24");
-    addr(&router, "c0", "198.51.100.1/24");
-    route(&client, "default via 198.51.100.1");
+    common::client_link(&router, &client);
     // The node's link to the router: link-local addresses only.
     veth(&ns, "to-router", &router, "to-node");
     ns.exec(&["ip", "link", "set", "lo", "up"]);

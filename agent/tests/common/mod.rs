@@ -4,7 +4,7 @@
 //! through the router ([`who_answers`], [`ask`]) and queries of FRR's BGP RIB ([`rib_paths`]).
 //! Each test file includes it with `mod common;`; not every file uses every item.
 
-use metalroute_netns::{ChildGuard, Frr, Netns};
+use metalroute_netns::{addr, route, sysctl, veth, ChildGuard, Frr, Need, Netns};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
@@ -19,6 +19,12 @@ use std::time::Duration;
 pub const DEADLINE: Duration = Duration::from_secs(60);
 /// The `metalroute` binary cargo built for these tests.
 pub const BIN: &str = env!("CARGO_BIN_EXE_metalroute");
+/// The prerequisites of a test running FRR's bgpd (with zebra) as the router.
+pub const FRR_BGP: &[Need] = &[
+    Need::Root,
+    Need::Binary("/usr/lib/frr/bgpd"),
+    Need::Binary("/usr/lib/frr/zebra"),
+];
 /// The agent's metrics and health endpoint inside each node namespace.
 pub const METRICS_ADDR: &str = "127.0.0.1:7472";
 
@@ -142,6 +148,39 @@ impl Drop for Node {
         let _ = std::fs::remove_dir_all(&self.dir);
         let _ = std::fs::remove_file(self.log());
     }
+}
+
+/// The router's LAN: bridge `br0` with 192.0.2.1/24 (and 2001:db8::1/64 when `ipv6`),
+/// forwarding on and ECMP hashing on ports, for IPv4 (and IPv6 when `ipv6`).
+pub fn router_lan(router: &Netns, ipv6: bool) {
+    router.exec(&["ip", "link", "add", "br0", "type", "bridge"]);
+    router.exec(&["ip", "link", "set", "br0", "up"]);
+    addr(router, "br0", "192.0.2.1/24");
+    sysctl(router, "net.ipv4.ip_forward", "1");
+    sysctl(router, "net.ipv4.fib_multipath_hash_policy", "1");
+    if ipv6 {
+        addr(router, "br0", "2001:db8::1/64");
+        sysctl(router, "net.ipv6.conf.all.forwarding", "1");
+        sysctl(router, "net.ipv6.fib_multipath_hash_policy", "1");
+    }
+}
+
+/// A node namespace `{prefix}n{i}` whose `eth0` is a port `n{i}` of the router's `br0`
+/// (see [`router_lan`]); addresses are the caller's.
+pub fn lan_node(router: &Netns, prefix: &str, i: usize) -> Netns {
+    let ns = Netns::new(&format!("{prefix}n{i}"));
+    veth(&ns, "eth0", router, &format!("n{i}"));
+    router.exec(&["ip", "link", "set", &format!("n{i}"), "master", "br0"]);
+    ns
+}
+
+/// Links `client` to `router`: client `eth0` 198.51.100.2/24 to router `c0` 198.51.100.1/24,
+/// with the client's default route through the router.
+pub fn client_link(router: &Netns, client: &Netns) {
+    veth(client, "eth0", router, "c0");
+    addr(client, "eth0", "198.51.100.2/24");
+    addr(router, "c0", "198.51.100.1/24");
+    route(client, "default via 198.51.100.1");
 }
 
 /// A TCP responder in `ns` on `bind` answering `name` to every connection until `stop`.
