@@ -125,10 +125,7 @@ fn lab(prefix: &str, bgpd_conf: &str, bfdd_conf: Option<&str>) -> Lab {
 
 /// Next hops of the router's paths for `prefix` (empty when absent).
 fn next_hops(frr: &Frr, prefix: &str) -> BTreeSet<String> {
-    common::rib_paths(frr, prefix)
-        .iter()
-        .filter_map(|p| p["nexthops"][0]["ip"].as_str().map(str::to_string))
-        .collect()
+    common::next_hops(frr, prefix).into_iter().collect()
 }
 
 fn wait_next_hops(frr: &Frr, prefix: &str, want: &[&str]) {

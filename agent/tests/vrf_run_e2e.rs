@@ -23,21 +23,24 @@
 //! The host kernel has no VRF: the test is named `vrf_*` and runs in the VM stage
 //! (`scripts/test-vm`), where a missing prerequisite fails it.
 
+#[allow(dead_code)]
+mod common;
+
+use common::{next_hops, show, BIN};
 use metalroute_netns::{
     addr, ip_json, prerequisites, read_sysctl, route, sysctl, terminate, veth, wait_for, Frr, Need,
     Netns,
 };
 use serde_json::Value;
-use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::io::Read;
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Generous: the VM runs under software emulation, several times slower than the host.
 const DEADLINE: Duration = Duration::from_secs(120);
-const BIN: &str = env!("CARGO_BIN_EXE_metalroute");
 
 /// The node's network: VRF `red` on routing table 100 with the uplink `eth0` in it, the
 /// uplink's addresses (nmstate's complete address lists for the interface; the IPv6 one matters:
@@ -241,35 +244,6 @@ impl Drop for Files {
     }
 }
 
-fn show(sock: &Path, args: &[&str]) -> String {
-    let out = std::process::Command::new(BIN)
-        .arg("show")
-        .args(args)
-        .arg("--admin-socket")
-        .arg(sock)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "metalroute show {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// The router's paths for `prefix`: next hops.
-fn next_hops(frr: &Frr, prefix: &str) -> Vec<String> {
-    frr.rib_v4()
-        .get(prefix)
-        .and_then(Value::as_array)
-        .map(|ps| {
-            ps.iter()
-                .filter_map(|p| p["nexthops"][0]["ip"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// The link `name` in `ns` as `ip -j -d link show` reports it.
 fn link(ns: &Netns, name: &str) -> Value {
     ip_json(ns, &["-d", "link", "show", "dev", name])[0].clone()
@@ -280,25 +254,7 @@ fn link(ns: &Netns, name: &str) -> Value {
 /// arrive through a VRF, and its replies are routed in that VRF's table.
 fn responder(ns: &Netns, answer: &str) -> Arc<AtomicBool> {
     let stop = Arc::new(AtomicBool::new(false));
-    let (path, answer, flag) = (ns.path(), answer.to_string(), stop.clone());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        metalroute_netns::enter_netns_path(&path);
-        let l = TcpListener::bind("0.0.0.0:8080").unwrap();
-        l.set_nonblocking(true).unwrap();
-        tx.send(()).unwrap();
-        while !flag.load(Ordering::SeqCst) {
-            match l.accept() {
-                Ok((mut s, _)) => {
-                    let _ = s.set_nonblocking(false);
-                    let _ = s.write_all(format!("{answer}\n").as_bytes());
-                    let _ = s.shutdown(Shutdown::Both);
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(5)),
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    common::responder(ns, "0.0.0.0:8080", answer, stop.clone());
     stop
 }
 

@@ -9,7 +9,7 @@ use serde_json::Value;
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -108,19 +108,7 @@ impl Node {
 
     /// The output of `metalroute show ARGS` through the node's admin socket (must succeed).
     pub fn show(&self, args: &[&str]) -> String {
-        let out = Command::new(BIN)
-            .arg("show")
-            .args(args)
-            .arg("--admin-socket")
-            .arg(&self.sock)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "metalroute show {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        show(&self.sock, args)
     }
 
     /// The full HTTP response of `GET path` from the agent's metrics endpoint.
@@ -148,6 +136,23 @@ impl Drop for Node {
         let _ = std::fs::remove_dir_all(&self.dir);
         let _ = std::fs::remove_file(self.log());
     }
+}
+
+/// The output of `metalroute show ARGS` through the admin socket `sock` (must succeed).
+pub fn show(sock: &Path, args: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .arg("show")
+        .args(args)
+        .arg("--admin-socket")
+        .arg(sock)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "metalroute show {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }
 
 /// The router's LAN: bridge `br0` with 192.0.2.1/24 (and 2001:db8::1/64 when `ipv6`),
@@ -206,7 +211,8 @@ pub fn responder(ns: &Netns, bind: &str, name: &str, stop: Arc<AtomicBool>) {
             }
         }
     });
-    rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    // Generous: the VM stage runs under software emulation.
+    rx.recv_timeout(Duration::from_secs(10)).unwrap();
 }
 
 /// `ip:8080` (IPv4) or `[ip]:8080` (IPv6).
@@ -261,6 +267,14 @@ pub fn rib_paths(frr: &Frr, prefix: &str) -> Vec<Value> {
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default()
+}
+
+/// The first-hop next hops of the router's paths for `prefix` (empty when absent).
+pub fn next_hops(frr: &Frr, prefix: &str) -> Vec<String> {
+    rib_paths(frr, prefix)
+        .iter()
+        .filter_map(|p| p["nexthops"][0]["ip"].as_str().map(str::to_string))
+        .collect()
 }
 
 /// A set of owned strings from `names`.
