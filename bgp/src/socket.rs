@@ -5,9 +5,14 @@
 //! outgoing TTL / hop limit for single-hop eBGP (1) or multihop/iBGP (255), the GTSM minimum
 //! (`IP_MINTTL` / `IPV6_MINHOPCOUNT`, RFC 5082) and `TCP_NODELAY`. Listening sockets get the same
 //! VRF binding and carry the MD5 keys of every configured peer of that VRF.
+//!
+//! It also owns the one `recvmsg(2)` wrapper of the crate ([`recv_msg`]): a datagram with its
+//! source address (IPv6 scope id included) and the control messages BFD and unnumbered neighbour
+//! discovery ask for (TTL / hop limit, destination address and interface from the packet info).
 
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::mem::MaybeUninit;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, RawFd};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
@@ -352,6 +357,146 @@ fn interface_addresses() -> io::Result<Vec<(String, IpAddr)>> {
     // SAFETY: head came from getifaddrs and is freed once.
     unsafe { libc::freeifaddrs(head) };
     Ok(out)
+}
+
+/// One datagram received by [`recv_msg`]: its length and what the kernel said about it.
+///
+/// The ancillary fields are `Some` only when the socket asked for them (`IP_RECVTTL` /
+/// `IPV6_RECVHOPLIMIT` for [`RecvMeta::hop_limit`], `IP_PKTINFO` / `IPV6_RECVPKTINFO` for
+/// [`RecvMeta::destination`] and [`RecvMeta::ifindex`]) and the kernel delivered them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecvMeta {
+    /// Bytes written to the buffer.
+    pub len: usize,
+    /// The datagram was larger than the buffer (`MSG_TRUNC`): the buffer holds only its start.
+    pub truncated: bool,
+    /// The sender's address and port; an IPv6 link-local source carries its scope id (the
+    /// interface index it arrived on).
+    pub source: Option<SocketAddr>,
+    /// TTL (IPv4) or hop limit (IPv6) the datagram arrived with.
+    pub hop_limit: Option<u8>,
+    /// The datagram's destination address (packet info).
+    pub destination: Option<IpAddr>,
+    /// Index of the interface it arrived on (packet info).
+    pub ifindex: Option<u32>,
+}
+
+/// Room for the control messages we ask for: a TTL / hop limit (`CMSG_SPACE(4)` = 24 bytes) and
+/// an `in6_pktinfo` (`CMSG_SPACE(20)` = 40) or `in_pktinfo` (`CMSG_SPACE(12)` = 32), with slack.
+/// `u64` elements keep the buffer aligned for `cmsghdr`.
+const CONTROL_WORDS: usize = 16;
+
+/// One non-blocking `recvmsg(2)` on `fd` into `buf`, with the source address and the TTL / hop
+/// limit and packet-info control messages (see [`RecvMeta`]). Nothing is allocated: the source
+/// address and control buffers live on the stack, so this is fit for per-packet paths.
+///
+/// Errors are the system call's (`WouldBlock` when nothing is queued).
+pub fn recv_msg(fd: RawFd, buf: &mut [u8]) -> io::Result<RecvMeta> {
+    let mut src = MaybeUninit::<libc::sockaddr_storage>::zeroed();
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let mut control = [0u64; CONTROL_WORDS];
+    // SAFETY: msghdr is plain data; all-zero (null pointers, zero lengths) is a valid value.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_name = src.as_mut_ptr().cast();
+    msg.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control) as _;
+    // SAFETY: every pointer in `msg` refers to a live local buffer (`src`, `iov` over `buf`,
+    // `control`) of the length stated next to it; they outlive the call.
+    let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // recvmsg returns at most iov_len (buf.len()) bytes, so n fits in usize and in the buffer.
+    let len = (n as usize).min(buf.len());
+    // SAFETY: `src` was zero-initialised, and sockaddr_storage is plain data valid for any
+    // bytes; recvmsg wrote at most msg_namelen bytes of an address into it.
+    let storage = unsafe { src.assume_init() };
+    let source = if msg.msg_namelen == 0 {
+        None
+    } else {
+        sockaddr_to_std(&storage)
+    };
+    let mut meta = RecvMeta {
+        len,
+        truncated: msg.msg_flags & libc::MSG_TRUNC != 0,
+        source,
+        hop_limit: None,
+        destination: None,
+        ifindex: None,
+    };
+    // SAFETY: the libc CMSG_* macros walk the control messages recvmsg wrote into `control`;
+    // CMSG_FIRSTHDR/CMSG_NXTHDR bound every header by msg_control + msg_controllen (which the
+    // kernel set to the bytes written) and return null past the end. Each payload is checked to
+    // be as long as the type read from it, and read unaligned.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            let h = std::ptr::read_unaligned(c);
+            let data = libc::CMSG_DATA(c);
+            let payload = (h.cmsg_len as usize).saturating_sub(libc::CMSG_LEN(0) as usize);
+            match (h.cmsg_level, h.cmsg_type) {
+                (libc::IPPROTO_IP, libc::IP_TTL) | (libc::IPPROTO_IPV6, libc::IPV6_HOPLIMIT)
+                    if payload >= std::mem::size_of::<libc::c_int>() =>
+                {
+                    let v = std::ptr::read_unaligned(data.cast::<libc::c_int>());
+                    meta.hop_limit = u8::try_from(v).ok();
+                }
+                (libc::IPPROTO_IP, libc::IP_PKTINFO)
+                    if payload >= std::mem::size_of::<libc::in_pktinfo>() =>
+                {
+                    let info = std::ptr::read_unaligned(data.cast::<libc::in_pktinfo>());
+                    meta.destination = Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(
+                        info.ipi_addr.s_addr,
+                    ))));
+                    meta.ifindex = u32::try_from(info.ipi_ifindex).ok();
+                }
+                (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO)
+                    if payload >= std::mem::size_of::<libc::in6_pktinfo>() =>
+                {
+                    let info = std::ptr::read_unaligned(data.cast::<libc::in6_pktinfo>());
+                    meta.destination = Some(IpAddr::V6(Ipv6Addr::from(info.ipi6_addr.s6_addr)));
+                    meta.ifindex = Some(info.ipi6_ifindex);
+                }
+                _ => {}
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    Ok(meta)
+}
+
+/// A kernel socket address as a std one (IPv4 or IPv6 with flow info and scope id); `None` for
+/// other families.
+fn sockaddr_to_std(ss: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    match i32::from(ss.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the family says this storage holds a sockaddr_in, which is smaller than
+            // sockaddr_storage and needs no stricter alignment.
+            let a = unsafe { &*(ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            Some(SocketAddr::V4(SocketAddrV4::new(
+                Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)),
+                u16::from_be(a.sin_port),
+            )))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says this storage holds a sockaddr_in6, which is smaller than
+            // sockaddr_storage and needs no stricter alignment.
+            let a = unsafe { &*(ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                Ipv6Addr::from(a.sin6_addr.s6_addr),
+                u16::from_be(a.sin6_port),
+                a.sin6_flowinfo,
+                a.sin6_scope_id,
+            )))
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]

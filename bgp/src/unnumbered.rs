@@ -14,7 +14,6 @@
 //! socket and its task are a thin shell ([`run`]).
 
 use std::io;
-use std::mem::MaybeUninit;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
@@ -269,50 +268,17 @@ fn is_own_address(interface: &str, addr: Ipv6Addr) -> bool {
         .unwrap_or(false)
 }
 
-/// One recvmsg(2) on the raw socket: (length, source, hop limit), or `None` for a truncated
-/// message or one without the hop limit.
+/// One recvmsg(2) on the raw socket ([`crate::socket::recv_msg`]): (length, source, hop
+/// limit), or `None` for a truncated message, one without the hop limit or not from IPv6.
 fn recv_with_hop_limit(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<(usize, Ipv6Addr, u8)>> {
-    let mut src = MaybeUninit::<libc::sockaddr_in6>::zeroed();
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    let mut control = [0u64; 16];
-    // SAFETY: msghdr is plain data; all-zero is a valid initial value.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_name = src.as_mut_ptr().cast();
-    msg.msg_namelen = std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t;
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(&control) as _;
-    // SAFETY: every pointer in msg refers to a live buffer of the stated size.
-    let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if msg.msg_flags & libc::MSG_TRUNC != 0 {
+    let m = crate::socket::recv_msg(fd, buf)?;
+    if m.truncated {
         return Ok(None);
     }
-    // SAFETY: the socket is AF_INET6, so recvmsg wrote a sockaddr_in6 (zeroed before).
-    let sin6 = unsafe { src.assume_init() };
-    let source = Ipv6Addr::from(sin6.sin6_addr.s6_addr);
-    let mut hop_limit = None;
-    // SAFETY: iterating control messages the kernel wrote into `control` with the libc macros,
-    // which bound every access by msg_controllen; the payload is read unaligned.
-    unsafe {
-        let mut c = libc::CMSG_FIRSTHDR(&msg);
-        while !c.is_null() {
-            let h = &*c;
-            if h.cmsg_level == libc::IPPROTO_IPV6 && h.cmsg_type == libc::IPV6_HOPLIMIT {
-                let v = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::c_int>());
-                hop_limit = u8::try_from(v).ok();
-            }
-            c = libc::CMSG_NXTHDR(&msg, c);
-        }
-    }
-    // n >= 0 checked above.
-    Ok(hop_limit.map(|h| (n as usize, source, h)))
+    Ok(match (m.source, m.hop_limit) {
+        (Some(SocketAddr::V6(src)), Some(h)) => Some((m.len, *src.ip(), h)),
+        _ => None,
+    })
 }
 
 /// The scope (interface index) of a link-local socket address, if any.

@@ -23,7 +23,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io;
-use std::mem::MaybeUninit;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::Instant;
@@ -708,95 +707,19 @@ async fn reader(
     }
 }
 
-/// One recvmsg(2): fills `p` and returns whether the datagram is usable (not truncated, with TTL
-/// and destination address known).
+/// One recvmsg(2) ([`crate::socket::recv_msg`], no allocation): fills `p` and returns whether
+/// the datagram is usable (not truncated, with source, TTL and destination address known).
 fn recv_meta(fd: RawFd, p: &mut Received) -> io::Result<bool> {
-    let mut src = MaybeUninit::<libc::sockaddr_storage>::zeroed();
-    let mut iov = libc::iovec {
-        iov_base: p.buf.as_mut_ptr().cast(),
-        iov_len: p.buf.len(),
-    };
-    let mut control = [0u64; 32];
-    // SAFETY: msghdr is plain data; all-zero is a valid initial value.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_name = src.as_mut_ptr().cast();
-    msg.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(&control) as _;
-    // SAFETY: every pointer in msg refers to a live buffer of the stated size.
-    let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if msg.msg_flags & libc::MSG_TRUNC != 0 {
+    let m = crate::socket::recv_msg(fd, &mut p.buf)?;
+    if m.truncated {
         return Ok(false);
     }
-    // n >= 0 and at most buf.len().
-    p.len = n as usize;
-    // SAFETY: recvmsg wrote a socket address of family ss_family into src (zeroed before).
-    let storage = unsafe { src.assume_init() };
-    let Some(s) = sockaddr_to_std(&storage) else {
+    let (Some(src), Some(ttl), Some(dst)) = (m.source, m.hop_limit, m.destination) else {
         return Ok(false);
     };
-    p.src = s;
-    let (mut ttl, mut dst) = (None, None);
-    // SAFETY: iterating control messages the kernel wrote into `control`, with the libc macros
-    // that bound every access by msg_controllen; payloads are read unaligned.
-    unsafe {
-        let mut c = libc::CMSG_FIRSTHDR(&msg);
-        while !c.is_null() {
-            let h = &*c;
-            let data = libc::CMSG_DATA(c);
-            match (h.cmsg_level, h.cmsg_type) {
-                (libc::IPPROTO_IP, libc::IP_TTL) | (libc::IPPROTO_IPV6, libc::IPV6_HOPLIMIT) => {
-                    let v = std::ptr::read_unaligned(data.cast::<libc::c_int>());
-                    ttl = u8::try_from(v).ok();
-                }
-                (libc::IPPROTO_IP, libc::IP_PKTINFO) => {
-                    let info = std::ptr::read_unaligned(data.cast::<libc::in_pktinfo>());
-                    dst = Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(
-                        info.ipi_addr.s_addr,
-                    ))));
-                }
-                (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO) => {
-                    let info = std::ptr::read_unaligned(data.cast::<libc::in6_pktinfo>());
-                    dst = Some(IpAddr::V6(Ipv6Addr::from(info.ipi6_addr.s6_addr)));
-                }
-                _ => {}
-            }
-            c = libc::CMSG_NXTHDR(&msg, c);
-        }
-    }
-    match (ttl, dst) {
-        (Some(t), Some(d)) => {
-            p.ttl = t;
-            p.dst = d;
-            Ok(true)
-        }
-        _ => Ok(false),
-    }
-}
-
-fn sockaddr_to_std(ss: &libc::sockaddr_storage) -> Option<SocketAddr> {
-    match i32::from(ss.ss_family) {
-        libc::AF_INET => {
-            // SAFETY: the family says this storage holds a sockaddr_in.
-            let a = unsafe { &*(ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
-            Some(SocketAddr::from((
-                Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)),
-                u16::from_be(a.sin_port),
-            )))
-        }
-        libc::AF_INET6 => {
-            // SAFETY: the family says this storage holds a sockaddr_in6.
-            let a = unsafe { &*(ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
-            Some(SocketAddr::from((
-                Ipv6Addr::from(a.sin6_addr.s6_addr),
-                u16::from_be(a.sin6_port),
-            )))
-        }
-        _ => None,
-    }
+    p.len = m.len;
+    p.src = src;
+    p.ttl = ttl;
+    p.dst = dst;
+    Ok(true)
 }
