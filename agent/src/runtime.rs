@@ -7,9 +7,18 @@
 //!
 //! When the directory cannot be read at all the last plan stays in force: announced routes are
 //! only withdrawn by a valid configuration that withdraws them.
+//!
+//! Order: the network goes first ([`crate::actuator::network::order`]). At start, and after each
+//! change of the merged nmstate state, the speaker and BFD wait until the network actuator has
+//! applied it (or failed, or [`NETWORK_WAIT`] passed); then they get the plan without the
+//! sessions whose VRF device does not exist in the kernel. Those wait — shown by `metalroute
+//! show` and logged once ("VRF red does not exist yet") — and start when the VRF appears (checked
+//! after each network apply and every [`VRF_RECHECK`] while any session waits).
 
 use crate::actuator::bfd::{BfdActuator, BfdEventCounts};
-use crate::actuator::network::{NetworkActuator, NetworkStatus};
+use crate::actuator::network::{
+    order, without_vrfs, KernelVrfs, NetworkActuator, NetworkStatus, Order, NETWORK_WAIT,
+};
 use crate::actuator::speaker::{SessionProblem, SpeakerActuator};
 use crate::error::AgentError;
 use crate::planner::{self, decision_changes, NodePlan};
@@ -28,6 +37,9 @@ use tokio::signal::unix::{signal, SignalKind};
 
 /// How often the directory is re-read even without a file event.
 pub const RESYNC: Duration = Duration::from_secs(30);
+
+/// How often the kernel is asked again whether a VRF that planned sessions wait for exists.
+pub const VRF_RECHECK: Duration = Duration::from_secs(2);
 
 /// Settings of `metalroute run`.
 #[derive(Debug, Clone)]
@@ -194,8 +206,12 @@ pub async fn run(opts: RunOptions) -> Result<(), AgentError> {
     let network = NetworkActuator::start(opts.network_record.clone());
     *shared.network.lock().unwrap_or_else(|p| p.into_inner()) = Some(network.status_handle());
     let mut loop_state = LoopState::default();
+    let mut network_settled = network.settled();
     let bfd_changed = bfd.changed();
     let mut replan = true;
+    // Without a new plan: hand the plan in force to the speaker again (the network settled, a
+    // waiting VRF may exist now, or the wait for the network is over).
+    let mut reorder = false;
     // What the watcher saw since the last reconciliation; `None`: read the whole directory.
     let mut changes: Option<Changes> = None;
     // The safety re-read runs RESYNC after the previous one, however busy the loop is (a
@@ -216,9 +232,13 @@ pub async fn run(opts: RunOptions) -> Result<(), AgentError> {
                 &mut loop_state,
             )
             .await;
+        } else if reorder {
+            converge(&mut actuator, &network, &shared, &mut loop_state).await;
         }
         replan = true;
+        reorder = false;
         apply_bfd(&mut bfd, &shared, &loop_state).await;
+        let recheck_at = loop_state.recheck_at;
         tokio::select! {
             ev = bgp_events.recv() => {
                 // A session came up or went down: BFD sessions may now know their local address.
@@ -239,10 +259,20 @@ pub async fn run(opts: RunOptions) -> Result<(), AgentError> {
             _ = bfd_changed.notified(), if opts.bfd_gate => {
                 // A BFD session came Up or left Up: only the gate's routes change.
                 actuator.set_bfd_up(bfd.up_peers());
-                if let Some(plan) = loop_state.last_plan.clone() {
+                if let Some(plan) = loop_state.applied_plan.clone() {
                     actuator.apply(&plan).await;
                 }
                 replan = false;
+            }
+            Ok(()) = network_settled.changed() => {
+                // The network actuator finished with a desired state: what waited for it goes.
+                replan = false;
+                reorder = true;
+            }
+            _ = tokio::time::sleep_until(recheck_at.unwrap_or(resync_at)), if recheck_at.is_some() => {
+                // Sessions wait for a VRF, or the wait for the network state is over.
+                replan = false;
+                reorder = true;
             }
             changed = watch.changed() => {
                 match changed {
@@ -282,7 +312,7 @@ pub async fn run(opts: RunOptions) -> Result<(), AgentError> {
 }
 
 async fn apply_bfd(bfd: &mut BfdActuator, shared: &Shared, st: &LoopState) {
-    let Some(plan) = &st.last_plan else { return };
+    let Some(plan) = &st.applied_plan else { return };
     bfd.apply(plan).await;
     let names = bfd.names();
     if let Some(h) = bfd.handle() {
@@ -291,12 +321,146 @@ async fn apply_bfd(bfd: &mut BfdActuator, shared: &Shared, st: &LoopState) {
     shared.update(|s| s.bfd_sessions = names);
 }
 
-/// What the loop remembers between reconciliations (only to log changes once).
+/// What the loop remembers between reconciliations.
 #[derive(Debug, Default)]
 struct LoopState {
+    /// The plan in force (shown by `metalroute show plan`).
     last_plan: Option<Arc<NodePlan>>,
+    /// What the speaker and BFD were given: the plan in force without the sessions that wait
+    /// for their VRF (`None` until the first network state settled).
+    applied_plan: Option<Arc<NodePlan>>,
+    /// When to hand the plan to the speaker again without a file change.
+    recheck_at: Option<tokio::time::Instant>,
+    /// The speaker is held until the network state being applied settles.
+    holding: bool,
+    /// VRFs that planned sessions wait for (logged once when they start waiting).
+    missing_vrfs: BTreeSet<String>,
+    kernel: KernelVrfs,
     logged_invalid: BTreeSet<String>,
     logged_files: BTreeSet<String>,
+}
+
+/// Hands the plan in force to the speaker and BFD in the network-first order (see the module
+/// comment), and publishes the sessions and their problems.
+async fn converge(
+    actuator: &mut SpeakerActuator,
+    network: &NetworkActuator,
+    shared: &Shared,
+    st: &mut LoopState,
+) {
+    let Some(plan) = st.last_plan.clone() else {
+        return;
+    };
+    let needed: BTreeSet<String> = plan
+        .vrfs
+        .keys()
+        .filter_map(|v| v.device().map(str::to_string))
+        .collect();
+    let existing = if needed.is_empty() {
+        Some(BTreeSet::new())
+    } else {
+        st.kernel.names().await
+    };
+    let default_running = actuator.applied().keys().any(|k| k.vrf.is_none());
+    let pending = network.pending_since();
+    let decision = order(
+        pending,
+        Instant::now(),
+        &needed,
+        existing.as_ref(),
+        default_running,
+    );
+    let (missing, vrfs_first) = match decision {
+        Order::HoldForNetwork { until } => {
+            if !st.holding {
+                if actuator.applied().is_empty() {
+                    tracing::info!(
+                        wait = ?NETWORK_WAIT,
+                        "applying the network state before starting BGP sessions"
+                    );
+                } else {
+                    tracing::debug!("network state changed; BGP changes wait until it is applied");
+                }
+            }
+            st.holding = true;
+            st.recheck_at = Some(tokio::time::Instant::from_std(until));
+            let running: BTreeSet<&str> = actuator
+                .applied()
+                .values()
+                .map(|d| d.name.as_str())
+                .collect();
+            let mut problems = actuator.problems().to_vec();
+            problems.extend(
+                plan.sessions()
+                    .filter(|(_, s)| !running.contains(s.params.peer.as_str()))
+                    .map(|(_, s)| SessionProblem {
+                        peer: s.params.peer.clone(),
+                        reason: "waiting for the network state (NodeNetworkConfigurationPolicy) to be applied first".into(),
+                    }),
+            );
+            shared.update(|s| s.session_problems = problems);
+            return;
+        }
+        Order::Apply {
+            missing_vrfs,
+            vrfs_first,
+        } => (missing_vrfs, vrfs_first),
+    };
+    if st.holding && pending.is_some() {
+        tracing::warn!(
+            wait = ?NETWORK_WAIT,
+            "the network state is still not applied; starting BGP sessions without waiting longer"
+        );
+    }
+    st.holding = false;
+    for vrf in missing.difference(&st.missing_vrfs) {
+        let peers: Vec<&str> = plan
+            .sessions()
+            .filter(|(v, _)| v.device() == Some(vrf.as_str()))
+            .map(|(_, s)| s.params.peer.as_str())
+            .collect();
+        tracing::warn!(%vrf, peers = %peers.join(","), "VRF {vrf} does not exist yet; its BGP sessions wait for it");
+    }
+    for vrf in st.missing_vrfs.difference(&missing) {
+        if needed.contains(vrf) && existing.as_ref().is_some_and(|e| e.contains(vrf)) {
+            tracing::info!(%vrf, "VRF {vrf} exists now; starting its BGP sessions");
+        }
+    }
+    let applied_plan = without_vrfs(&plan, &missing, false);
+    if vrfs_first {
+        // The VRFs' device-bound listeners open before the default VRF's unbound one.
+        actuator
+            .apply(&without_vrfs(&applied_plan, &BTreeSet::new(), true))
+            .await;
+    }
+    let calls = actuator.apply(&applied_plan).await;
+    if calls > 0 {
+        tracing::debug!(calls, "speaker converged");
+    }
+    st.recheck_at = (!missing.is_empty()).then(|| tokio::time::Instant::now() + VRF_RECHECK);
+    let sessions = actuator
+        .applied()
+        .iter()
+        .map(|(k, d)| (k.clone(), d.name.clone()))
+        .collect();
+    let mut problems = actuator.problems().to_vec();
+    for (vrf, s) in plan.sessions() {
+        if let Some(d) = vrf.device().filter(|d| missing.contains(*d)) {
+            problems.push(SessionProblem {
+                peer: s.params.peer.clone(),
+                reason: format!("VRF {d} does not exist yet; the session starts when it does"),
+            });
+        }
+    }
+    st.missing_vrfs = missing;
+    st.applied_plan = Some(applied_plan);
+    let net = network.status();
+    shared.update(|s| {
+        s.sessions = sessions;
+        s.session_problems = problems;
+        s.network = net;
+        s.ready = true;
+    });
 }
 
 async fn reconcile(
@@ -359,17 +523,8 @@ async fn reconcile(
             tracing::warn!(warning = %w, "plan");
         }
     }
-    let calls = actuator.apply(&plan).await;
+    // The network first: the speaker gets the plan once this state is applied (`converge`).
     network.set(&plan.network.desired);
-    if calls > 0 {
-        tracing::debug!(calls, "speaker converged");
-    }
-    let sessions = actuator
-        .applied()
-        .iter()
-        .map(|(k, d)| (k.clone(), d.name.clone()))
-        .collect();
-    let problems = actuator.problems().to_vec();
     let net = network.status();
     let file_problems = reading.file_problems;
     let fresh = st.last_plan.as_deref() != Some(&plan);
@@ -379,12 +534,10 @@ async fn reconcile(
             s.planned_at = Some(Instant::now());
         }
         s.plan = Some(plan.clone());
-        s.sessions = sessions;
-        s.session_problems = problems;
         s.file_problems = file_problems;
         s.network = net;
-        s.ready = true;
         s.source_error = None;
     });
     st.last_plan = Some(plan);
+    converge(actuator, network, shared, st).await;
 }
