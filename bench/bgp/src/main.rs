@@ -518,6 +518,7 @@ fn run(s: &Settings) -> bool {
         }
     }
 
+    let run_start = Instant::now();
     let mut samples: Vec<Sample> = Vec::new();
     let mut record = |sample: Sample| {
         println!("{}", sample.result_line());
@@ -599,6 +600,13 @@ fn run(s: &Settings) -> bool {
             }
             drop(sender);
             kill_sender_processes(&topo);
+            eprintln!(
+                "{} {}: done in {:.1} s (run time so far {:.0} s)",
+                sc.name,
+                kind.name(),
+                t.elapsed().as_secs_f64(),
+                run_start.elapsed().as_secs_f64()
+            );
         }
     }
     println!("load average at end: {}", loadavg());
