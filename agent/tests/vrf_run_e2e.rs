@@ -18,7 +18,15 @@
 //!  router-main (FRR, AS 64502) 192.0.2.1/24    ── eth1 192.0.2.11/24    ┘ default VRF
 //! ```
 //!
-//! The second runs examples/vrf unchanged.
+//! The first also checks the start-up order: the agent applies the NNCP before it opens any BGP
+//! session, so no session is tried before VRF red exists (no `No such device`) and router-red,
+//! whose address is router-main's too, never meets the node's default-VRF session (no Bad Peer
+//! AS at either router).
+//!
+//! The second runs examples/vrf unchanged. The third: a BGPPeer whose VRF no policy creates
+//! waits for it — it is never tried in the default VRF, where its router is reachable — while a
+//! policy that fails to apply does not hold up the default VRF's session; once an administrator
+//! creates the VRF, the session starts in it.
 //!
 //! The host kernel has no VRF: the test is named `vrf_*` and runs in the VM stage
 //! (`scripts/test-vm`), where a missing prerequisite fails it.
@@ -28,13 +36,13 @@ mod common;
 
 use common::{next_hops, show, BIN};
 use metalroute_netns::{
-    addr, ip_json, prerequisites, read_sysctl, route, sysctl, terminate, veth, wait_for, Frr, Need,
-    Netns,
+    addr, ip_json, prerequisites, read_sysctl, route, set_master, sysctl, terminate, veth, vrf,
+    wait_for, Frr, Need, Netns,
 };
 use serde_json::Value;
 use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -196,7 +204,9 @@ ports: [{{port: 8080, protocol: TCP}}]
 
 /// A router's bgpd.conf: the node's IPv4 address as neighbor, and its IPv6 one when `v6`.
 fn router_conf(asn: u32, v6: bool) -> String {
-    let mut c = format!("router bgp {asn}\n bgp router-id 192.0.2.1\n no bgp ebgp-requires-policy\n neighbor 192.0.2.11 remote-as 64500\n neighbor 192.0.2.11 timers connect 1\n");
+    // log-neighbor-changes: bgpd logs every NOTIFICATION it sends or receives (the start-up
+    // checks look for Bad Peer AS there).
+    let mut c = format!("router bgp {asn}\n bgp router-id 192.0.2.1\n bgp log-neighbor-changes\n no bgp ebgp-requires-policy\n neighbor 192.0.2.11 remote-as 64500\n neighbor 192.0.2.11 timers connect 1\n");
     if v6 {
         c.push_str(" neighbor 2001:db8::11 remote-as 64500\n neighbor 2001:db8::11 timers connect 1\n address-family ipv6 unicast\n  neighbor 2001:db8::11 activate\n exit-address-family\n");
     }
@@ -271,6 +281,44 @@ fn request(client: &Netns, target: &str) -> Result<String, String> {
             .map_err(|e| format!("read from {target}: {e}"))?;
         Ok(body.trim().to_string())
     })
+}
+
+/// The start-up order, from the agent's log and the routers' bgpd logs: every change of the
+/// first network apply is logged before the first BGP session is added, no socket was bound to a
+/// VRF device that did not exist, and no router sent or received a Bad Peer AS (a session that
+/// landed in the wrong VRF).
+fn assert_clean_start(agent_log: &Path, routers: &[&Frr]) {
+    let log = std::fs::read_to_string(agent_log).unwrap_or_default();
+    let lines: Vec<&str> = log.lines().collect();
+    let first_session = lines
+        .iter()
+        .position(|l| l.contains("BGP session added"))
+        .unwrap_or_else(|| panic!("no BGP session added in the agent log:\n{log}"));
+    let last_change = lines
+        .iter()
+        .rposition(|l| l.contains("network state changed"))
+        .unwrap_or_else(|| panic!("no network change in the agent log:\n{log}"));
+    assert!(
+        last_change < first_session,
+        "a BGP session was added before the network state was applied:\n{log}"
+    );
+    assert!(
+        !log.contains("No such device"),
+        "a socket was bound to a VRF that did not exist yet:\n{log}"
+    );
+    for frr in routers {
+        let bgpd = std::fs::read_to_string(frr.log_path()).unwrap_or_default();
+        assert!(
+            bgpd.contains("%ADJCHANGE"),
+            "bgpd of {} does not log neighbour changes:\n{bgpd}",
+            frr.pathspace()
+        );
+        assert!(
+            !bgpd.contains("Bad Peer AS"),
+            "{} saw a Bad Peer AS (a session in the wrong VRF):\n{bgpd}",
+            frr.pathspace()
+        );
+    }
 }
 
 #[test]
@@ -384,6 +432,7 @@ fn vrf_run_e2e_nncp_creates_vrf_and_peer_session_runs_in_it() {
     );
     assert_eq!(frr_red.prefixes_v4(), vec!["203.0.113.5/32"]);
     assert_eq!(frr_main.prefixes_v4(), vec!["198.51.100.5/32"]);
+    assert_clean_start(&files.log(), &[&frr_red, &frr_main]);
     // The IPv6 session in the VRF: the /128 with the node's IPv6 address (re-added by the NNCP
     // after the VRF took the link) as next hop.
     wait_for("router-red holds the IPv6 service prefix", DEADLINE, || {
@@ -565,6 +614,169 @@ fn vrf_run_e2e_example_vrf_unchanged() {
         js["vrfs"]["ens4vrf"]["peers"]["192.168.130.1"]["state"], "Established",
         "{js}"
     );
+    let st = terminate(&mut agent, Duration::from_secs(30));
+    assert!(st.success(), "agent exit status {st}");
+}
+
+/// The peer's VRF does not exist: the session waits for it, never tried in the default VRF.
+///
+/// ```text
+///  router-blue (FRR, AS 64501) 192.0.2.1/24    ── eth0 192.0.2.11/24     ┐ node (AS 64500)
+///                                                 (default VRF until the │ BGPPeer router-blue
+///                                                  test creates VRF blue) │ has vrf: blue
+///  router-main (FRR, AS 64502) 198.51.100.1/24 ── eth1 198.51.100.11/24  ┘ default VRF
+/// ```
+///
+/// The node's NNCP (a route through an interface that does not exist) fails to apply and is
+/// rolled back. (It creates no VRF: the rollback of a VRF would also delete the kernel's l3mdev
+/// rule, which the kernel adds only with a network namespace's first VRF, and VRF blue created
+/// afterwards would not route.) Expected: the default VRF's session comes up anyway; router-blue's
+/// session is not started (router-blue is reachable in the default VRF, so a session tried there
+/// would come up) and `show` says "VRF blue does not exist yet", logged once; no socket is bound
+/// to a missing device. When the administrator creates VRF blue and puts eth0 in it, the agent
+/// notices and the session comes up inside the VRF.
+#[test]
+fn vrf_run_e2e_peer_waits_for_its_vrf_and_a_failing_policy_does_not_hold_bgp() {
+    if !prerequisites(
+        "vrf_run_e2e_peer_waits_for_its_vrf_and_a_failing_policy_does_not_hold_bgp",
+        &[
+            Need::Root,
+            Need::Vrf,
+            Need::Binary("/usr/lib/frr/bgpd"),
+            Need::Binary("/usr/lib/frr/zebra"),
+        ],
+    ) {
+        return;
+    }
+    let node = Netns::new("mrvrwn");
+    let blue = Netns::new("mrvrwb");
+    let main = Netns::new("mrvrwm");
+    veth(&node, "eth0", &blue, "n0");
+    veth(&node, "eth1", &main, "n0");
+    addr(&node, "eth0", "192.0.2.11/24");
+    addr(&node, "eth1", "198.51.100.11/24");
+    addr(&blue, "n0", "192.0.2.1/24");
+    addr(&main, "n0", "198.51.100.1/24");
+    let frr_blue = Frr::start(&blue, &router_conf(64501, false), None);
+    let frr_main = Frr::start(
+        &main,
+        "router bgp 64502\n bgp router-id 198.51.100.1\n bgp log-neighbor-changes\n no bgp ebgp-requires-policy\n neighbor 198.51.100.11 remote-as 64500\n neighbor 198.51.100.11 timers connect 1\n",
+        None,
+    );
+    let files = Files::new("wait");
+    files.write(
+        "00-network.yaml",
+        r#"
+apiVersion: nmstate.io/v1
+kind: NodeNetworkConfigurationPolicy
+metadata: {name: broken}
+spec:
+  desiredState:
+    routes:
+      config:
+        - {destination: 0.0.0.0/0, next-hop-address: 192.0.2.254, next-hop-interface: nope0, table-id: 300}
+"#,
+    );
+    files.write(
+        "01-metallb.yaml",
+        r#"
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {namespace: metallb-system, name: router-blue}
+spec: {peerAddress: 192.0.2.1, peerASN: 64501, myASN: 64500, vrf: blue, connectTime: 1s}
+---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {namespace: metallb-system, name: router-main}
+spec: {peerAddress: 198.51.100.1, peerASN: 64502, myASN: 64500, connectTime: 1s}
+---
+apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {namespace: metallb-system, name: web}
+spec: {addresses: [203.0.113.0/28]}
+---
+apiVersion: metallb.io/v1beta1
+kind: BGPAdvertisement
+metadata: {namespace: metallb-system, name: web}
+spec: {ipAddressPools: [web]}
+"#,
+    );
+    files.write("10-web.yaml", &service("web", "203.0.113.5"));
+    let sock = files.sock();
+    let mut agent = node.spawn_logged(
+        &[
+            BIN,
+            "run",
+            "--node-name",
+            "node-1",
+            "--config",
+            files.config().to_str().unwrap(),
+            "--admin-socket",
+            sock.to_str().unwrap(),
+        ],
+        &files.log(),
+    );
+
+    // The failing policy does not keep BGP down: the default VRF's session comes up and gets
+    // the route.
+    frr_main.wait_established("198.51.100.11", DEADLINE);
+    wait_for("router-main holds the service prefix", DEADLINE, || {
+        (next_hops(&frr_main, "203.0.113.5/32") == ["198.51.100.11"]).then_some(())
+    });
+    let plan = show(&sock, &["plan"]);
+    assert!(plan.contains("network state: failed"), "{plan}");
+    assert!(
+        plan.contains("BGPPeer router-blue not running: VRF blue does not exist yet"),
+        "{plan}"
+    );
+    let summary = show(&sock, &["bgp", "summary"]);
+    assert!(
+        summary.contains("% BGPPeer router-blue not running: VRF blue does not exist yet"),
+        "{summary}"
+    );
+    let js: Value = serde_json::from_str(&show(&sock, &["bgp", "summary", "--json"])).unwrap();
+    assert_eq!(js["vrfs"].as_object().map(|m| m.len()), Some(1), "{js}");
+    // Several re-checks of the kernel's VRFs (every 2 s) pass; absence is what is asserted, so
+    // this is a bounded observation window, not a wait for a condition.
+    std::thread::sleep(Duration::from_secs(5));
+    let state = frr_blue.bgp_neighbor_state("192.0.2.11");
+    assert_ne!(
+        state.as_deref(),
+        Some("Established"),
+        "router-blue's session ran outside VRF blue"
+    );
+    assert!(frr_blue.prefixes_v4().is_empty());
+    let log = std::fs::read_to_string(files.log()).unwrap_or_default();
+    assert_eq!(
+        log.matches("VRF blue does not exist yet").count(),
+        1,
+        "logged once:\n{log}"
+    );
+    assert!(!log.contains("No such device"), "{log}");
+
+    // The administrator creates VRF blue and moves eth0 into it: the session starts inside it.
+    vrf(&node, "blue", 200);
+    set_master(&node, "eth0", "blue");
+    frr_blue.wait_established("192.0.2.11", DEADLINE);
+    wait_for("router-blue holds the service prefix", DEADLINE, || {
+        (next_hops(&frr_blue, "203.0.113.5/32") == ["192.0.2.11"]).then_some(())
+    });
+    let js: Value = serde_json::from_str(&show(&sock, &["bgp", "summary", "--json"])).unwrap();
+    assert_eq!(
+        js["vrfs"]["blue"]["peers"]["192.0.2.1"]["state"], "Established",
+        "{js}"
+    );
+    assert!(
+        !show(&sock, &["bgp", "summary"]).contains("does not exist yet"),
+        "the problem is gone"
+    );
+    let log = std::fs::read_to_string(files.log()).unwrap_or_default();
+    assert!(log.contains("VRF blue exists now"), "{log}");
+    assert!(!log.contains("No such device"), "{log}");
+    for frr in [&frr_blue, &frr_main] {
+        let bgpd = std::fs::read_to_string(frr.log_path()).unwrap_or_default();
+        assert!(!bgpd.contains("Bad Peer AS"), "{bgpd}");
+    }
     let st = terminate(&mut agent, Duration::from_secs(30));
     assert!(st.success(), "agent exit status {st}");
 }
