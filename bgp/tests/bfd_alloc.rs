@@ -70,6 +70,7 @@ fn run(a: &mut Engine, b: &mut Engine, t: &mut Instant, until: Instant) -> u64 {
                                 dst: tx.dst.ip(),
                                 ttl: 255,
                                 hop: HopMode::SingleHop,
+                                interface: None,
                             };
                             to.handle_control(*t, &rx, tx.payload.as_slice()).unwrap();
                         }

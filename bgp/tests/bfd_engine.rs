@@ -102,6 +102,7 @@ fn rx_meta() -> RxMeta<'static> {
         dst: A,
         ttl: 255,
         hop: HopMode::SingleHop,
+        interface: None,
     }
 }
 
@@ -269,6 +270,70 @@ fn add_rejects_bad_keys_and_duplicates() {
         e.sessions().iter().map(|s| s.local_discriminator).collect();
     assert_eq!(discs.len(), 3);
     assert!(!discs.contains(&0));
+}
+
+/// Sessions between IPv6 link-local addresses (unnumbered BGP peers): the interface is part of
+/// the key, required, single-hop only; packets are matched to the interface they came in on, so
+/// the same router address on two interfaces makes two independent sessions.
+#[test]
+fn link_local_sessions_are_keyed_and_matched_by_interface() {
+    let now = std::time::Instant::now();
+    let mut e = Engine::new(Box::new(SplitMix64::seeded(5)), now);
+    let peer: std::net::Ipv6Addr = "fe80::2".parse().unwrap();
+    let local: std::net::Ipv6Addr = "fe80::1".parse().unwrap();
+    // Link-local without an interface, or multihop on an interface: refused with a reason.
+    let r = e.add(
+        now,
+        SessionKey::single_hop(peer.into(), local.into()),
+        SessionParams::default(),
+    );
+    assert!(
+        matches!(&r, Err(Error::Key { reason, .. }) if reason.contains("interface")),
+        "{r:?}"
+    );
+    let mut multi = SessionKey::link_local("eth1", peer, local);
+    multi.hop = HopMode::MultiHop;
+    assert!(matches!(
+        e.add(now, multi, SessionParams::default()),
+        Err(Error::Key { .. })
+    ));
+    let k1 = SessionKey::link_local("eth1", peer, local);
+    let k2 = SessionKey::link_local("eth2", peer, local);
+    assert_eq!(
+        k1.to_string(),
+        "vrf default peer fe80::2 local fe80::1 interface eth1 single-hop"
+    );
+    e.add(now, k1.clone(), SessionParams::default()).unwrap();
+    e.add(now, k2.clone(), SessionParams::default()).unwrap();
+    let rx = |interface| RxMeta {
+        vrf: None,
+        src: SocketAddr::new(peer.into(), 49200),
+        dst: local.into(),
+        ttl: 255,
+        hop: HopMode::SingleHop,
+        interface,
+    };
+    // From a socket not bound to an interface: no session.
+    let r = e.handle_control(now, &rx(None), &peer_packet(State::Down, 0, false));
+    assert!(matches!(r, Err(Error::NoSessionForPeer { .. })), "{r:?}");
+    // On eth2: only eth2's session moves.
+    e.handle_control(now, &rx(Some("eth2")), &peer_packet(State::Down, 0, false))
+        .unwrap();
+    assert_eq!(e.status(&k2).unwrap().state, State::Init);
+    assert_eq!(e.status(&k1).unwrap().state, State::Down);
+    // eth1's discriminator arriving on eth2 is the wrong session.
+    let d1 = e.status(&k1).unwrap().local_discriminator;
+    let r = e.handle_control(now, &rx(Some("eth2")), &peer_packet(State::Init, d1, false));
+    assert!(matches!(r, Err(Error::WrongSession { .. })), "{r:?}");
+    e.handle_control(now, &rx(Some("eth1")), &peer_packet(State::Init, d1, false))
+        .unwrap();
+    assert_eq!(e.status(&k1).unwrap().state, State::Up);
+    // RFC 5881 §5: single-hop packets need TTL 255 on interfaces too.
+    let mut low = rx(Some("eth2"));
+    low.ttl = 254;
+    let d2 = e.status(&k2).unwrap().local_discriminator;
+    let r = e.handle_control(now, &low, &peer_packet(State::Up, d2, false));
+    assert!(matches!(r, Err(Error::Ttl { .. })), "{r:?}");
 }
 
 // ---- Timer negotiation. ----
@@ -933,6 +998,7 @@ fn many_sessions_one_heap_stays_bounded() {
                         dst: tx.dst.ip(),
                         ttl: 255,
                         hop: HopMode::MultiHop,
+                        interface: None,
                     };
                     to.handle_control(t, &rx, tx.payload.as_slice()).unwrap();
                 }
@@ -1021,6 +1087,7 @@ fn simulate_wakeups(slack: Duration) -> (u32, Vec<Duration>, usize) {
                         dst: tx.dst.ip(),
                         ttl: 255,
                         hop: HopMode::MultiHop,
+                        interface: None,
                     };
                     to.handle_control(t, &rx, tx.payload.as_slice()).unwrap();
                 }

@@ -157,6 +157,7 @@ fn check_engine(data: &[u8], pkt: Option<ControlPacket>) {
         dst: local,
         ttl: 255,
         hop: HopMode::SingleHop,
+        interface: None,
     };
     let mut now = t0;
     let _ = engine.handle_control(now, &rx, data);

@@ -13,9 +13,13 @@ use crate::config::PeerKey;
 use crate::packet::CeaseSubcode;
 use crate::speaker::Speaker;
 
-/// The BGP peer a BFD session protects: same VRF, same peer address.
+/// The BGP peer a BFD session protects: same VRF, same peer address — or, for a session on an
+/// interface's link-local addresses, the unnumbered peer of that interface.
 pub fn peer_key(key: &SessionKey) -> PeerKey {
-    PeerKey::address(key.vrf.clone(), key.peer)
+    match &key.interface {
+        Some(i) => PeerKey::interface(key.vrf.clone(), i),
+        None => PeerKey::address(key.vrf.clone(), key.peer),
+    }
 }
 
 /// Whether this BFD event must take the BGP session down.

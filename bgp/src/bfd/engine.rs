@@ -174,6 +174,9 @@ pub struct RxMeta<'a> {
     pub ttl: u8,
     /// Which port it arrived on: single-hop (3784) or multihop (4784).
     pub hop: HopMode,
+    /// The interface of the receiving socket when it is bound to one (sessions over IPv6
+    /// link-local addresses, [`SessionKey::interface`]); `None` for the VRF-wide sockets.
+    pub interface: Option<&'a str>,
 }
 
 /// What became of a received echo packet.
@@ -274,17 +277,8 @@ impl Engine {
         if self.by_key.contains_key(&key) {
             return Err(Error::SessionExists(key));
         }
-        if key.peer.is_ipv4() != key.local.is_ipv4() {
-            return Err(Error::Key {
-                key,
-                reason: "peer and local address must be of the same family",
-            });
-        }
-        if key.peer.is_unspecified() || key.local.is_unspecified() || key.peer == key.local {
-            return Err(Error::Key {
-                key,
-                reason: "peer and local address must be distinct unicast addresses",
-            });
+        if let Err(reason) = key.check() {
+            return Err(Error::Key { key, reason });
         }
         let disc = loop {
             let d = self.rng.next_u32();
@@ -491,6 +485,7 @@ impl Engine {
                 peer: rx.src.ip(),
                 local: rx.dst,
                 hop: rx.hop,
+                interface: rx.interface.map(str::to_owned),
             };
             *self.by_key.get(&key).ok_or(Error::NoSessionForPeer {
                 peer: rx.src,
@@ -504,6 +499,7 @@ impl Engine {
             || s.key.local != rx.dst
             || s.key.hop != rx.hop
             || s.key.vrf.as_deref() != rx.vrf
+            || s.key.interface.as_deref() != rx.interface
         {
             return Err(Error::WrongSession { peer: rx.src });
         }

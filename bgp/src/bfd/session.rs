@@ -5,8 +5,10 @@
 //! decides.
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::time::{Duration, Instant};
+
+use crate::config::is_link_local;
 
 use super::packet::{AuthSection, ControlPacket, Diagnostic, State};
 use super::params::SessionParams;
@@ -38,7 +40,8 @@ pub enum HopMode {
     MultiHop,
 }
 
-/// What identifies a session: VRF (None = default VRF), peer address, local address and hop mode.
+/// What identifies a session: VRF (None = default VRF), peer address, local address, hop mode,
+/// and for sessions over IPv6 link-local addresses the interface they live on.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SessionKey {
     /// VRF device name; `None` for the default VRF.
@@ -49,6 +52,10 @@ pub struct SessionKey {
     pub local: IpAddr,
     /// Single-hop or multihop.
     pub hop: HopMode,
+    /// The interface of a single-hop session between IPv6 link-local addresses (an unnumbered
+    /// BGP peer): its sockets are bound to it and its packets are accepted only from it. `None`
+    /// for sessions between routable addresses. Required when either address is link-local.
+    pub interface: Option<String>,
 }
 
 impl SessionKey {
@@ -59,6 +66,7 @@ impl SessionKey {
             peer,
             local,
             hop: HopMode::SingleHop,
+            interface: None,
         }
     }
     /// A multihop key in the default VRF.
@@ -68,6 +76,36 @@ impl SessionKey {
             peer,
             local,
             hop: HopMode::MultiHop,
+            interface: None,
+        }
+    }
+    /// Whether the key can name a session: both addresses of one family, distinct and
+    /// specified; link-local addresses only with an interface; an interface only single-hop.
+    /// `Err` says why not.
+    pub fn check(&self) -> Result<(), &'static str> {
+        if self.peer.is_ipv4() != self.local.is_ipv4() {
+            return Err("peer and local address must be of the same family");
+        }
+        if self.peer.is_unspecified() || self.local.is_unspecified() || self.peer == self.local {
+            return Err("peer and local address must be distinct unicast addresses");
+        }
+        if (is_link_local(self.peer) || is_link_local(self.local)) && self.interface.is_none() {
+            return Err("a session on IPv6 link-local addresses needs its interface");
+        }
+        if self.interface.is_some() && self.hop != HopMode::SingleHop {
+            return Err("a session bound to an interface is single-hop (RFC 5881)");
+        }
+        Ok(())
+    }
+    /// A single-hop key between IPv6 link-local addresses on `interface` (RFC 5881 over an
+    /// unnumbered link), in the default VRF.
+    pub fn link_local(interface: impl Into<String>, peer: Ipv6Addr, local: Ipv6Addr) -> Self {
+        Self {
+            vrf: None,
+            peer: IpAddr::V6(peer),
+            local: IpAddr::V6(local),
+            hop: HopMode::SingleHop,
+            interface: Some(interface.into()),
         }
     }
     /// The same key in VRF `vrf`.
@@ -81,15 +119,18 @@ impl fmt::Display for SessionKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "vrf {} peer {} local {} {}",
+            "vrf {} peer {} local {} ",
             self.vrf.as_deref().unwrap_or("default"),
             self.peer,
             self.local,
-            match self.hop {
-                HopMode::SingleHop => "single-hop",
-                HopMode::MultiHop => "multihop",
-            }
-        )
+        )?;
+        if let Some(i) = &self.interface {
+            write!(f, "interface {i} ")?;
+        }
+        f.write_str(match self.hop {
+            HopMode::SingleHop => "single-hop",
+            HopMode::MultiHop => "multihop",
+        })
     }
 }
 

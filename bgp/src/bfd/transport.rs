@@ -7,7 +7,11 @@
 //! multihop control — with IP_RECVTTL/IP_PKTINFO (IPV6_RECVHOPLIMIT/IPV6_RECVPKTINFO) so the
 //! engine sees the TTL and the destination address; one transmit socket per session bound to the
 //! local address and a unique source port in 49152–65535, TTL / hop limit 255. Sockets of
-//! sessions in a VRF are bound to the VRF device (SO_BINDTODEVICE).
+//! sessions in a VRF are bound to the VRF device (SO_BINDTODEVICE). A session between IPv6
+//! link-local addresses ([`SessionKey::interface`], unnumbered BGP peers) gets a receive socket
+//! bound to its interface (the kernel prefers it over the VRF-wide one for that interface's
+//! packets, so the engine learns the interface from the socket) and a transmit socket bound to
+//! the interface and to its link-local address with the interface's scope id.
 //!
 //! Receive wake-ups: with few packets a reader task per socket wakes on each datagram; when a
 //! socket delivers more than 1,000 datagrams a second (hundreds of fast sessions) it is taken
@@ -23,7 +27,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::Instant;
 
@@ -77,6 +81,8 @@ impl Port {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct RxSocketKey {
     vrf: Option<String>,
+    /// Bound to this interface instead of the VRF (sessions on link-local addresses).
+    interface: Option<String>,
     v6: bool,
     port: Port,
 }
@@ -236,8 +242,9 @@ struct Driver {
     /// Sockets handed over by reader tasks whose packet rate got high.
     handoff: mpsc::Sender<(usize, std::net::UdpSocket)>,
     rx_index: HashMap<RxSocketKey, usize>,
-    /// Per session slot index: the transmit socket and its source port.
-    tx_sockets: Vec<Option<(UdpSocket, u16)>>,
+    /// Per session slot index: the transmit socket, its source port and the scope id (interface
+    /// index) its link-local destination needs (0 for routable addresses).
+    tx_sockets: Vec<Option<(UdpSocket, u16, u32)>>,
     used_ports: HashSet<u16>,
     port_rng: SplitMix64,
     /// The echo datapath (AF_PACKET sockets, echo paths).
@@ -330,7 +337,7 @@ impl Driver {
                 self.flush();
                 let r = r.map(|id| {
                     if let Some(slot) = self.tx_sockets.get_mut(id.index()) {
-                        if let Some((_, port)) = slot.take() {
+                        if let Some((_, port, _)) = slot.take() {
                             self.used_ports.remove(&port);
                         }
                     }
@@ -363,15 +370,19 @@ impl Driver {
         if self.engine.id(&key).is_ok() {
             return Err(Error::SessionExists(key));
         }
+        // Before any socket: a bad key must be refused with its reason, not a bind error.
+        if let Err(reason) = key.check() {
+            return Err(Error::Key { key, reason });
+        }
         self.ensure_rx_sockets(&key)?;
-        let (sock, port) = self.tx_socket(&key)?;
+        let (sock, port, scope) = self.tx_socket(&key)?;
         let echo_key = key.clone();
         let id = self.engine.add(now, key, params)?;
         if self.tx_sockets.len() <= id.index() {
             self.tx_sockets.resize_with(id.index() + 1, || None);
         }
         self.used_ports.insert(port);
-        self.tx_sockets[id.index()] = Some((sock, port));
+        self.tx_sockets[id.index()] = Some((sock, port, scope));
         self.echo.add(id.index(), &echo_key, now);
         Ok(())
     }
@@ -385,6 +396,7 @@ impl Driver {
         for port in ports {
             let k = RxSocketKey {
                 vrf: key.vrf.clone(),
+                interface: key.interface.clone(),
                 v6,
                 port,
             };
@@ -405,7 +417,7 @@ impl Driver {
         Ok(())
     }
 
-    fn tx_socket(&mut self, key: &SessionKey) -> Result<(UdpSocket, u16), Error> {
+    fn tx_socket(&mut self, key: &SessionKey) -> Result<(UdpSocket, u16, u32), Error> {
         use super::params::Entropy;
         let span = u32::from(SOURCE_PORTS.end() - SOURCE_PORTS.start()) + 1;
         let start = self.port_rng.next_u32() % span;
@@ -415,7 +427,7 @@ impl Driver {
                 continue;
             }
             match tx_socket(key, port) {
-                Ok(s) => return Ok((s, port)),
+                Ok((s, scope)) => return Ok((s, port, scope)),
                 Err(Error::Socket { source, .. }) if source.kind() == io::ErrorKind::AddrInUse => {
                     continue
                 }
@@ -440,6 +452,7 @@ impl Driver {
                 Port::SingleHop => HopMode::SingleHop,
                 Port::MultiHop => HopMode::MultiHop,
             },
+            interface: k.interface.as_deref(),
         };
         if let Err(e) = self.engine.handle_control(now, &rx, data) {
             tracing::trace!(peer = %p.src, error = %e, "BFD packet discarded");
@@ -529,7 +542,9 @@ impl Driver {
             match t.kind {
                 TransmitKind::Control => {
                     let r = match self.tx_sockets.get(t.session.index()) {
-                        Some(Some((s, _))) => s.try_send_to(t.payload.as_slice(), t.dst),
+                        Some(Some((s, _, scope))) => {
+                            s.try_send_to(t.payload.as_slice(), scoped(t.dst, *scope))
+                        }
                         _ => continue,
                     };
                     if let Err(e) = r {
@@ -588,9 +603,11 @@ fn rx_socket(k: &RxSocketKey) -> Result<UdpSocket, Error> {
         Socket::new(domain, Type::DGRAM, Some(Protocol::UDP)).map_err(sock_err("socket", addr))?;
     s.set_reuse_address(true)
         .map_err(sock_err("SO_REUSEADDR", addr))?;
-    if let Some(vrf) = &k.vrf {
-        s.bind_device(Some(vrf.as_bytes()))
-            .map_err(sock_err("SO_BINDTODEVICE", vrf))?;
+    // A link-local session's socket is bound to its interface (which may itself be in the
+    // VRF); the kernel prefers it over the VRF-wide socket for packets from that interface.
+    if let Some(dev) = k.interface.as_ref().or(k.vrf.as_ref()) {
+        s.bind_device(Some(dev.as_bytes()))
+            .map_err(sock_err("SO_BINDTODEVICE", dev))?;
     }
     let fd = s.as_raw_fd();
     if k.v6 {
@@ -620,8 +637,17 @@ fn rx_socket(k: &RxSocketKey) -> Result<UdpSocket, Error> {
     UdpSocket::from_std(s.into()).map_err(sock_err("register with tokio", addr))
 }
 
-fn tx_socket(key: &SessionKey, port: u16) -> Result<UdpSocket, Error> {
-    let addr = SocketAddr::new(key.local, port);
+/// The transmit socket of a session and the scope id of its destination (the interface index
+/// of a link-local session, else 0).
+fn tx_socket(key: &SessionKey, port: u16) -> Result<(UdpSocket, u32), Error> {
+    let scope = match &key.interface {
+        Some(i) => crate::socket::interface_index(i).map_err(sock_err("interface", i))?,
+        None => 0,
+    };
+    let addr = match key.local {
+        IpAddr::V6(v6) if scope != 0 => SocketAddr::V6(SocketAddrV6::new(v6, port, 0, scope)),
+        ip => SocketAddr::new(ip, port),
+    };
     let domain = if key.local.is_ipv6() {
         Domain::IPV6
     } else {
@@ -629,9 +655,9 @@ fn tx_socket(key: &SessionKey, port: u16) -> Result<UdpSocket, Error> {
     };
     let s =
         Socket::new(domain, Type::DGRAM, Some(Protocol::UDP)).map_err(sock_err("socket", addr))?;
-    if let Some(vrf) = &key.vrf {
-        s.bind_device(Some(vrf.as_bytes()))
-            .map_err(sock_err("SO_BINDTODEVICE", vrf))?;
+    if let Some(dev) = key.interface.as_ref().or(key.vrf.as_ref()) {
+        s.bind_device(Some(dev.as_bytes()))
+            .map_err(sock_err("SO_BINDTODEVICE", dev))?;
     }
     if key.local.is_ipv6() {
         s.set_only_v6(true).map_err(sock_err("IPV6_V6ONLY", addr))?;
@@ -645,7 +671,18 @@ fn tx_socket(key: &SessionKey, port: u16) -> Result<UdpSocket, Error> {
     s.set_nonblocking(true)
         .map_err(sock_err("O_NONBLOCK", addr))?;
     s.bind(&addr.into()).map_err(sock_err("bind", addr))?;
-    UdpSocket::from_std(s.into()).map_err(sock_err("register with tokio", addr))
+    let sock = UdpSocket::from_std(s.into()).map_err(sock_err("register with tokio", addr))?;
+    Ok((sock, scope))
+}
+
+/// `dst` with the scope id a link-local destination needs (`scope` 0: unchanged).
+fn scoped(dst: SocketAddr, scope: u32) -> SocketAddr {
+    match dst {
+        SocketAddr::V6(v6) if scope != 0 => {
+            SocketAddr::V6(SocketAddrV6::new(*v6.ip(), v6.port(), 0, scope))
+        }
+        other => other,
+    }
 }
 
 impl Received {

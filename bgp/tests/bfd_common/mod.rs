@@ -59,12 +59,14 @@ impl Pair {
             peer: B,
             local: A,
             hop,
+            interface: None,
         };
         let kb = SessionKey {
             vrf: None,
             peer: A,
             local: B,
             hop,
+            interface: None,
         };
         a.add(now, ka.clone(), pa).unwrap();
         b.add(now, kb.clone(), pb).unwrap();
@@ -139,6 +141,7 @@ impl Pair {
                     dst: t.dst.ip(),
                     ttl: self.ttl,
                     hop,
+                    interface: None,
                 };
                 let _ = dst_engine.handle_control(self.now, &rx, t.payload.as_slice());
             }
