@@ -5,6 +5,13 @@
 //! The local address is the BGPPeer's `sourceAddress`, else the local address of the BGP
 //! connection once it is up; sessions whose local address is not known yet are started on a
 //! later pass (the agent loop calls [`BfdActuator::apply`] again on every BGP state change).
+//!
+//! An unnumbered BGPPeer (`interface`) gets a single-hop session (RFC 5881) between IPv6
+//! link-local addresses on that interface, as FRR's `neighbor IF interface bfd`: the peer is the
+//! router's link-local address the speaker learned from its Router Advertisements
+//! ([`metalroute_bgp::session::PeerStatus::neighbor`]), ours the connection's local address or
+//! else our link-local address on the interface. It starts once the neighbour is known and moves
+//! (remove + add) when the neighbour's address changes.
 //! A profile change is a `set_params` (a Poll sequence, no flap); removing `bfdProfile` from a
 //! peer removes its BFD session without touching its BGP session.
 //!
@@ -17,11 +24,12 @@ use metalroute_bgp::bfd::{
     couple_to_speaker, coupling::peer_key, BfdHandle, DetectMultiplier, HopMode, Interval,
     SessionKey, SessionParams,
 };
-use metalroute_bgp::config::PeerKey;
+use metalroute_bgp::config::{is_link_local, PeerKey};
 use metalroute_bgp::speaker::Speaker;
 use metalroute_crds::config::BfdProfile;
 use metalroute_crds::values::PeerTarget;
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -58,6 +66,8 @@ pub struct BfdActuator {
     /// The last local address seen per BGP session: a BFD session keeps running while its BGP
     /// session is down (that is when BFD tells the link is back).
     locals: BTreeMap<PeerKey, std::net::IpAddr>,
+    /// The last neighbour (router link-local address) learned per unnumbered BGP session.
+    neighbors: BTreeMap<PeerKey, Ipv6Addr>,
     counts: BfdEventCounts,
     up: BfdUpPeers,
     changed: Arc<Notify>,
@@ -73,6 +83,7 @@ impl BfdActuator {
             coupling: None,
             applied: BTreeMap::new(),
             locals: BTreeMap::new(),
+            neighbors: BTreeMap::new(),
             counts: Arc::default(),
             up: Arc::default(),
             changed: Arc::new(Notify::new()),
@@ -114,9 +125,7 @@ impl BfdActuator {
         let mut desired: BTreeMap<SessionKey, (String, SessionParams)> = BTreeMap::new();
         for (vrf, s) in plan.sessions() {
             let p = &s.params;
-            let (Some(profile), PeerTarget::Address(peer)) = (&p.bfd, &p.target) else {
-                continue;
-            };
+            let Some(profile) = &p.bfd else { continue };
             let params = match bfd_params(profile) {
                 Ok(x) => x,
                 Err(e) => {
@@ -124,38 +133,52 @@ impl BfdActuator {
                     continue;
                 }
             };
-            let pk = PeerKey::address(vrf.device().map(str::to_string), *peer);
-            let local = match p.source_address {
-                Some(a) => Some(a),
-                None => self
-                    .speaker
-                    .peer_state(&pk)
-                    .await
-                    .ok()
-                    .flatten()
-                    .and_then(|st| st.local_address)
-                    .map(|a| a.ip())
-                    .or_else(|| self.locals.get(&pk).copied()),
-            };
-            let Some(local) = local else { continue };
-            self.locals.insert(pk.clone(), local);
-            let key = SessionKey {
-                vrf: pk.vrf.clone(),
-                peer: *peer,
-                local,
-                hop: if p.ebgp_multi_hop {
-                    HopMode::MultiHop
-                } else {
-                    HopMode::SingleHop
-                },
+            let vrf = vrf.device().map(str::to_string);
+            let key = match &p.target {
+                PeerTarget::Address(peer) => {
+                    let pk = PeerKey::address(vrf.clone(), *peer);
+                    let local = match p.source_address {
+                        Some(a) => Some(a),
+                        None => self
+                            .speaker
+                            .peer_state(&pk)
+                            .await
+                            .ok()
+                            .flatten()
+                            .and_then(|st| st.local_address)
+                            .map(|a| a.ip())
+                            .or_else(|| self.locals.get(&pk).copied()),
+                    };
+                    let Some(local) = local else { continue };
+                    self.locals.insert(pk, local);
+                    SessionKey {
+                        vrf,
+                        peer: *peer,
+                        local,
+                        hop: if p.ebgp_multi_hop {
+                            HopMode::MultiHop
+                        } else {
+                            HopMode::SingleHop
+                        },
+                        interface: None,
+                    }
+                }
+                PeerTarget::Interface(ifname) => {
+                    let pk = PeerKey::interface(vrf.clone(), ifname);
+                    let Some((peer, local)) = self.unnumbered_endpoints(&pk, ifname).await else {
+                        continue;
+                    };
+                    SessionKey {
+                        vrf,
+                        ..SessionKey::link_local(ifname, peer, local)
+                    }
+                }
             };
             desired.insert(key, (p.peer.clone(), params));
         }
-        let wanted: std::collections::BTreeSet<PeerKey> = desired
-            .keys()
-            .map(|k| PeerKey::address(k.vrf.clone(), k.peer))
-            .collect();
+        let wanted: std::collections::BTreeSet<PeerKey> = desired.keys().map(peer_key).collect();
         self.locals.retain(|k, _| wanted.contains(k));
+        self.neighbors.retain(|k, _| wanted.contains(k));
         if desired.is_empty() && self.applied.is_empty() {
             return;
         }
@@ -197,7 +220,7 @@ impl BfdActuator {
                 self.changed.notify_one();
             }
             match handle.remove(k.clone()).await {
-                Ok(()) => tracing::info!(peer = %name, bfd_peer = %k.peer, "BFD session removed"),
+                Ok(()) => tracing::info!(peer = %name, bfd = %k, "BFD session removed"),
                 Err(e) => tracing::warn!(peer = %name, error = %e, "removing BFD session failed"),
             }
         }
@@ -209,12 +232,35 @@ impl BfdActuator {
             };
             match res {
                 Ok(()) => {
-                    tracing::info!(peer = %name, bfd_peer = %k.peer, local = %k.local, "BFD session configured");
+                    tracing::info!(peer = %name, bfd = %k, "BFD session configured");
                     self.applied.insert(k, (name, params));
                 }
                 Err(e) => tracing::warn!(peer = %name, error = %e, "BFD session refused"),
             }
         }
+    }
+
+    /// The (router, our) link-local addresses of the unnumbered session `pk` on `ifname`:
+    /// the neighbour the speaker learned (the last one seen if the session has no neighbour
+    /// now), and the BGP connection's local address, else our link-local address on the
+    /// interface. `None` until both are known.
+    async fn unnumbered_endpoints(
+        &mut self,
+        pk: &PeerKey,
+        ifname: &str,
+    ) -> Option<(Ipv6Addr, Ipv6Addr)> {
+        let st = self.speaker.peer_state(pk).await.ok().flatten();
+        let neighbor = st
+            .as_ref()
+            .and_then(|s| s.neighbor)
+            .or_else(|| self.neighbors.get(pk).copied())?;
+        self.neighbors.insert(pk.clone(), neighbor);
+        let connected = st.and_then(|s| s.local_address).and_then(|a| match a.ip() {
+            IpAddr::V6(v6) if is_link_local(a.ip()) => Some(v6),
+            _ => None,
+        });
+        let local = connected.or_else(|| our_link_local(ifname))?;
+        Some((neighbor, local))
     }
 
     /// Stops every BFD session.
@@ -231,6 +277,18 @@ impl BfdActuator {
         self.applied.clear();
         self.up.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
+}
+
+/// Our IPv6 link-local address on `ifname`, if it has one (the lowest, for a stable choice).
+fn our_link_local(ifname: &str) -> Option<Ipv6Addr> {
+    metalroute_bgp::socket::addresses_of(ifname)
+        .ok()?
+        .into_iter()
+        .filter_map(|a| match a {
+            IpAddr::V6(v6) if is_link_local(a) => Some(v6),
+            _ => None,
+        })
+        .min()
 }
 
 /// Counts Up and Down transitions of every session and keeps the set of Up sessions, until the

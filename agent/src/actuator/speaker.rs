@@ -181,10 +181,14 @@ pub fn gate_on_bfd(
     bfd_up: &BTreeSet<PeerKey>,
 ) {
     for (vrf, s) in plan.sessions() {
-        let (Some(_), PeerTarget::Address(address)) = (&s.params.bfd, &s.params.target) else {
+        if s.params.bfd.is_none() {
             continue;
+        }
+        let vrf = vrf.device().map(str::to_string);
+        let key = match &s.params.target {
+            PeerTarget::Address(address) => PeerKey::address(vrf, *address),
+            PeerTarget::Interface(name) => PeerKey::interface(vrf, name),
         };
-        let key = PeerKey::address(vrf.device().map(str::to_string), *address);
         if bfd_up.contains(&key) {
             continue;
         }
