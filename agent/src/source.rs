@@ -39,8 +39,9 @@ struct FileState {
     objects: Vec<Obj>,
     /// The current problem with the file (syntax error, unreadable), when there is one.
     problem: Option<String>,
-    /// The text last parsed successfully, to skip re-parsing unchanged files.
-    text: String,
+    /// A digest of the text last parsed successfully, to skip re-parsing unchanged files (the
+    /// text itself is not kept: with 100,000 Services it would be 70 MB).
+    digest: Option<TextDigest>,
     /// Whether `objects` ever held a good parse.
     parsed: bool,
 }
@@ -99,6 +100,35 @@ pub struct FileSource {
     /// Whether changes of Services and EndpointSlices are applied in place.
     incremental: bool,
     stats: SourceStats,
+    digester: Digester,
+}
+
+/// A file's length and two 64-bit SipHash digests of its text under two secret keys drawn at
+/// start: two different texts compare equal with a probability of about 2^-128, and nobody
+/// who does not know the keys can make them collide on purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TextDigest {
+    len: usize,
+    hashes: [u64; 2],
+}
+
+/// The keyed hashers behind [`TextDigest`] (keys random per process).
+#[derive(Debug, Clone)]
+struct Digester([std::collections::hash_map::RandomState; 2]);
+
+impl Digester {
+    fn new() -> Digester {
+        use std::collections::hash_map::RandomState;
+        Digester([RandomState::new(), RandomState::new()])
+    }
+
+    fn digest(&self, text: &str) -> TextDigest {
+        use std::hash::BuildHasher;
+        TextDigest {
+            len: text.len(),
+            hashes: [self.0[0].hash_one(text), self.0[1].hash_one(text)],
+        }
+    }
 }
 
 /// True for the file names the loader reads.
@@ -127,6 +157,7 @@ impl FileSource {
             read_once: false,
             incremental: true,
             stats: SourceStats::default(),
+            digester: Digester::new(),
         }
     }
 
@@ -221,16 +252,20 @@ impl FileSource {
     /// Reads and parses one file; true when its objects changed.
     fn refresh(&mut self, path: &Path) -> bool {
         let state = self.files.entry(path.to_path_buf()).or_default();
-        match std::fs::read_to_string(path) {
+        let read = std::fs::read_to_string(path).map(|text| {
+            let digest = self.digester.digest(&text);
+            (text, digest)
+        });
+        match read {
             Err(e) => {
                 state.problem = Some(format!("{}: {e}", path.display()));
                 false
             }
-            Ok(text) if state.parsed && text == state.text => {
+            Ok((_, digest)) if state.parsed && state.digest == Some(digest) => {
                 state.problem = None;
                 false
             }
-            Ok(text) => {
+            Ok((text, digest)) => {
                 self.stats.parsed_files += 1;
                 let loaded = load_str(&text, Some(path), &self.opts);
                 if !loaded.errors.is_empty() {
@@ -248,7 +283,7 @@ impl FileSource {
                 if !same {
                     state.objects = loaded.objects.into_iter().map(Arc::new).collect();
                 }
-                state.text = text;
+                state.digest = Some(digest);
                 state.parsed = true;
                 state.problem = None;
                 !same

@@ -12,47 +12,52 @@ use crate::ovn::EgressService;
 use crate::report::{Issues, ObjectKey, Outcome, Source};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::de::DeserializeOwned;
+use std::sync::Arc;
 
 /// A parsed object of a kind metalroute reads.
+///
+/// Every variant holds its value behind a pointer, so an `Object` is two words whatever its
+/// kind (the largest kind, Node, is over 1.5 KiB inline; a directory of 100,000 Services holds
+/// 200,000 objects). Services and EndpointSlices — the kinds that come by the thousand — are
+/// shared (`Arc`) with the [`crate::snapshot::Snapshot`] built from them instead of copied.
 #[derive(Debug, Clone, PartialEq)]
-#[allow(clippy::large_enum_variant)]
 pub enum Object {
     /// metallb.io/v1beta1 IPAddressPool.
-    IPAddressPool(v1beta1::IPAddressPool),
+    IPAddressPool(Box<v1beta1::IPAddressPool>),
     /// metallb.io BGPPeer (v1beta1 input is converted to v1beta2).
-    BGPPeer(v1beta2::BGPPeer),
+    BGPPeer(Box<v1beta2::BGPPeer>),
     /// metallb.io/v1beta1 BGPAdvertisement.
-    BGPAdvertisement(v1beta1::BGPAdvertisement),
+    BGPAdvertisement(Box<v1beta1::BGPAdvertisement>),
     /// metallb.io/v1beta1 L2Advertisement.
-    L2Advertisement(v1beta1::L2Advertisement),
+    L2Advertisement(Box<v1beta1::L2Advertisement>),
     /// metallb.io/v1beta1 BFDProfile.
-    BFDProfile(v1beta1::BFDProfile),
+    BFDProfile(Box<v1beta1::BFDProfile>),
     /// metallb.io/v1beta1 Community.
-    Community(v1beta1::Community),
+    Community(Box<v1beta1::Community>),
     /// metallb.io/v1beta1 ServiceBGPStatus (written by the agent; read back for cleanup).
-    ServiceBGPStatus(v1beta1::ServiceBGPStatus),
+    ServiceBGPStatus(Box<v1beta1::ServiceBGPStatus>),
     /// metallb.io/v1beta1 ServiceL2Status.
-    ServiceL2Status(v1beta1::ServiceL2Status),
+    ServiceL2Status(Box<v1beta1::ServiceL2Status>),
     /// metallb.io/v1beta1 ConfigurationState.
-    ConfigurationState(v1beta1::ConfigurationState),
+    ConfigurationState(Box<v1beta1::ConfigurationState>),
     /// k8s.ovn.org/v1 EgressService.
-    EgressService(EgressService),
+    EgressService(Box<EgressService>),
     /// nmstate.io/v1 NodeNetworkConfigurationPolicy.
-    NodeNetworkConfigurationPolicy(NodeNetworkConfigurationPolicy),
+    NodeNetworkConfigurationPolicy(Box<NodeNetworkConfigurationPolicy>),
     /// nmstate.io/v1beta1 NodeNetworkConfigurationEnactment.
-    NodeNetworkConfigurationEnactment(NodeNetworkConfigurationEnactment),
+    NodeNetworkConfigurationEnactment(Box<NodeNetworkConfigurationEnactment>),
     /// nmstate.io/v1beta1 NodeNetworkState.
-    NodeNetworkState(NodeNetworkState),
+    NodeNetworkState(Box<NodeNetworkState>),
     /// v1 Service.
-    Service(Service),
+    Service(Arc<Service>),
     /// discovery.k8s.io/v1 EndpointSlice.
-    EndpointSlice(EndpointSlice),
+    EndpointSlice(Arc<EndpointSlice>),
     /// v1 Node.
-    Node(Node),
+    Node(Box<Node>),
     /// v1 Secret.
-    Secret(Secret),
+    Secret(Box<Secret>),
     /// v1 Namespace.
-    Namespace(Namespace),
+    Namespace(Box<Namespace>),
 }
 
 impl Object {
@@ -95,8 +100,9 @@ impl Object {
             Object::NodeNetworkConfigurationPolicy(o) => &mut o.metadata,
             Object::NodeNetworkConfigurationEnactment(o) => &mut o.metadata,
             Object::NodeNetworkState(o) => &mut o.metadata,
-            Object::Service(o) => &mut o.metadata,
-            Object::EndpointSlice(o) => &mut o.metadata,
+            // Called right after parsing, while the Arc is not shared yet: no copy is made.
+            Object::Service(o) => &mut Arc::make_mut(o).metadata,
+            Object::EndpointSlice(o) => &mut Arc::make_mut(o).metadata,
             Object::Node(o) => &mut o.metadata,
             Object::Secret(o) => &mut o.metadata,
             Object::Namespace(o) => &mut o.metadata,
@@ -440,35 +446,53 @@ pub fn parse_object(
         }
     }
     let object = match (api_version.as_str(), kind.as_str()) {
-        (_, "IPAddressPool") => typed_object(value, &mut issues, Object::IPAddressPool),
-        ("metallb.io/v1beta2", "BGPPeer") => typed_object(value, &mut issues, Object::BGPPeer),
+        (_, "IPAddressPool") => {
+            typed_object(value, &mut issues, |v| Object::IPAddressPool(Box::new(v)))
+        }
+        ("metallb.io/v1beta2", "BGPPeer") => {
+            typed_object(value, &mut issues, |v| Object::BGPPeer(Box::new(v)))
+        }
         ("metallb.io/v1beta1", "BGPPeer") => {
             typed_object(value, &mut issues, |p: v1beta1::BGPPeer| {
-                Object::BGPPeer(p.into_v1beta2())
+                Object::BGPPeer(Box::new(p.into_v1beta2()))
             })
         }
-        (_, "BGPAdvertisement") => typed_object(value, &mut issues, Object::BGPAdvertisement),
-        (_, "L2Advertisement") => typed_object(value, &mut issues, Object::L2Advertisement),
-        (_, "BFDProfile") => typed_object(value, &mut issues, Object::BFDProfile),
-        (_, "Community") => typed_object(value, &mut issues, Object::Community),
-        (_, "ServiceBGPStatus") => typed_object(value, &mut issues, Object::ServiceBGPStatus),
-        (_, "ServiceL2Status") => typed_object(value, &mut issues, Object::ServiceL2Status),
-        (_, "ConfigurationState") => typed_object(value, &mut issues, Object::ConfigurationState),
-        (_, "EgressService") => typed_object(value, &mut issues, Object::EgressService),
-        (_, "NodeNetworkConfigurationPolicy") => {
-            typed_object(value, &mut issues, Object::NodeNetworkConfigurationPolicy)
+        (_, "BGPAdvertisement") => typed_object(value, &mut issues, |v| {
+            Object::BGPAdvertisement(Box::new(v))
+        }),
+        (_, "L2Advertisement") => {
+            typed_object(value, &mut issues, |v| Object::L2Advertisement(Box::new(v)))
         }
-        (_, "NodeNetworkConfigurationEnactment") => typed_object(
-            value,
-            &mut issues,
-            Object::NodeNetworkConfigurationEnactment,
-        ),
-        (_, "NodeNetworkState") => typed_object(value, &mut issues, Object::NodeNetworkState),
-        (_, "Service") => typed_object(value, &mut issues, Object::Service),
-        (_, "EndpointSlice") => typed_object(value, &mut issues, Object::EndpointSlice),
-        (_, "Node") => typed_object(value, &mut issues, Object::Node),
-        (_, "Secret") => typed_object(value, &mut issues, Object::Secret),
-        (_, "Namespace") => typed_object(value, &mut issues, Object::Namespace),
+        (_, "BFDProfile") => typed_object(value, &mut issues, |v| Object::BFDProfile(Box::new(v))),
+        (_, "Community") => typed_object(value, &mut issues, |v| Object::Community(Box::new(v))),
+        (_, "ServiceBGPStatus") => typed_object(value, &mut issues, |v| {
+            Object::ServiceBGPStatus(Box::new(v))
+        }),
+        (_, "ServiceL2Status") => {
+            typed_object(value, &mut issues, |v| Object::ServiceL2Status(Box::new(v)))
+        }
+        (_, "ConfigurationState") => typed_object(value, &mut issues, |v| {
+            Object::ConfigurationState(Box::new(v))
+        }),
+        (_, "EgressService") => {
+            typed_object(value, &mut issues, |v| Object::EgressService(Box::new(v)))
+        }
+        (_, "NodeNetworkConfigurationPolicy") => typed_object(value, &mut issues, |v| {
+            Object::NodeNetworkConfigurationPolicy(Box::new(v))
+        }),
+        (_, "NodeNetworkConfigurationEnactment") => typed_object(value, &mut issues, |v| {
+            Object::NodeNetworkConfigurationEnactment(Box::new(v))
+        }),
+        (_, "NodeNetworkState") => typed_object(value, &mut issues, |v| {
+            Object::NodeNetworkState(Box::new(v))
+        }),
+        (_, "Service") => typed_object(value, &mut issues, |v| Object::Service(Arc::new(v))),
+        (_, "EndpointSlice") => {
+            typed_object(value, &mut issues, |v| Object::EndpointSlice(Arc::new(v)))
+        }
+        (_, "Node") => typed_object(value, &mut issues, |v| Object::Node(Box::new(v))),
+        (_, "Secret") => typed_object(value, &mut issues, |v| Object::Secret(Box::new(v))),
+        (_, "Namespace") => typed_object(value, &mut issues, |v| Object::Namespace(Box::new(v))),
         _ => None,
     };
     loaded.object = object.map(|mut o| {

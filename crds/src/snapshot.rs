@@ -15,6 +15,7 @@ use crate::selector::Labels;
 use crate::validate::{node_labels, peer_conflict, validate, validate_refs};
 use std::ops::Range;
 use std::path::Path;
+use std::sync::Arc;
 
 /// A validated view of a set of objects.
 #[derive(Debug, Clone, Default)]
@@ -25,10 +26,10 @@ pub struct Snapshot {
     pub reports: Vec<ObjectReport>,
     /// Typed values of every valid MetalLB, OVN-Kubernetes and nmstate object.
     pub config: Config,
-    /// Valid Services.
-    pub services: Vec<Service>,
-    /// EndpointSlices.
-    pub endpoint_slices: Vec<EndpointSlice>,
+    /// Valid Services, in (namespace, name) order; shared with the parsed objects.
+    pub services: Vec<Arc<Service>>,
+    /// EndpointSlices, in (namespace, name) order; shared with the parsed objects.
+    pub endpoint_slices: Vec<Arc<EndpointSlice>>,
     /// Nodes.
     pub nodes: Vec<Node>,
     /// Secrets.

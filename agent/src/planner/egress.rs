@@ -57,7 +57,7 @@ pub(crate) fn plan_egress(
                 network: es.network.clone(),
                 eligible: es.node_selector.matches(labels),
                 selected: labels.contains_key(&host_label(&key)),
-                lb_ips: svc.map(cv::ingress_ips).unwrap_or_default(),
+                lb_ips: svc.map(|s| cv::ingress_ips(s)).unwrap_or_default(),
                 service_found: svc.is_some(),
             };
             (key, plan)

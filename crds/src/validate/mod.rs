@@ -25,6 +25,7 @@ use crate::report::{Issues, ObjectKey, ObjectReport, Outcome};
 use crate::selector::{AnySelector, Labels};
 use crate::snapshot::Snapshot;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// What per-object checks may consult: the namespace rule, Secrets, Nodes, and the part of the
 /// configuration already validated.
@@ -36,7 +37,7 @@ pub struct Ctx<'a> {
     /// Every Node loaded.
     pub nodes: &'a [Node],
     /// Services loaded.
-    pub services: &'a [Service],
+    pub services: &'a [Arc<Service>],
     /// Valid objects so far.
     pub config: &'a Config,
     /// BFD profiles that exist but are invalid.
@@ -195,15 +196,15 @@ where
             continue;
         }
         match e.object {
-            Object::Secret(s) => snap.secrets.push(s.clone()),
-            Object::Node(n) => snap.nodes.push(n.clone()),
-            Object::Namespace(n) => snap.namespaces.push(n.clone()),
+            Object::Secret(s) => snap.secrets.push((**s).clone()),
+            Object::Node(n) => snap.nodes.push((**n).clone()),
+            Object::Namespace(n) => snap.namespaces.push((**n).clone()),
             Object::EndpointSlice(s) => snap.endpoint_slices.push(s.clone()),
-            Object::NodeNetworkState(s) => snap.node_network_states.push(s.clone()),
-            Object::NodeNetworkConfigurationEnactment(s) => snap.enactments.push(s.clone()),
-            Object::ServiceBGPStatus(s) => snap.service_bgp_statuses.push(s.clone()),
-            Object::ServiceL2Status(s) => snap.service_l2_statuses.push(s.clone()),
-            Object::ConfigurationState(s) => snap.configuration_states.push(s.clone()),
+            Object::NodeNetworkState(s) => snap.node_network_states.push((**s).clone()),
+            Object::NodeNetworkConfigurationEnactment(s) => snap.enactments.push((**s).clone()),
+            Object::ServiceBGPStatus(s) => snap.service_bgp_statuses.push((**s).clone()),
+            Object::ServiceL2Status(s) => snap.service_l2_statuses.push((**s).clone()),
+            Object::ConfigurationState(s) => snap.configuration_states.push((**s).clone()),
             _ => {}
         }
     }

@@ -9,6 +9,8 @@ use crate::core::ObjectMeta;
 use crate::object::{LoadedObject, Object};
 use crate::report::{Issues, ObjectKey, ObjectReport, Outcome};
 use crate::snapshot::Snapshot;
+use std::collections::HashSet;
+use std::sync::Arc;
 
 /// Kinds whose reports depend on no object but themselves and the valid pools, and on which
 /// only EgressServices depend: the kinds [`splice_leaf`] handles.
@@ -16,7 +18,8 @@ fn is_leaf_kind(kind: &str) -> bool {
     matches!(kind, "Service" | "EndpointSlice")
 }
 
-/// Below this many objects involved, duplicates are looked up by a scan instead of a set.
+/// Below this many objects involved, clashes with the other objects are looked up by a scan
+/// instead of a set.
 const SCAN_LIMIT: usize = 16;
 
 /// Position of a Service or EndpointSlice in the snapshot's name-ordered lists.
@@ -57,10 +60,9 @@ pub(crate) fn splice_leaf(
         .map(|o| &o.key)
         .filter(|k| named(k))
         .collect();
-    for (i, k) in new_keys.iter().enumerate() {
-        if new_keys[..i].contains(k) {
-            return false;
-        }
+    let mut seen = HashSet::with_capacity(new_keys.len());
+    if !new_keys.iter().all(|k| seen.insert(*k)) {
+        return false;
     }
     let involved: Vec<&ObjectKey> = old_keys.chain(new_keys.iter().copied()).collect();
     let outside = || {
@@ -75,7 +77,7 @@ pub(crate) fn splice_leaf(
     let clash = if involved.len() <= SCAN_LIMIT {
         outside().any(|r| involved.contains(&&r.key))
     } else {
-        let set: std::collections::HashSet<&ObjectKey> = involved.iter().copied().collect();
+        let set: HashSet<&ObjectKey> = involved.iter().copied().collect();
         outside().any(|r| set.contains(&r.key))
     };
     if clash {
@@ -113,44 +115,59 @@ pub(crate) fn splice_leaf(
         });
     }
     // Take out what the old objects contributed, then put in the new ones, keeping the lists in
-    // name order as `validate` does.
+    // name order as `validate` does: one pass over each list (a removal or insertion per object
+    // would move the whole tail each time — quadratic for a file of thousands of objects).
     let old: Vec<ObjectReport> = snap.reports.splice(range, reports).collect();
+    let mut gone_services = HashSet::new();
+    let mut gone_slices = HashSet::new();
     for r in old.iter().filter(|r| checked(&r.outcome) && named(&r.key)) {
         let key = (r.key.namespace.as_deref(), r.key.name.as_str());
         match r.key.kind.as_str() {
-            "Service" => {
-                if let Ok(i) = snap
-                    .services
-                    .binary_search_by(|s| meta_key(&s.metadata).cmp(&key))
-                {
-                    snap.services.remove(i);
-                }
-            }
-            _ => {
-                if let Ok(i) = snap
-                    .endpoint_slices
-                    .binary_search_by(|s| meta_key(&s.metadata).cmp(&key))
-                {
-                    snap.endpoint_slices.remove(i);
-                }
-            }
-        }
+            "Service" => gone_services.insert(key),
+            _ => gone_slices.insert(key),
+        };
     }
-    for svc in services {
-        let key = meta_key(&svc.metadata);
-        let i = snap
-            .services
-            .partition_point(|s| meta_key(&s.metadata) < key);
-        snap.services.insert(i, svc.clone());
-    }
-    for slice in slices {
-        let key = meta_key(&slice.metadata);
-        let i = snap
-            .endpoint_slices
-            .partition_point(|s| meta_key(&s.metadata) < key);
-        snap.endpoint_slices.insert(i, slice.clone());
-    }
+    replace_sorted(&mut snap.services, &gone_services, services, |s| {
+        meta_key(&s.metadata)
+    });
+    replace_sorted(&mut snap.endpoint_slices, &gone_slices, slices, |s| {
+        meta_key(&s.metadata)
+    });
     true
+}
+
+/// Removes from `list` (sorted by `key`, keys unique) the entries whose key is in `gone`, and
+/// merges in `added` (keys unique, in no particular order), keeping `list` sorted: O(n + k log k)
+/// for n entries and k added. An added entry lands before any kept entry with the same key, as a
+/// binary-search insertion would (the splice refuses changes where that can happen).
+fn replace_sorted<T, F>(
+    list: &mut Vec<Arc<T>>,
+    gone: &HashSet<(Option<&str>, &str)>,
+    added: Vec<&Arc<T>>,
+    key: F,
+) where
+    F: for<'t> Fn(&'t T) -> (Option<&'t str>, &'t str),
+{
+    if gone.is_empty() && added.is_empty() {
+        return;
+    }
+    let mut added = added;
+    added.sort_by(|a, b| key(a).cmp(&key(b)));
+    let old = std::mem::take(list);
+    let mut out = Vec::with_capacity(old.len() + added.len());
+    let mut next = added.into_iter().peekable();
+    for item in old {
+        let k = key(&item);
+        if gone.contains(&k) {
+            continue;
+        }
+        while let Some(a) = next.next_if(|a| key(a) <= k) {
+            out.push(Arc::clone(a));
+        }
+        out.push(item);
+    }
+    out.extend(next.map(Arc::clone));
+    *list = out;
 }
 
 #[cfg(test)]
@@ -175,7 +192,7 @@ mod tests {
     /// The text of service file `i` in variant `v`.
     fn service_file(i: usize, v: u64) -> String {
         let n = format!("svc-{i}");
-        match v % 12 {
+        match v % 13 {
             0 => format!("{}---\n{}", svc(&n, &format!("192.0.2.{i}"), ""), slice(&format!("{n}-1"), &n, true)),
             1 => svc(&n, &format!("198.51.100.{i}"), ""),
             2 => svc(&n, "not-an-ip", ""),
@@ -188,6 +205,11 @@ mod tests {
             8 => svc(&n, "192.0.2.7", ", annotations: {metallb.io/address-pool: nope}"),
             9 => "apiVersion: v1\nkind: Service\nmetadata: {namespace: default}\nspec: {type: LoadBalancer}\n".to_string(),
             10 => format!("apiVersion: v1\nkind: List\nitems:\n- {{apiVersion: v1, kind: Service, metadata: {{name: {n}-a}}, spec: {{type: LoadBalancer}}}}\n- {{apiVersion: v1, kind: Service, metadata: {{name: {n}-b}}, spec: {{type: ClusterIP}}, status: {{loadBalancer: {{ingress: [{{ip: 192.0.2.9}}]}}}}}}\n"),
+            // Several Services and slices, named against file order: the merge must sort them.
+            12 => ["c", "b", "a"]
+                .iter()
+                .map(|x| format!("{}---\n{}---\n", svc(&format!("{n}-{x}"), &format!("192.0.2.{}", 50 + i), ""), slice(&format!("{n}-{x}-1"), &format!("{n}-{x}"), true)))
+                .collect(),
             _ => format!("{}---\n{}", svc(&n, &format!("192.0.2.{i}"), ", bogus: 1"), slice(&format!("{n}-1"), &n, false)),
         }
     }
