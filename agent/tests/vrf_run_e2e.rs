@@ -634,7 +634,9 @@ fn vrf_run_e2e_example_vrf_unchanged() {
 /// session is not started (router-blue is reachable in the default VRF, so a session tried there
 /// would come up) and `show` says "VRF blue does not exist yet", logged once; no socket is bound
 /// to a missing device. When the administrator creates VRF blue and puts eth0 in it, the agent
-/// notices and the session comes up inside the VRF.
+/// notices and the session comes up inside the VRF. Last, one change brings a policy creating
+/// VRF green (eth2, to router-green at 192.0.2.1 too) and a BGPPeer in it: the peer is added
+/// after the policy is applied, without ever waiting for a missing VRF.
 #[test]
 fn vrf_run_e2e_peer_waits_for_its_vrf_and_a_failing_policy_does_not_hold_bgp() {
     if !prerequisites(
@@ -773,7 +775,65 @@ spec: {ipAddressPools: [web]}
     let log = std::fs::read_to_string(files.log()).unwrap_or_default();
     assert!(log.contains("VRF blue exists now"), "{log}");
     assert!(!log.contains("No such device"), "{log}");
-    for frr in [&frr_blue, &frr_main] {
+
+    // A later change creates VRF green (a policy) and adds a BGPPeer in it, in one file
+    // (renamed in, so the agent reads both at once); the broken policy goes. The network
+    // goes first: the peer is added once VRF green exists, without ever waiting for it.
+    let green = Netns::new("mrvrwg");
+    veth(&node, "eth2", &green, "n0");
+    addr(&green, "n0", "192.0.2.1/24");
+    let frr_green = Frr::start(&green, &router_conf(64503, false), None);
+    let before = std::fs::read_to_string(files.log()).unwrap_or_default();
+    std::fs::remove_file(files.config().join("00-network.yaml")).unwrap();
+    let tmp = files.config().join(".20-green.yaml");
+    std::fs::write(
+        &tmp,
+        r#"
+apiVersion: nmstate.io/v1
+kind: NodeNetworkConfigurationPolicy
+metadata: {name: green-vrf}
+spec:
+  desiredState:
+    interfaces:
+      - {name: green, type: vrf, state: up, vrf: {port: [eth2], route-table-id: 300}}
+      - name: eth2
+        type: ethernet
+        state: up
+        ipv4: {enabled: true, dhcp: false, address: [{ip: 192.0.2.11, prefix-length: 24}]}
+---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {namespace: metallb-system, name: router-green}
+spec: {peerAddress: 192.0.2.1, peerASN: 64503, myASN: 64500, vrf: green, connectTime: 1s}
+"#,
+    )
+    .unwrap();
+    std::fs::rename(&tmp, files.config().join("20-green.yaml")).unwrap();
+    frr_green.wait_established("192.0.2.11", DEADLINE);
+    wait_for("router-green holds the service prefix", DEADLINE, || {
+        (next_hops(&frr_green, "203.0.113.5/32") == ["192.0.2.11"]).then_some(())
+    });
+    let log = std::fs::read_to_string(files.log()).unwrap_or_default();
+    let change: Vec<&str> = log[before.len()..].lines().collect();
+    let added = change
+        .iter()
+        .position(|l| l.contains("BGP session added") && l.contains("router-green"))
+        .unwrap_or_else(|| panic!("router-green not added:\n{log}"));
+    let applied = change
+        .iter()
+        .rposition(|l| l.contains("network state changed"))
+        .unwrap_or_else(|| panic!("VRF green not applied:\n{log}"));
+    assert!(
+        applied < added,
+        "router-green was added before its VRF was applied:\n{log}"
+    );
+    assert!(!log.contains("VRF green does not exist yet"), "{log}");
+    assert!(!log.contains("No such device"), "{log}");
+    // The sessions that ran before the change still run.
+    frr_main.wait_established("198.51.100.11", DEADLINE);
+    frr_blue.wait_established("192.0.2.11", DEADLINE);
+
+    for frr in [&frr_blue, &frr_main, &frr_green] {
         let bgpd = std::fs::read_to_string(frr.log_path()).unwrap_or_default();
         assert!(!bgpd.contains("Bad Peer AS"), "{bgpd}");
     }
