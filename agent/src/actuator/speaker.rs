@@ -21,7 +21,10 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 /// Routes of one family: prefix → attributes (the speaker adds ORIGIN, AS_PATH and NEXT_HOP).
-pub type FamilyRoutes = BTreeMap<IpNet, PathAttributes>;
+/// Routes with the same attributes share one `Arc` (see [`desired_peers`]), so 100,000 routes
+/// with one set of attributes hold one copy of them — here and in the speaker, which gets
+/// these `Arc`s.
+pub type FamilyRoutes = BTreeMap<IpNet, Arc<PathAttributes>>;
 
 /// One session as the speaker must run it.
 #[derive(Debug, Clone, PartialEq)]
@@ -139,6 +142,9 @@ pub fn desired_peers(
 ) -> (BTreeMap<PeerKey, DesiredPeer>, Vec<SessionProblem>) {
     let mut out = BTreeMap::new();
     let mut problems = Vec::new();
+    // One Arc per distinct set of planned attributes (a plan has a handful).
+    let mut interned: HashMap<&crate::planner::PathAttributes, Arc<PathAttributes>> =
+        HashMap::new();
     for (_, s) in plan.sessions() {
         let config = match peer_config(&s.params, router_id) {
             Ok(c) => c,
@@ -157,7 +163,10 @@ pub fn desired_peers(
             .collect();
         for (prefix, ad) in &s.advertisements {
             if let Some(r) = routes.get_mut(&family_of(prefix)) {
-                r.insert(*prefix, attributes(&ad.attributes));
+                let a = interned
+                    .entry(&ad.attributes)
+                    .or_insert_with(|| Arc::new(attributes(&ad.attributes)));
+                r.insert(*prefix, Arc::clone(a));
             }
         }
         out.insert(
@@ -345,10 +354,8 @@ impl SpeakerActuator {
                     let Some(entry) = self.applied.get_mut(&key) else {
                         continue;
                     };
-                    let map: HashMap<IpNet, Arc<PathAttributes>> = routes
-                        .iter()
-                        .map(|(p, a)| (*p, Arc::new(a.clone())))
-                        .collect();
+                    let map: HashMap<IpNet, Arc<PathAttributes>> =
+                        routes.iter().map(|(p, a)| (*p, Arc::clone(a))).collect();
                     match self.speaker.set_advertisements(&key, family, map).await {
                         Ok(()) => {
                             tracing::debug!(peer = %entry.name, session = %key, %family, prefixes = routes.len(), "advertisements set");
@@ -442,6 +449,33 @@ mod tests {
 
         let mut up = all.clone();
         gate_on_bfd(&mut up, &plan, &BTreeSet::from([key("192.0.2.1")]));
+        assert_eq!(up, all, "BFD Up: every route");
+    }
+
+    #[test]
+    fn bfd_gate_holds_back_an_unnumbered_peers_routes_until_bfd_is_up() {
+        // An interface BGPPeer with a BFD profile is gated like a numbered one, under its
+        // PeerKey::interface (the key coupling::peer_key gives its link-local BFD session).
+        let yaml = format!(
+            "{BASE}---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {{namespace: metallb-system, name: tor}}\nspec: {{interface: eth1, peerASN: 64501, myASN: 64500, bfdProfile: fast}}\n---\napiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {{namespace: metallb-system, name: fast}}\nspec: {{receiveInterval: 50, transmitInterval: 50}}\n{}",
+            service("web", "203.0.113.1")
+        );
+        let loaded = load_str(&yaml, None, &ReadOptions::default());
+        assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+        let snap = Snapshot::from_objects(loaded.objects, &ReadOptions::default());
+        let plan = crate::planner::plan(&snap, "n1");
+        let (all, problems) = desired_peers(&plan, Some(Ipv4Addr::new(192, 0, 2, 11)));
+        assert!(problems.is_empty(), "{problems:?}");
+        let k = PeerKey::interface(None, "eth1");
+        let count = |d: &BTreeMap<PeerKey, DesiredPeer>| {
+            d[&k].routes.values().map(BTreeMap::len).sum::<usize>()
+        };
+        assert_eq!(count(&all), 1, "{all:?}");
+        let mut gated = all.clone();
+        gate_on_bfd(&mut gated, &plan, &BTreeSet::new());
+        assert_eq!(count(&gated), 0, "BFD not Up: no routes");
+        let mut up = all.clone();
+        gate_on_bfd(&mut up, &plan, &BTreeSet::from([k.clone()]));
         assert_eq!(up, all, "BFD Up: every route");
     }
 
