@@ -219,4 +219,34 @@ fn run_unnumbered_bfd_link_local_session_gates_routes_and_resets_bgp() {
         )),
         "{m}"
     );
+
+    // The router's link-local address changes (new address, old one removed): the speaker
+    // learns the new one from the router's Router Advertisements and the BFD session moves to
+    // it — one session, to the new address, Up, and the route back at the router.
+    let moved: Ipv6Addr = "fe80::99".parse().unwrap();
+    router.exec(&["ip", "-6", "addr", "add", "fe80::99/64", "dev", "to-node"]);
+    router.exec(&[
+        "ip",
+        "-6",
+        "addr",
+        "del",
+        &format!("{router_ll}/64"),
+        "dev",
+        "to-node",
+    ]);
+    wait_for(
+        "the BFD session moved to the router's new address and is Up",
+        DEADLINE,
+        || {
+            let js = bfd_peers(&node);
+            let peers = js["peers"].as_array()?;
+            (peers.len() == 1
+                && peers[0]["peer"] == moved.to_string()
+                && peers[0]["status"] == "up")
+                .then_some(())
+        },
+    );
+    wait_for("the router has the /128 after the move", DEADLINE, || {
+        router_has(&frr, PREFIX).then_some(())
+    });
 }
