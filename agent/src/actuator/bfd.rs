@@ -68,6 +68,9 @@ pub struct BfdActuator {
     locals: BTreeMap<PeerKey, std::net::IpAddr>,
     /// The last neighbour (router link-local address) learned per unnumbered BGP session.
     neighbors: BTreeMap<PeerKey, Ipv6Addr>,
+    /// The interface index a link-local session's sockets were opened on: an interface deleted
+    /// and created again (same name, new index) needs the session re-opened.
+    ifindexes: BTreeMap<SessionKey, u32>,
     counts: BfdEventCounts,
     up: BfdUpPeers,
     changed: Arc<Notify>,
@@ -84,6 +87,7 @@ impl BfdActuator {
             applied: BTreeMap::new(),
             locals: BTreeMap::new(),
             neighbors: BTreeMap::new(),
+            ifindexes: BTreeMap::new(),
             counts: Arc::default(),
             up: Arc::default(),
             changed: Arc::new(Notify::new()),
@@ -202,14 +206,30 @@ impl BfdActuator {
                 }
             },
         };
+        // Sessions on an interface that was re-created (new index): re-open them (remove now,
+        // added again below).
+        let reopened: BTreeSet<SessionKey> = self
+            .applied
+            .keys()
+            .filter(|k| desired.contains_key(*k))
+            .filter(|k| {
+                let now = k.interface.as_deref().and_then(interface_index);
+                now.is_some() && now != self.ifindexes.get(*k).copied()
+            })
+            .cloned()
+            .collect();
         let gone: Vec<SessionKey> = self
             .applied
             .keys()
-            .filter(|k| !desired.contains_key(*k))
+            .filter(|k| !desired.contains_key(*k) || reopened.contains(*k))
             .cloned()
             .collect();
         for k in gone {
             let name = self.applied.remove(&k).map(|(n, _)| n).unwrap_or_default();
+            self.ifindexes.remove(&k);
+            if reopened.contains(&k) {
+                tracing::info!(peer = %name, bfd = %k, "interface re-created: BFD session re-opened");
+            }
             // A removed session reports no event: it is no longer Up.
             if self
                 .up
@@ -233,6 +253,9 @@ impl BfdActuator {
             match res {
                 Ok(()) => {
                     tracing::info!(peer = %name, bfd = %k, "BFD session configured");
+                    if let Some(i) = k.interface.as_deref().and_then(interface_index) {
+                        self.ifindexes.insert(k.clone(), i);
+                    }
                     self.applied.insert(k, (name, params));
                 }
                 Err(e) => tracing::warn!(peer = %name, error = %e, "BFD session refused"),
@@ -275,8 +298,14 @@ impl BfdActuator {
             t.abort();
         }
         self.applied.clear();
+        self.ifindexes.clear();
         self.up.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
+}
+
+/// The index of interface `name`, if it exists.
+fn interface_index(name: &str) -> Option<u32> {
+    metalroute_bgp::socket::interface_index(name).ok()
 }
 
 /// Our IPv6 link-local address on `ifname`, if it has one (the lowest, for a stable choice).

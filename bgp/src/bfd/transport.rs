@@ -83,6 +83,10 @@ struct RxSocketKey {
     vrf: Option<String>,
     /// Bound to this interface instead of the VRF (sessions on link-local addresses).
     interface: Option<String>,
+    /// The interface's index when the socket was opened: an interface deleted and created
+    /// again under the same name gets a new index and a new socket (the old one stays bound to
+    /// the device that is gone).
+    ifindex: u32,
     v6: bool,
     port: Port,
 }
@@ -389,6 +393,10 @@ impl Driver {
 
     fn ensure_rx_sockets(&mut self, key: &SessionKey) -> Result<(), Error> {
         let v6 = key.peer.is_ipv6();
+        let ifindex = match &key.interface {
+            Some(i) => crate::socket::interface_index(i).map_err(sock_err("interface", i))?,
+            None => 0,
+        };
         let ports = [match key.hop {
             HopMode::SingleHop => Port::SingleHop,
             HopMode::MultiHop => Port::MultiHop,
@@ -397,12 +405,14 @@ impl Driver {
             let k = RxSocketKey {
                 vrf: key.vrf.clone(),
                 interface: key.interface.clone(),
+                ifindex,
                 v6,
                 port,
             };
             if self.rx_index.contains_key(&k) {
                 continue;
             }
+            self.close_stale_rx(&k);
             let sock = rx_socket(&k)?;
             let index = self.rx_sockets.len();
             let task = tokio::spawn(reader(
@@ -415,6 +425,39 @@ impl Driver {
             self.rx_sockets.push((k, RxIo::Interrupt(task)));
         }
         Ok(())
+    }
+
+    /// Closes the receive socket of an interface that was deleted and created again under the
+    /// same name (`k` is the new one's key): it is bound to the old device and reads nothing.
+    fn close_stale_rx(&mut self, k: &RxSocketKey) {
+        if k.interface.is_none() {
+            return;
+        }
+        let stale: Vec<RxSocketKey> = self
+            .rx_index
+            .keys()
+            .filter(|o| {
+                o.interface == k.interface
+                    && o.vrf == k.vrf
+                    && o.v6 == k.v6
+                    && o.port == k.port
+                    && o.ifindex != k.ifindex
+            })
+            .cloned()
+            .collect();
+        for o in stale {
+            let Some(i) = self.rx_index.remove(&o) else {
+                continue;
+            };
+            if let Some((_, io)) = self.rx_sockets.get_mut(i) {
+                if let RxIo::Interrupt(task) = io {
+                    task.abort();
+                }
+                // Drops a polled socket (closing it); the slot keeps its index.
+                *io = RxIo::Interrupt(tokio::spawn(async {}));
+            }
+            tracing::info!(interface = ?o.interface, "BFD receive socket of a re-created interface replaced");
+        }
     }
 
     fn tx_socket(&mut self, key: &SessionKey) -> Result<(UdpSocket, u16, u32), Error> {
