@@ -8,7 +8,8 @@
 //! router is discovered, show it in `show bfd peers` and the metrics, hold the peer's routes
 //! back until BFD is Up, and when BFD fails (nftables drops UDP 3784 on the node; BGP's TCP
 //! keeps flowing) close the BGP session with Cease / BFD Down and keep the routes withdrawn while
-//! BFD stays down; restoring the link brings BFD and the routes back.
+//! BFD stays down; restoring the link brings BFD and the routes back. When the router's
+//! link-local address changes, the BFD session moves to the new one.
 
 #[allow(dead_code)]
 mod common;
