@@ -268,6 +268,12 @@ pub enum EncodeError {
         /// Its value's length.
         length: usize,
     },
+    /// An announced route given to the UPDATE writer before any attribute set.
+    #[error("UPDATE: route {prefix} announced without path attributes")]
+    MissingAttributes {
+        /// The route, printed.
+        prefix: String,
+    },
     /// A prefix or next hop whose address family does not match the family it is sent in.
     #[error("UPDATE: {what} does not belong to address family {family}")]
     FamilyMismatch {

@@ -28,7 +28,7 @@ pub use open::{
     AddPathDirection, AddPathFamily, Afi, Capability, ExtendedNextHopFamily, Family,
     GracefulRestartCap, GracefulRestartFamily, Open, Safi,
 };
-pub use pack::{encode_updates, encode_updates_up_to, end_of_rib};
+pub use pack::{encode_updates, encode_updates_up_to, end_of_rib, UpdateWriter};
 pub use route_refresh::RouteRefresh;
 pub use update::{MpReach, MpUnreach, NextHop, Update};
 

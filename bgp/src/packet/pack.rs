@@ -8,11 +8,11 @@ use std::sync::Arc;
 use bytes::{BufMut, Bytes, BytesMut};
 use ipnet::IpNet;
 
-use super::attributes::{put_attribute, type_code as tc, PathAttributes, FLAG_OPTIONAL};
+#[cfg(doc)]
+use super::attributes::put_attribute;
+use super::attributes::{type_code as tc, PathAttributes, FLAG_EXTENDED_LENGTH, FLAG_OPTIONAL};
 use super::open::Family;
-use super::update::{
-    check_family, mp_reach_header, mp_unreach_header, prefix_wire_len, put_prefix, NextHop,
-};
+use super::update::{check_family, mp_reach_header, mp_unreach_header, prefix_wire_len, NextHop};
 use super::{EncodeContext, MessageType, HEADER_LEN, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN};
 use crate::error::EncodeError;
 
@@ -22,6 +22,12 @@ const BODY_LENGTHS: usize = 4;
 const MAX_PREFIX_WIRE_LEN: usize = 17;
 /// Attribute header with a 2-octet length.
 const EXT_ATTR_HEADER: usize = 4;
+/// Offset of the message length field.
+const LENGTH_AT: usize = 16;
+/// Offset of the withdrawn routes length field.
+const WITHDRAWN_LEN_AT: usize = HEADER_LEN;
+/// Offset of the total path attribute length field.
+const ATTRS_LEN_AT: usize = HEADER_LEN + 2;
 
 /// Packs announcements and withdrawals of `family` into wire UPDATEs (header included).
 ///
@@ -52,44 +58,16 @@ pub fn encode_updates_up_to(
     ctx: &EncodeContext,
     max_len: usize,
 ) -> Result<Vec<Bytes>, EncodeError> {
-    let max_len = max_len.clamp(MAX_MESSAGE_LEN, MAX_EXTENDED_MESSAGE_LEN);
-    // Room for the UPDATE body after the header and the two length fields.
-    let body_room = max_len - HEADER_LEN - BODY_LENGTHS;
-    if !family.is_supported() {
-        return Err(EncodeError::FamilyMismatch {
-            what: "UPDATE packing".to_string(),
-            family: family.to_string(),
-        });
-    }
-    let classic = family == Family::IPV4_UNICAST && !ctx.ipv4_via_mp;
+    let mut w = UpdateWriter::new(family, *next_hop, ctx, max_len)?;
     for p in withdraw.iter().chain(announce.iter().map(|(p, _)| p)) {
         check_family(*p, family.afi)?;
     }
-    let mut out = Vec::new();
-
-    // Withdrawals.
-    if !withdraw.is_empty() {
-        let room = if classic {
-            body_room
-        } else {
-            body_room - EXT_ATTR_HEADER - mp_unreach_header(family).len()
-        };
-        for chunk in chunk_prefixes(withdraw.iter().copied(), room) {
-            let msg = if classic {
-                update_message(&chunk, &[], &[])
-            } else {
-                let mut value = mp_unreach_header(family);
-                value.extend_from_slice(&chunk);
-                let mut attr = Vec::with_capacity(value.len() + EXT_ATTR_HEADER);
-                put_attribute(&mut attr, FLAG_OPTIONAL, tc::MP_UNREACH_NLRI, &value)?;
-                update_message(&[], &attr, &[])
-            };
-            out.push(msg);
-        }
+    for p in withdraw {
+        w.withdraw(*p)?;
     }
 
     // Announcements, grouped by identical attributes.
-    let mut groups: Vec<(Arc<PathAttributes>, Vec<IpNet>)> = Vec::new();
+    let mut groups: Vec<(&Arc<PathAttributes>, Vec<IpNet>)> = Vec::new();
     let mut by_ptr: HashMap<*const PathAttributes, usize> = HashMap::new();
     let mut by_value: HashMap<&PathAttributes, usize> = HashMap::new();
     let mut last: Option<(*const PathAttributes, usize)> = None;
@@ -101,7 +79,7 @@ pub fn encode_updates_up_to(
             Some(i) => i,
             None => {
                 let i = *by_value.entry(attrs.as_ref()).or_insert_with(|| {
-                    groups.push((Arc::clone(attrs), Vec::new()));
+                    groups.push((attrs, Vec::new()));
                     groups.len() - 1
                 });
                 by_ptr.insert(ptr, i);
@@ -113,17 +91,142 @@ pub fn encode_updates_up_to(
             g.1.push(*prefix);
         }
     }
-
     for (attrs, prefixes) in groups {
-        let mut attrs = (*attrs).clone();
-        let mp_header = if classic {
+        w.attributes(attrs)?;
+        for p in prefixes {
+            w.announce(p)?;
+        }
+    }
+    let (mut buf, _) = w.finish();
+    // Split the buffer at message boundaries (zero-copy: every message shares the buffer).
+    let mut out = Vec::new();
+    while buf.len() >= HEADER_LEN {
+        let len = usize::from(u16::from_be_bytes([buf[LENGTH_AT], buf[LENGTH_AT + 1]]));
+        if len < HEADER_LEN || len > buf.len() {
+            break;
+        }
+        out.push(buf.split_to(len));
+    }
+    Ok(out)
+}
+
+/// What the prefixes pushed next become.
+enum Section {
+    /// Nothing chosen yet.
+    None,
+    /// Withdrawn routes.
+    Withdraw,
+    /// NLRI with one attribute set, encoded once: attributes before MP_REACH_NLRI in type-code
+    /// order (all of them for the classic fields), those after it, the MP_REACH_NLRI value up to
+    /// its NLRI (None: classic fields), and the room left for NLRI in one message.
+    Announce {
+        fixed: Vec<u8>,
+        after: Vec<u8>,
+        mp_header: Option<Vec<u8>>,
+        room: usize,
+    },
+}
+
+/// The message being filled.
+struct OpenMessage {
+    /// Its offset in the buffer.
+    start: usize,
+    /// Where its prefixes start.
+    nlri_start: usize,
+    /// How many octets of prefixes fit.
+    room: usize,
+    /// Offset of the MP_REACH_NLRI/MP_UNREACH_NLRI attribute (written with a 2-octet length).
+    mp_attr: Option<usize>,
+}
+
+/// Writes the UPDATEs of one family straight into one buffer, prefix by prefix: withdrawals
+/// (see [`UpdateWriter::withdraw`]), then for each attribute set
+/// ([`UpdateWriter::attributes`]) its NLRI ([`UpdateWriter::announce`]). Each UPDATE is filled
+/// with as many prefixes as fit in `max_len` octets, exactly as [`encode_updates_up_to`] packs
+/// them, with no intermediate list of routes or of messages.
+pub struct UpdateWriter {
+    family: Family,
+    classic: bool,
+    next_hop: NextHop,
+    ctx: EncodeContext,
+    max_len: usize,
+    body_room: usize,
+    out: BytesMut,
+    messages: u64,
+    section: Section,
+    open: Option<OpenMessage>,
+}
+
+impl UpdateWriter {
+    /// A writer for `family` with next hop `next_hop` (see [`encode_updates`]) and UPDATEs of up
+    /// to `max_len` octets (clamped to 4,096..=65,535).
+    pub fn new(
+        family: Family,
+        next_hop: NextHop,
+        ctx: &EncodeContext,
+        max_len: usize,
+    ) -> Result<UpdateWriter, EncodeError> {
+        if !family.is_supported() {
+            return Err(EncodeError::FamilyMismatch {
+                what: "UPDATE packing".to_string(),
+                family: family.to_string(),
+            });
+        }
+        let max_len = max_len.clamp(MAX_MESSAGE_LEN, MAX_EXTENDED_MESSAGE_LEN);
+        Ok(UpdateWriter {
+            family,
+            classic: family == Family::IPV4_UNICAST && !ctx.ipv4_via_mp,
+            next_hop,
+            ctx: ctx.clone(),
+            max_len,
+            // Room for the UPDATE body after the header and the two length fields.
+            body_room: max_len - HEADER_LEN - BODY_LENGTHS,
+            out: BytesMut::new(),
+            messages: 0,
+            section: Section::None,
+            open: None,
+        })
+    }
+
+    /// Reserves buffer room for about `prefixes` more prefixes (avoids regrowing the buffer
+    /// while a large table is written).
+    pub fn reserve_prefixes(&mut self, prefixes: usize) {
+        let per = if self.family.afi == super::Afi::Ipv6 {
+            MAX_PREFIX_WIRE_LEN
+        } else {
+            5
+        };
+        let bytes = prefixes.saturating_mul(per);
+        // One header and attribute block per message.
+        let messages = bytes / self.body_room.saturating_sub(256).max(1) + 1;
+        self.out
+            .reserve(bytes.saturating_add(messages.saturating_mul(HEADER_LEN + 256)));
+    }
+
+    /// Adds a withdrawn route. Withdrawals must come before every announcement.
+    pub fn withdraw(&mut self, prefix: IpNet) -> Result<(), EncodeError> {
+        check_family(prefix, self.family.afi)?;
+        if !matches!(self.section, Section::Withdraw) {
+            self.close();
+            self.section = Section::Withdraw;
+        }
+        self.push(prefix);
+        Ok(())
+    }
+
+    /// Starts the routes with `attrs` (exported: AS_PATH and LOCAL_PREF as the peer gets
+    /// them; NEXT_HOP comes from the writer's next hop unless set).
+    pub fn attributes(&mut self, attrs: &PathAttributes) -> Result<(), EncodeError> {
+        self.close();
+        let mut attrs = attrs.clone();
+        let mp_header = if self.classic {
             if attrs.next_hop.is_none() {
-                match next_hop {
-                    NextHop::Ipv4(a) => attrs.next_hop = Some(*a),
+                match self.next_hop {
+                    NextHop::Ipv4(a) => attrs.next_hop = Some(a),
                     other => {
                         return Err(EncodeError::FamilyMismatch {
                             what: format!("next hop {other:?}"),
-                            family: family.to_string(),
+                            family: self.family.to_string(),
                         })
                     }
                 }
@@ -131,14 +234,15 @@ pub fn encode_updates_up_to(
             None
         } else {
             attrs.next_hop = None;
-            Some(mp_reach_header(family, next_hop)?)
+            Some(mp_reach_header(self.family, &self.next_hop)?)
         };
-        let list = attrs.encode_list(ctx)?;
+        let list = attrs.encode_list(&self.ctx)?;
         let mut fixed: Vec<u8> = Vec::new();
         let mut after: Vec<u8> = Vec::new();
         for (code, a) in &list {
-            // MP_REACH_NLRI (14) goes in type-code order among the others.
-            if *code < tc::MP_REACH_NLRI {
+            // MP_REACH_NLRI (14) goes in type-code order among the others; with the classic
+            // fields everything is one block.
+            if *code < tc::MP_REACH_NLRI || mp_header.is_none() {
                 fixed.extend_from_slice(a);
             } else {
                 after.extend_from_slice(a);
@@ -146,54 +250,197 @@ pub fn encode_updates_up_to(
         }
         let overhead =
             fixed.len() + after.len() + mp_header.as_ref().map_or(0, |h| h.len() + EXT_ATTR_HEADER);
-        let room = body_room
+        let room = self
+            .body_room
             .checked_sub(overhead)
             .filter(|r| *r >= MAX_PREFIX_WIRE_LEN)
             .ok_or(EncodeError::MessageTooLong {
                 message: "UPDATE (attributes leave no room for NLRI)",
                 length: overhead + HEADER_LEN + BODY_LENGTHS,
-                max: max_len,
+                max: self.max_len,
             })?;
-        let classic_attrs: Vec<u8> = if mp_header.is_none() {
-            [fixed.as_slice(), after.as_slice()].concat()
-        } else {
-            Vec::new()
+        self.section = Section::Announce {
+            fixed,
+            after,
+            mp_header,
+            room,
         };
-        for chunk in chunk_prefixes(prefixes.into_iter(), room) {
-            let msg = match &mp_header {
-                None => update_message(&[], &classic_attrs, &chunk),
-                Some(h) => {
-                    let mut value = Vec::with_capacity(h.len() + chunk.len());
-                    value.extend_from_slice(h);
-                    value.extend_from_slice(&chunk);
-                    let mut attrs_field =
-                        Vec::with_capacity(fixed.len() + value.len() + after.len() + 4);
-                    attrs_field.extend_from_slice(&fixed);
-                    put_attribute(&mut attrs_field, FLAG_OPTIONAL, tc::MP_REACH_NLRI, &value)?;
-                    attrs_field.extend_from_slice(&after);
-                    update_message(&[], &attrs_field, &[])
-                }
-            };
-            out.push(msg);
-        }
+        Ok(())
     }
-    Ok(out)
+
+    /// Adds a route with the attributes of the last [`UpdateWriter::attributes`].
+    pub fn announce(&mut self, prefix: IpNet) -> Result<(), EncodeError> {
+        check_family(prefix, self.family.afi)?;
+        if !matches!(self.section, Section::Announce { .. }) {
+            return Err(EncodeError::MissingAttributes {
+                prefix: prefix.to_string(),
+            });
+        }
+        self.push(prefix);
+        Ok(())
+    }
+
+    /// Number of complete messages so far (the open one not counted).
+    pub fn messages(&self) -> u64 {
+        self.messages
+    }
+
+    /// Octets written so far.
+    pub fn len(&self) -> usize {
+        self.out.len()
+    }
+
+    /// Whether nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.out.is_empty() && self.open.is_none()
+    }
+
+    /// Closes the last message; returns every UPDATE back to back, and how many there are.
+    pub fn finish(mut self) -> (Bytes, u64) {
+        self.close();
+        (self.out.freeze(), self.messages)
+    }
+
+    fn push(&mut self, prefix: IpNet) {
+        let len = prefix_wire_len(&prefix);
+        let full = self
+            .open
+            .as_ref()
+            .is_some_and(|m| self.out.len() - m.nlri_start + len > m.room);
+        if full {
+            self.close();
+        }
+        if self.open.is_none() {
+            self.open_message();
+        }
+        put_prefix_bytes(&mut self.out, prefix);
+    }
+
+    fn open_message(&mut self) {
+        let out = &mut self.out;
+        let start = out.len();
+        out.put_slice(&[0xff; 16]);
+        out.put_u16(0);
+        out.put_u8(MessageType::Update as u8);
+        let (room, mp_attr) = match &self.section {
+            Section::None => (self.body_room, None),
+            Section::Withdraw if self.classic => {
+                out.put_u16(0);
+                (self.body_room, None)
+            }
+            Section::Withdraw => {
+                let h = mp_unreach_header(self.family);
+                out.put_u16(0);
+                out.put_u16(0);
+                let at = out.len();
+                out.put_slice(&[
+                    FLAG_OPTIONAL | FLAG_EXTENDED_LENGTH,
+                    tc::MP_UNREACH_NLRI,
+                    0,
+                    0,
+                ]);
+                out.put_slice(&h);
+                (self.body_room - EXT_ATTR_HEADER - h.len(), Some(at))
+            }
+            Section::Announce {
+                fixed,
+                after,
+                mp_header: None,
+                room,
+            } => {
+                out.put_u16(0);
+                out.put_u16(len16(fixed.len() + after.len()));
+                out.put_slice(fixed);
+                out.put_slice(after);
+                (*room, None)
+            }
+            Section::Announce {
+                fixed,
+                mp_header: Some(h),
+                room,
+                ..
+            } => {
+                out.put_u16(0);
+                out.put_u16(0);
+                out.put_slice(fixed);
+                let at = out.len();
+                out.put_slice(&[
+                    FLAG_OPTIONAL | FLAG_EXTENDED_LENGTH,
+                    tc::MP_REACH_NLRI,
+                    0,
+                    0,
+                ]);
+                out.put_slice(h);
+                (*room, Some(at))
+            }
+        };
+        self.open = Some(OpenMessage {
+            start,
+            nlri_start: out.len(),
+            room,
+            mp_attr,
+        });
+    }
+
+    /// Completes the open message: its length fields, the short attribute length form when
+    /// the MP attribute's value fits one octet (as [`put_attribute`] writes it), and the
+    /// attributes that follow MP_REACH_NLRI.
+    fn close(&mut self) {
+        let Some(m) = self.open.take() else {
+            return;
+        };
+        let out = &mut self.out;
+        match (&self.section, m.mp_attr) {
+            (Section::Withdraw, None) => {
+                let n = out.len() - m.nlri_start;
+                set16(out, m.start + WITHDRAWN_LEN_AT, n);
+                out.put_u16(0);
+            }
+            (section, Some(at)) => {
+                let value_len = out.len() - (at + EXT_ATTR_HEADER);
+                if let Ok(short) = u8::try_from(value_len) {
+                    out[at] = FLAG_OPTIONAL;
+                    out[at + 2] = short;
+                    let end = out.len();
+                    out.copy_within(at + EXT_ATTR_HEADER..end, at + 3);
+                    out.truncate(end - 1);
+                } else {
+                    set16(out, at + 2, value_len);
+                }
+                if let Section::Announce { after, .. } = section {
+                    out.put_slice(after);
+                }
+                let attrs_len = out.len() - (m.start + ATTRS_LEN_AT + 2);
+                set16(out, m.start + ATTRS_LEN_AT, attrs_len);
+            }
+            _ => {}
+        }
+        let total = out.len() - m.start;
+        set16(out, m.start + LENGTH_AT, total);
+        self.messages += 1;
+    }
 }
 
-/// Splits prefixes into encoded runs of at most `room` octets.
-fn chunk_prefixes(prefixes: impl Iterator<Item = IpNet>, room: usize) -> Vec<Vec<u8>> {
-    let mut chunks = Vec::new();
-    let mut cur: Vec<u8> = Vec::with_capacity(room);
-    for p in prefixes {
-        if cur.len() + prefix_wire_len(&p) > room {
-            chunks.push(std::mem::replace(&mut cur, Vec::with_capacity(room)));
-        }
-        put_prefix(&mut cur, p);
+/// A length the writer bounded to the message size (at most 65,535).
+fn len16(n: usize) -> u16 {
+    u16::try_from(n).unwrap_or(u16::MAX)
+}
+
+fn set16(out: &mut BytesMut, at: usize, n: usize) {
+    if let Some(b) = out.get_mut(at..at + 2) {
+        b.copy_from_slice(&len16(n).to_be_bytes());
     }
-    if !cur.is_empty() {
-        chunks.push(cur);
+}
+
+/// Appends one prefix (RFC 4271 §4.3 encoding), host bits cleared.
+fn put_prefix_bytes(out: &mut BytesMut, prefix: IpNet) {
+    let len = prefix.prefix_len();
+    let n = (len as usize).div_ceil(8);
+    out.put_u8(len);
+    match prefix.trunc() {
+        IpNet::V4(p) => out.put_slice(&p.addr().octets()[..n.min(4)]),
+        IpNet::V6(p) => out.put_slice(&p.addr().octets()[..n.min(16)]),
     }
-    chunks
 }
 
 /// Builds one UPDATE from its three fields (callers keep it within 65,535 octets).
@@ -201,12 +448,11 @@ fn update_message(withdrawn: &[u8], attributes: &[u8], nlri: &[u8]) -> Bytes {
     let len = HEADER_LEN + BODY_LENGTHS + withdrawn.len() + attributes.len() + nlri.len();
     let mut b = BytesMut::with_capacity(len);
     b.put_slice(&[0xff; 16]);
-    // Callers bound every field so that `len` <= 65535 (`max_len` is clamped to it).
-    b.put_u16(len as u16);
+    b.put_u16(len16(len));
     b.put_u8(MessageType::Update as u8);
-    b.put_u16(withdrawn.len() as u16);
+    b.put_u16(len16(withdrawn.len()));
     b.put_slice(withdrawn);
-    b.put_u16(attributes.len() as u16);
+    b.put_u16(len16(attributes.len()));
     b.put_slice(attributes);
     b.put_slice(nlri);
     b.freeze()
