@@ -240,7 +240,7 @@ fn peer_json(status: &Status, p: &PeerStatus) -> Value {
     });
     let (field, peer) = match &p.peer.id {
         PeerId::Address(a) => ("address", a.to_string()),
-        PeerId::Interface(i) => ("interface", i.clone()),
+        PeerId::Interface(i) => ("interface", i.to_string()),
     };
     if let Value::Object(m) = &mut v {
         m.insert(field.to_string(), Value::String(peer));

@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::speaker::SpeakerError;
@@ -144,8 +145,9 @@ impl Default for Timers {
 pub enum PeerId {
     /// A numbered peer: its address.
     Address(IpAddr),
-    /// An unnumbered peer: the interface it is reached over.
-    Interface(String),
+    /// An unnumbered peer: the interface it is reached over (shared: the key is cloned into
+    /// every event of the session, so cloning must not allocate).
+    Interface(Arc<str>),
 }
 
 impl PeerId {
@@ -195,7 +197,7 @@ impl PeerKey {
     pub fn interface(vrf: Option<String>, name: &str) -> PeerKey {
         PeerKey {
             vrf,
-            id: PeerId::Interface(name.to_string()),
+            id: PeerId::Interface(Arc::from(name)),
         }
     }
 
@@ -217,7 +219,7 @@ impl PeerKey {
     pub fn interface_name(&self) -> Option<&str> {
         match &self.id {
             PeerId::Address(_) => None,
-            PeerId::Interface(i) => Some(i),
+            PeerId::Interface(i) => Some(&**i),
         }
     }
 }

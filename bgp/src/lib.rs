@@ -6,6 +6,7 @@ pub mod config;
 pub mod error;
 pub mod fsm;
 pub mod packet;
+pub mod routes;
 pub mod session;
 pub mod socket;
 pub mod speaker;

@@ -11,16 +11,19 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use ipnet::IpNet;
 
 use crate::config::{family_of, Asn, Family, HoldTime, PeerConfig, PeerKey};
+use crate::error::EncodeError;
 use crate::fsm::{
     ConnId, Direction, DownReason, Event, Fsm, Jitter, MessageCounters, Negotiated, Output, State,
 };
 use crate::packet::{
     self, Capability, CeaseSubcode, Message, NextHop, Notification, PathAttributes, Update,
+    UpdateWriter,
 };
+use crate::routes::{for_each_change, ChangeSink, RouteSet};
 use crate::speaker::SpeakerError;
 
 /// What the shell must do, or report.
@@ -139,13 +142,15 @@ pub struct ConnAddrs {
     pub ipv6_global: Option<Ipv6Addr>,
 }
 
-type Routes = HashMap<IpNet, Arc<PathAttributes>>;
-
 /// One session: FSM, Adj-RIB-Out, Adj-RIB-In, graceful restart.
 pub struct Session {
     fsm: Fsm,
-    desired: BTreeMap<Family, Routes>,
-    sent: BTreeMap<Family, Routes>,
+    /// The routes the caller wants the peer to have, per family (shared with the caller and
+    /// with other sessions given the same set).
+    desired: BTreeMap<Family, RouteSet>,
+    /// What the peer was last sent, per family: the desired set of the last synchronisation
+    /// (another reference to it, not a copy).
+    sent: BTreeMap<Family, RouteSet>,
     rib_in: BTreeMap<Family, HashMap<IpNet, RibInEntry>>,
     conn_local: HashMap<ConnId, ConnAddrs>,
     local_addr: Option<SocketAddr>,
@@ -396,13 +401,15 @@ impl Session {
     }
 
     /// Sets the complete desired route set of `family`. When Established, sends only the
-    /// difference from what the peer has.
+    /// difference from what the peer has. The set is kept by reference: give several sessions
+    /// clones of one [`RouteSet`] and its routes are held once.
     pub fn set_advertisements(
         &mut self,
         now: Instant,
         family: Family,
-        routes: Routes,
+        routes: impl Into<RouteSet>,
     ) -> Result<(), SpeakerError> {
+        let routes = routes.into();
         let peer = self.config().key().to_string();
         if !self.config().families.contains(&family) {
             return Err(SpeakerError::FamilyNotConfigured {
@@ -410,7 +417,7 @@ impl Session {
                 family: family.to_string(),
             });
         }
-        if let Some(p) = routes.keys().find(|p| family_of(p) != family) {
+        if let Some(p) = routes.first_outside(family) {
             return Err(SpeakerError::PrefixFamilyMismatch {
                 peer,
                 prefix: p.to_string(),
@@ -457,11 +464,18 @@ impl Session {
         let cfg = self.config();
         let neg = self.fsm.negotiated();
         let count = |m: &BTreeMap<Family, usize>| m.clone();
-        let sent: BTreeMap<Family, usize> = self.sent.iter().map(|(f, r)| (*f, r.len())).collect();
+        let sent: BTreeMap<Family, usize> = self
+            .sent
+            .iter()
+            .map(|(f, r)| (*f, r.family_len(*f)))
+            .collect();
         let recv: BTreeMap<Family, usize> =
             self.rib_in.iter().map(|(f, r)| (*f, r.len())).collect();
-        let desired: BTreeMap<Family, usize> =
-            self.desired.iter().map(|(f, r)| (*f, r.len())).collect();
+        let desired: BTreeMap<Family, usize> = self
+            .desired
+            .iter()
+            .map(|(f, r)| (*f, r.family_len(*f)))
+            .collect();
         PeerStatus {
             peer: cfg.key(),
             local_asn: cfg.local_asn,
@@ -762,29 +776,19 @@ impl Session {
         }
     }
 
-    /// The attributes as this peer must receive them: our ASN prepended and no LOCAL_PREF for
-    /// eBGP; LOCAL_PREF (default 100) for iBGP; NEXT_HOP set for IPv4.
-    fn export(&self, attrs: &PathAttributes, next_hop: Option<NextHop>) -> PathAttributes {
+    /// Whether routes to this peer are exported as eBGP (the ASN it announced, or the
+    /// configured one before the OPEN).
+    fn is_ebgp(&self) -> bool {
         let cfg = self.config();
-        let mut a = attrs.clone();
-        let ebgp = self
-            .negotiated
+        self.negotiated
             .as_ref()
             .map(|n| n.peer_asn != cfg.local_asn)
-            .unwrap_or_else(|| cfg.is_ebgp());
-        if ebgp {
-            a.as_path = a.as_path.prepend(cfg.local_asn.0);
-            a.local_pref = None;
-        } else {
-            a.local_pref = Some(a.local_pref.unwrap_or(100));
-        }
-        // The packer fills NEXT_HOP (IPv4) or the MP_REACH next hop from the session's address.
-        let _ = next_hop;
-        a
+            .unwrap_or_else(|| cfg.is_ebgp())
     }
 
     /// Sends the difference between the desired set and what the peer has (`full`: everything
-    /// again, for a ROUTE-REFRESH).
+    /// again, for a ROUTE-REFRESH). The UPDATEs are written straight from the two sets into one
+    /// buffer; afterwards the peer's set is the desired one (a reference, not a copy).
     fn sync(&mut self, now: Instant, family: Family, full: bool) {
         if self.fsm.state() != State::Established {
             return;
@@ -800,51 +804,67 @@ impl Session {
             tracing::warn!(peer = %self.config().key(), %family, "no next hop of this family on the session; not announcing");
             return;
         };
-        let empty = Routes::new();
-        let desired = self.desired.get(&family).unwrap_or(&empty);
-        let sent = self.sent.get(&family).unwrap_or(&empty);
-        let mut cache: HashMap<*const PathAttributes, Arc<PathAttributes>> = HashMap::new();
-        let mut announce: Vec<(IpNet, Arc<PathAttributes>)> = Vec::new();
-        for (p, a) in desired {
-            let changed = full || sent.get(p).is_none_or(|s| !Arc::ptr_eq(s, a) && **s != **a);
-            if changed {
-                let exported = cache
-                    .entry(Arc::as_ptr(a))
-                    .or_insert_with(|| Arc::new(self.export(a, Some(next_hop))))
-                    .clone();
-                announce.push((*p, exported));
-            }
-        }
-        let withdraw: Vec<IpNet> = if full {
-            Vec::new()
-        } else {
-            sent.keys()
-                .filter(|p| !desired.contains_key(p))
-                .copied()
-                .collect()
-        };
-        if announce.is_empty() && withdraw.is_empty() {
+        let desired = self.desired.get(&family).cloned().unwrap_or_default();
+        let sent = self.sent.get(&family).cloned().unwrap_or_default();
+        if !full && RouteSet::ptr_eq(&desired, &sent) {
             return;
         }
-        announce.sort_by_key(|a| a.0);
-        let mut withdraw = withdraw;
-        withdraw.sort();
         let ctx = self.fsm.encode_context();
         let max_len = self.fsm.max_message_len();
-        match packet::encode_updates_up_to(family, &announce, &withdraw, &next_hop, &ctx, max_len) {
-            Ok(msgs) => {
-                let count = msgs.len() as u64;
-                let mut data = BytesMut::new();
-                for m in msgs {
-                    data.extend_from_slice(&m);
+        let result = UpdateWriter::new(family, next_hop, &ctx, max_len).and_then(|mut writer| {
+            if full || sent.family_len(family) == 0 {
+                writer.reserve_prefixes(desired.family_len(family));
+            }
+            let mut sink = Export {
+                writer,
+                ebgp: self.is_ebgp(),
+                local_asn: self.config().local_asn,
+            };
+            for_each_change(&desired, &sent, family, full, &mut sink)?;
+            Ok(sink.writer.finish())
+        });
+        match result {
+            Ok((data, count)) => {
+                if count > 0 {
+                    self.fsm.send_updates(now, data, count);
                 }
-                self.fsm.send_updates(now, data.freeze(), count);
-                let new_sent = desired.clone();
-                self.sent.insert(family, new_sent);
+                self.sent.insert(family, desired);
             }
             Err(e) => {
                 tracing::error!(peer = %self.config().key(), %family, error = %e, "UPDATEs do not encode; nothing sent");
             }
         }
+    }
+}
+
+/// Turns the changes of a route set into UPDATEs for one peer, exporting each attribute set
+/// once: our ASN prepended and no LOCAL_PREF for eBGP; LOCAL_PREF (default 100) for iBGP. The
+/// writer fills NEXT_HOP (IPv4) or the MP_REACH next hop from the session's address.
+struct Export {
+    writer: UpdateWriter,
+    ebgp: bool,
+    local_asn: Asn,
+}
+
+impl ChangeSink for Export {
+    type Error = EncodeError;
+
+    fn withdraw(&mut self, prefix: IpNet) -> Result<(), EncodeError> {
+        self.writer.withdraw(prefix)
+    }
+
+    fn group(&mut self, attrs: &Arc<PathAttributes>) -> Result<(), EncodeError> {
+        let mut a = (**attrs).clone();
+        if self.ebgp {
+            a.as_path = a.as_path.prepend(self.local_asn.0);
+            a.local_pref = None;
+        } else {
+            a.local_pref = Some(a.local_pref.unwrap_or(100));
+        }
+        self.writer.attributes(&a)
+    }
+
+    fn announce(&mut self, prefix: IpNet) -> Result<(), EncodeError> {
+        self.writer.announce(prefix)
     }
 }

@@ -14,7 +14,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use ipnet::IpNet;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -22,7 +21,8 @@ use tokio::task::JoinHandle;
 
 use crate::config::{Family, PeerConfig, PeerId, PeerKey};
 use crate::fsm::{ConnId, Direction, SplitMix, State};
-use crate::packet::{self, CeaseSubcode, Message, Notification, PathAttributes};
+use crate::packet::{self, CeaseSubcode, Message, Notification};
+pub use crate::routes::{RouteSet, RouteSetBuilder};
 use crate::session::{ConnAddrs, PeerStatus, ReceivedRoute, Session, SessionOutput};
 use crate::socket::{self, ConnectOptions, TtlPolicy};
 use crate::unnumbered::{self, Learned};
@@ -112,15 +112,13 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often a VRF retries a listener that failed (e.g. VRF device not created yet).
 const LISTEN_RETRY: Duration = Duration::from_secs(2);
 
-type Routes = HashMap<IpNet, Arc<PathAttributes>>;
-
 enum Command {
     Upsert(Box<PeerConfig>, oneshot::Sender<()>),
     Remove(PeerId, oneshot::Sender<bool>),
     SetAdvertisements {
         peer: PeerId,
         family: Family,
-        routes: Routes,
+        routes: RouteSet,
         reply: oneshot::Sender<Result<(), SpeakerError>>,
     },
     PeerDown {
@@ -293,12 +291,18 @@ impl Speaker {
 
     /// Sets the complete set of routes to advertise to `peer` in `family`; only the difference
     /// from what the peer already has goes on the wire. Never resets the session.
+    ///
+    /// The speaker keeps the [`RouteSet`] by reference (and so does each session for what its
+    /// peer was sent): to announce the same routes to several peers, build one set and pass a
+    /// clone to each, and the routes are held once. A `HashMap`/`BTreeMap` of
+    /// `IpNet → Arc<PathAttributes>` converts into a set.
     pub async fn set_advertisements(
         &self,
         peer: &PeerKey,
         family: Family,
-        routes: HashMap<IpNet, Arc<PathAttributes>>,
+        routes: impl Into<RouteSet>,
     ) -> Result<(), SpeakerError> {
+        let routes = routes.into();
         let addr = peer.id.clone();
         match self
             .ask(&peer.vrf, false, |reply| Command::SetAdvertisements {
@@ -900,7 +904,7 @@ impl VrfTask {
 
     /// A Router Advertisement named the router on an interface: point its session there.
     fn neighbor_learned(&mut self, l: Learned) {
-        let peer = PeerId::Interface(l.interface);
+        let peer = PeerId::Interface(l.interface.into());
         if let Some(s) = self.sessions.get_mut(&peer) {
             s.set_neighbor(Instant::now(), l.address);
             self.drive(&peer);
@@ -915,7 +919,7 @@ impl VrfTask {
             return None;
         };
         let name = socket::interface_name(scope)?;
-        let key = PeerId::Interface(name);
+        let key = PeerId::Interface(name.into());
         self.sessions.contains_key(&key).then_some((key, ll))
     }
 

@@ -16,6 +16,7 @@ use metalroute_bgp::packet::{
     EncodeContext, GracefulRestartCap, GracefulRestartFamily, Message, NextHop, Notification, Open,
     PathAttributes, RouteRefresh, Safi, Update,
 };
+use metalroute_bgp::routes::RouteSet;
 use metalroute_bgp::session::{Session, SessionOutput};
 use metalroute_bgp::speaker::SpeakerError;
 
@@ -298,6 +299,58 @@ fn speaker_session_sends_only_differences() {
         st.messages.opens_sent, 1,
         "advertisement changes never reset the session"
     );
+}
+
+#[test]
+fn speaker_session_shared_route_set_is_held_once_and_diffed_per_session() {
+    // Two sessions are given clones of one RouteSet: each announces it all, then a second
+    // shared set sends each peer only the difference, and the same set again sends nothing.
+    let a = attrs(&[1]);
+    let b = attrs(&[2]);
+    let set = |routes: &[(&str, &Arc<PathAttributes>)]| -> RouteSet {
+        routes
+            .iter()
+            .map(|(p, a)| (p.parse::<IpNet>().unwrap(), Arc::clone(a)))
+            .collect()
+    };
+    let first = set(&[
+        ("198.51.100.1/32", &a),
+        ("198.51.100.2/32", &a),
+        ("198.51.100.3/32", &a),
+    ]);
+    let mut hs = [H::new(65002, false), H::new(65003, false)];
+    for h in &mut hs {
+        h.s.set_advertisements(h.now, Family::IPV4_UNICAST, first.clone())
+            .unwrap();
+        let msgs = h.establish();
+        assert_eq!(announced(&msgs).len(), 3);
+    }
+    let second = set(&[
+        ("198.51.100.1/32", &a),
+        ("198.51.100.2/32", &b),
+        ("198.51.100.4/32", &a),
+    ]);
+    for h in &mut hs {
+        h.s.set_advertisements(h.now, Family::IPV4_UNICAST, second.clone())
+            .unwrap();
+        let msgs = h.sent();
+        assert_eq!(announced(&msgs), vec!["198.51.100.2/32", "198.51.100.4/32"]);
+        assert_eq!(withdrawn(&msgs), vec!["198.51.100.3/32"]);
+        let st = h.s.status(h.now);
+        assert_eq!(st.prefixes_sent.get(&Family::IPV4_UNICAST), Some(&3));
+        assert_eq!(st.prefixes_desired.get(&Family::IPV4_UNICAST), Some(&3));
+        h.s.set_advertisements(h.now, Family::IPV4_UNICAST, second.clone())
+            .unwrap();
+        assert!(h.sent().is_empty());
+    }
+    // A set holding the other family is refused for this one.
+    let v6 = set(&[("2001:db8::1/128", &a)]);
+    assert!(matches!(
+        hs[0]
+            .s
+            .set_advertisements(hs[0].now, Family::IPV4_UNICAST, v6),
+        Err(SpeakerError::PrefixFamilyMismatch { .. })
+    ));
 }
 
 #[test]
