@@ -4,11 +4,11 @@
 //!
 //! Usage: `mr-speaker --family v4|v6 --peer ADDR [--peer ADDR…] --set START:COUNT[,…]`.
 //! Creates a `Speaker` (listening on port 179) with one passive eBGP peer per `--peer`
-//! (AS 64500 → 64501), sets the route set as every peer's advertisements, prints `ready`, then
+//! (AS 64500 → 64501), sets the route set as every peer's advertisements (one `RouteSet`, built
+//! once and shared by every peer, as the speaker's API allows), prints `ready`, then
 //! reads commands from stdin: `set START:COUNT[,…]` replaces the advertisements of every peer
 //! and answers `ok` once the speaker has taken them; `quit` (or end of input) shuts down.
 
-use std::collections::HashMap;
 use std::io::{BufRead, Write};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -18,7 +18,7 @@ use ipnet::IpNet;
 use metalroute_bench_bgp::{addr, indices, parse_set, Fam};
 use metalroute_bgp::config::{Asn, Family, PeerAsn, PeerConfig, PeerKey};
 use metalroute_bgp::packet::PathAttributes;
-use metalroute_bgp::speaker::{Speaker, SpeakerConfig};
+use metalroute_bgp::speaker::{RouteSet, RouteSetBuilder, Speaker, SpeakerConfig};
 
 /// Settings from the command line.
 struct Args {
@@ -63,20 +63,21 @@ fn args() -> Args {
     a
 }
 
-/// The advertisement map of a route set: every prefix shares one attribute set, as the agent
+/// The advertisements of a route set: every prefix shares one attribute set, as the agent
 /// does for Services with the same advertisement.
-fn routes(fam: Fam, set: &[(u32, u32)]) -> HashMap<IpNet, Arc<PathAttributes>> {
+fn routes(fam: Fam, family: Family, set: &[(u32, u32)]) -> RouteSet {
     let attrs = Arc::new(PathAttributes::default());
-    indices(set)
-        .map(|i| {
-            // A host prefix of a valid address is always a valid IpNet.
-            let net = IpNet::new(addr(fam, i), fam.host_len()).unwrap_or_else(|e| {
-                eprintln!("prefix {i}: {e}");
-                std::process::exit(1)
-            });
-            (net, Arc::clone(&attrs))
-        })
-        .collect()
+    let count = set.iter().map(|&(_, n)| n as usize).sum();
+    let mut b = RouteSetBuilder::with_capacity(family, count);
+    for i in indices(set) {
+        // A host prefix of a valid address is always a valid IpNet.
+        let net = IpNet::new(addr(fam, i), fam.host_len()).unwrap_or_else(|e| {
+            eprintln!("prefix {i}: {e}");
+            std::process::exit(1)
+        });
+        b.push(net, &attrs);
+    }
+    b.build()
 }
 
 /// Sets `set` as the advertisements of every peer.
@@ -85,9 +86,13 @@ async fn apply(speaker: &Speaker, keys: &[PeerKey], fam: Fam, set: &[(u32, u32)]
         Fam::V4 => Family::IPV4_UNICAST,
         Fam::V6 => Family::IPV6_UNICAST,
     };
-    let map = routes(fam, set);
+    let routes = routes(fam, family, set);
     for key in keys {
-        if let Err(e) = speaker.set_advertisements(key, family, map.clone()).await {
+        // A clone of the set is a reference to it: every peer shares the one set.
+        if let Err(e) = speaker
+            .set_advertisements(key, family, routes.clone())
+            .await
+        {
             eprintln!("set_advertisements {key}: {e}");
             std::process::exit(1);
         }
