@@ -5,7 +5,6 @@
 //! standard and large) and the localPref (iBGP peers only). An aggregate stays while any Service
 //! mapped to it still qualifies. The next hop is the speaker's business.
 
-use super::core_view as cv;
 use super::{BgpDecision, ServiceKey, ServicePlan, SessionType, Vrf, VrfPlan};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use metalroute_crds::snapshot::Snapshot;
@@ -49,11 +48,8 @@ pub(crate) fn fill_advertisements(
     vrfs: &mut BTreeMap<Vrf, VrfPlan>,
     warnings: &mut Vec<String>,
 ) {
-    for svc in &snapshot.services {
-        let key = cv::key(svc);
-        let Some(plan) = services.get(&key) else {
-            continue;
-        };
+    // The planned Services are the snapshot's, in the same (namespace, name) order.
+    for (key, plan) in services {
         let BgpDecision::Announce { advertisements } = &plan.bgp else {
             continue;
         };
@@ -82,7 +78,7 @@ pub(crate) fn fill_advertisements(
                             continue;
                         }
                         let ibgp = p.session_type() == SessionType::Ibgp;
-                        let peer = p.peer.clone();
+                        let peer = &p.peer;
                         let entry = session.advertisements.entry(prefix).or_default();
                         entry
                             .attributes

@@ -301,14 +301,15 @@ pub(crate) mod core_view {
     /// are found without scanning every slice (one scan per Service was quadratic).
     #[derive(Debug, Default)]
     pub struct EndpointIndex<'a> {
-        by_service: HashMap<super::ServiceKey, Vec<&'a EndpointSlice>>,
+        /// namespace → Service name → slices, borrowed from the slices: no copy per slice.
+        by_service: HashMap<&'a str, HashMap<&'a str, Vec<&'a EndpointSlice>>>,
     }
 
     impl<'a> EndpointIndex<'a> {
         /// Indexes every EndpointSlice of the snapshot (slices without a namespace or without
         /// the service-name label belong to no Service).
         pub fn new(snapshot: &'a Snapshot) -> EndpointIndex<'a> {
-            let mut by_service: HashMap<super::ServiceKey, Vec<&EndpointSlice>> = HashMap::new();
+            let mut by_service: HashMap<&str, HashMap<&str, Vec<&EndpointSlice>>> = HashMap::new();
             for s in &snapshot.endpoint_slices {
                 let ns = s.metadata.namespace.as_deref();
                 let svc = s
@@ -319,7 +320,9 @@ pub(crate) mod core_view {
                     .map(String::as_str);
                 if let (Some(ns), Some(svc)) = (ns, svc) {
                     by_service
-                        .entry(super::ServiceKey::new(ns, svc))
+                        .entry(ns)
+                        .or_default()
+                        .entry(svc)
                         .or_default()
                         .push(s);
                 }
@@ -329,7 +332,11 @@ pub(crate) mod core_view {
 
         /// The EndpointSlices of a Service, in snapshot order.
         pub fn slices_of(&self, key: &super::ServiceKey) -> &[&'a EndpointSlice] {
-            self.by_service.get(key).map(Vec::as_slice).unwrap_or(&[])
+            self.by_service
+                .get(key.namespace.as_str())
+                .and_then(|m| m.get(key.name.as_str()))
+                .map(Vec::as_slice)
+                .unwrap_or(&[])
         }
 
         /// MetalLB's "healthy endpoint": the Service has an endpoint with an address whose
