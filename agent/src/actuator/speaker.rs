@@ -14,7 +14,7 @@ use metalroute_bgp::config::{
     family_of, Asn, Family, GracefulRestart, HoldTime, PeerAsn, PeerConfig, PeerKey, Timers,
 };
 use metalroute_bgp::packet::{Community, LargeCommunity, PathAttributes};
-use metalroute_bgp::speaker::Speaker;
+use metalroute_bgp::speaker::{RouteSet, Speaker};
 use metalroute_crds::values::{Community as CrdCommunity, PeerAsn as CrdPeerAsn, PeerTarget};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
@@ -354,9 +354,9 @@ impl SpeakerActuator {
                     let Some(entry) = self.applied.get_mut(&key) else {
                         continue;
                     };
-                    let map: HashMap<IpNet, Arc<PathAttributes>> =
-                        routes.iter().map(|(p, a)| (*p, Arc::clone(a))).collect();
-                    match self.speaker.set_advertisements(&key, family, map).await {
+                    // The speaker keeps this compact set by reference (no map copy per peer).
+                    let set: RouteSet = routes.iter().map(|(p, a)| (*p, Arc::clone(a))).collect();
+                    match self.speaker.set_advertisements(&key, family, set).await {
                         Ok(()) => {
                             tracing::debug!(peer = %entry.name, session = %key, %family, prefixes = routes.len(), "advertisements set");
                             entry.routes.insert(family, routes);
