@@ -81,6 +81,10 @@ fn l2_ads_for_service<'a>(
 pub(crate) fn plan_l2(view: &NodeView<'_>) -> BTreeMap<ServiceKey, L2Decision> {
     let (snapshot, node, labels) = (view.snapshot, view.node, view.labels);
     let mut out = BTreeMap::new();
+    // Without L2Advertisements no Service is a candidate: skip the walk over every Service.
+    if snapshot.config.l2_advertisements.is_empty() {
+        return out;
+    }
     for svc in &snapshot.services {
         if !cv::is_load_balancer(svc) || cv::load_balancer_class(svc).is_some() {
             continue;
