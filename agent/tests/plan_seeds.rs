@@ -164,10 +164,7 @@ fn seed_06_advanced_advertisement_two_prefixes_with_their_attributes() {
     assert_eq!(agg.attributes.communities, communities(&["8000:800"]));
     // Deduplicated: one /30 for both services.
     assert_eq!(agg.services.len(), 2);
-    assert_eq!(
-        agg.via,
-        BTreeSet::from(["bgpadvertisement-adv-2".to_string()])
-    );
+    assert_eq!(agg.via, ["bgpadvertisement-adv-2".to_string()]);
 
     // eBGP peer: same prefixes and communities, never localPref.
     assert_eq!(
@@ -486,7 +483,7 @@ status:
     assert!(prefixes(&p, "tor").is_empty());
     assert_eq!(
         adv(&p, "frrviavrf", "192.169.10.0/32").via,
-        BTreeSet::from(["first-adv".to_string(), "first-adv-egress".to_string()])
+        ["first-adv".to_string(), "first-adv-egress".to_string()]
     );
     // The NNCP selects nodes labelled vrf=true.
     assert_eq!(p.network.policies, ["vrfpolicy"]);

@@ -26,11 +26,23 @@ pub struct PathAttributes {
 pub struct Advertisement {
     /// What goes on the wire. Compare only this to decide whether to send an UPDATE.
     pub attributes: PathAttributes,
-    /// The Services whose IPs map to this prefix (informational: a change here alone needs no
-    /// UPDATE).
-    pub services: BTreeSet<ServiceKey>,
-    /// The BGPAdvertisements producing it (informational).
-    pub via: BTreeSet<String>,
+    /// The Services whose IPs map to this prefix, sorted, without duplicates (informational: a
+    /// change here alone needs no UPDATE). A sorted `Vec` rather than a set: most prefixes have
+    /// one Service, and a one-element `BTreeSet` allocates a whole node (over 500 bytes), per
+    /// prefix and session.
+    pub services: Vec<ServiceKey>,
+    /// The BGPAdvertisements producing it (informational), sorted, without duplicates.
+    pub via: Vec<String>,
+}
+
+/// Inserts `item` into the sorted `list` unless present (Services come in key order, so this is
+/// almost always a push at the end).
+fn insert_sorted<T: Ord + Clone>(list: &mut Vec<T>, item: &T) {
+    if list.last().is_none_or(|l| l < item) {
+        list.push(item.clone());
+    } else if let Err(i) = list.binary_search(item) {
+        list.insert(i, item.clone());
+    }
 }
 
 /// `ip` masked to `len` bits (lengths are validated: 1..=32 for IPv4, 0..=128 for IPv6).
@@ -98,8 +110,8 @@ pub(crate) fn fill_advertisements(
                                 }
                             }
                         }
-                        entry.services.insert(key.clone());
-                        entry.via.insert(ad.name.clone());
+                        insert_sorted(&mut entry.services, key);
+                        insert_sorted(&mut entry.via, &ad.name);
                     }
                 }
             }
