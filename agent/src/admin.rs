@@ -570,7 +570,12 @@ fn bfd(status: &Status, req: &Request, sessions: &[SessionStatus]) -> Output {
                     "local": s.key.local.to_string(),
                     "vrf": s.key.vrf.as_deref().unwrap_or("default"),
                     "multihop": s.key.hop == metalroute_bgp::bfd::HopMode::MultiHop,
+                    "interface": s.key.interface.as_deref(),
                     "bgpPeer": name(s),
+                    "echo": s.echo_state.to_string(),
+                    "echoPacketsReceived": s.echo_rx_packets,
+                    "echoPacketsSent": s.echo_tx_packets,
+                    "echoRttUsec": s.last_echo_rtt.map(|d| d.as_micros() as u64),
                     "status": s.state.to_string().to_lowercase(),
                     "remoteStatus": s.remote_state.to_string().to_lowercase(),
                     "uptimeMsec": s.up_since.map(|t| t.elapsed().as_millis() as u64),
@@ -595,7 +600,7 @@ fn bfd(status: &Status, req: &Request, sessions: &[SessionStatus]) -> Output {
     for s in &selected {
         let _ = writeln!(
             out,
-            "\tpeer {} {}local-address {} vrf {} (BGPPeer {})",
+            "\tpeer {} {}local-address {}{} vrf {} (BGPPeer {})",
             s.key.peer,
             if s.key.hop == metalroute_bgp::bfd::HopMode::MultiHop {
                 "multihop "
@@ -603,6 +608,11 @@ fn bfd(status: &Status, req: &Request, sessions: &[SessionStatus]) -> Output {
                 ""
             },
             s.key.local,
+            s.key
+                .interface
+                .as_deref()
+                .map(|i| format!(" interface {i}"))
+                .unwrap_or_default(),
             s.key.vrf.as_deref().unwrap_or("default"),
             name(s)
         );
@@ -625,6 +635,17 @@ fn bfd(status: &Status, req: &Request, sessions: &[SessionStatus]) -> Output {
             "\t\tDiagnostics: {}\n\t\tRemote diagnostics: {}",
             s.local_diagnostic, s.remote_diagnostic
         );
+        if s.echo_state != metalroute_bgp::bfd::EchoState::Off || s.echo_tx_packets > 0 {
+            let rtt = s
+                .last_echo_rtt
+                .map(|d| format!(", last round trip {} us", d.as_micros()))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "\t\tEcho: {} (sent {}, received {}{rtt})",
+                s.echo_state, s.echo_tx_packets, s.echo_rx_packets
+            );
+        }
         let _ = writeln!(
             out,
             "\t\tLocal timers:\n\t\t\tDetect-multiplier: {}\n\t\t\tReceive interval: {}ms\n\t\t\tTransmission interval: {}ms",
@@ -695,6 +716,54 @@ mod tests {
             panic!("json expected");
         };
         assert_eq!(v["peers"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn bfd_peers_show_interface_and_echo() {
+        use metalroute_bgp::bfd::{EchoState, Engine, SessionKey, SessionParams, SplitMix64};
+        let now = std::time::Instant::now();
+        let mut engine = Engine::new(Box::new(SplitMix64::seeded(7)), now);
+        let peer: std::net::Ipv6Addr = "fe80::2".parse().unwrap();
+        let local: std::net::Ipv6Addr = "fe80::1".parse().unwrap();
+        let key = SessionKey::link_local("to-router", peer, local);
+        engine.add(now, key, SessionParams::default()).unwrap();
+        let mut sessions = engine.sessions();
+        // A session echoing (as after the peer reflected our echoes).
+        sessions[0].echo_state = EchoState::Active;
+        sessions[0].echo_tx_packets = 40;
+        sessions[0].echo_rx_packets = 39;
+        sessions[0].last_echo_rtt = Some(Duration::from_micros(85));
+        let st = Status::default();
+        let Ok(Output::Text(text)) =
+            render(&req(Topic::BfdPeers, None, false), &st, &[], &sessions)
+        else {
+            panic!("text expected");
+        };
+        assert!(
+            text.contains("peer fe80::2 local-address fe80::1 interface to-router vrf default"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Echo: active (sent 40, received 39, last round trip 85 us)"),
+            "{text}"
+        );
+        let Ok(Output::Json(v)) = render(&req(Topic::BfdPeers, None, true), &st, &[], &sessions)
+        else {
+            panic!("json expected");
+        };
+        let p = &v["peers"][0];
+        assert_eq!(p["interface"], "to-router", "{v}");
+        assert_eq!(p["echo"], "active", "{v}");
+        assert_eq!(p["echoRttUsec"], 85, "{v}");
+        // Echo off and never sent: no echo line.
+        sessions[0].echo_state = EchoState::Off;
+        sessions[0].echo_tx_packets = 0;
+        let Ok(Output::Text(text)) =
+            render(&req(Topic::BfdPeers, None, false), &st, &[], &sessions)
+        else {
+            panic!("text expected");
+        };
+        assert!(!text.contains("Echo:"), "{text}");
     }
 
     /// The status of a fresh session with `config` (not connected yet).

@@ -156,8 +156,15 @@ fn run_unnumbered_bfd_link_local_session_gates_routes_and_resets_bgp() {
     assert_eq!(s["peer"], router_ll.to_string(), "{js}");
     assert_eq!(s["local"], node_ll.to_string(), "{js}");
     assert_eq!(s["multihop"], false, "{js}");
+    assert_eq!(s["interface"], "to-router", "{js}");
+    assert_eq!(s["echo"], "off", "no echoMode in the profile: {js}");
     let text = node.show(&["bfd", "peers"]);
-    assert!(text.contains(&format!("peer {router_ll}")), "{text}");
+    assert!(
+        text.contains(&format!(
+            "peer {router_ll} local-address {node_ll} interface to-router"
+        )),
+        "{text}"
+    );
     let m = node.http_get("/metrics");
     assert!(
         m.contains(&format!(
