@@ -62,6 +62,7 @@ pub fn encode_updates_up_to(
     for p in withdraw.iter().chain(announce.iter().map(|(p, _)| p)) {
         check_family(*p, family.afi)?;
     }
+    w.reserve_prefixes(withdraw.len() + announce.len());
     for p in withdraw {
         w.withdraw(*p)?;
     }
@@ -151,7 +152,7 @@ pub struct UpdateWriter {
     ctx: EncodeContext,
     max_len: usize,
     body_room: usize,
-    out: BytesMut,
+    out: Vec<u8>,
     messages: u64,
     section: Section,
     open: Option<OpenMessage>,
@@ -181,7 +182,7 @@ impl UpdateWriter {
             max_len,
             // Room for the UPDATE body after the header and the two length fields.
             body_room: max_len - HEADER_LEN - BODY_LENGTHS,
-            out: BytesMut::new(),
+            out: Vec::new(),
             messages: 0,
             section: Section::None,
             open: None,
@@ -204,8 +205,9 @@ impl UpdateWriter {
     }
 
     /// Adds a withdrawn route. Withdrawals must come before every announcement.
+    #[inline]
     pub fn withdraw(&mut self, prefix: IpNet) -> Result<(), EncodeError> {
-        check_family(prefix, self.family.afi)?;
+        self.check(prefix)?;
         if !matches!(self.section, Section::Withdraw) {
             self.close();
             self.section = Section::Withdraw;
@@ -269,8 +271,9 @@ impl UpdateWriter {
     }
 
     /// Adds a route with the attributes of the last [`UpdateWriter::attributes`].
+    #[inline]
     pub fn announce(&mut self, prefix: IpNet) -> Result<(), EncodeError> {
-        check_family(prefix, self.family.afi)?;
+        self.check(prefix)?;
         if !matches!(self.section, Section::Announce { .. }) {
             return Err(EncodeError::MissingAttributes {
                 prefix: prefix.to_string(),
@@ -298,9 +301,18 @@ impl UpdateWriter {
     /// Closes the last message; returns every UPDATE back to back, and how many there are.
     pub fn finish(mut self) -> (Bytes, u64) {
         self.close();
-        (self.out.freeze(), self.messages)
+        (Bytes::from(self.out), self.messages)
     }
 
+    #[inline]
+    fn check(&self, prefix: IpNet) -> Result<(), EncodeError> {
+        match (prefix, self.family.afi) {
+            (IpNet::V4(_), super::Afi::Ipv4) | (IpNet::V6(_), super::Afi::Ipv6) => Ok(()),
+            _ => check_family(prefix, self.family.afi),
+        }
+    }
+
+    #[inline]
     fn push(&mut self, prefix: IpNet) {
         let len = prefix_wire_len(&prefix);
         let full = self
@@ -319,27 +331,27 @@ impl UpdateWriter {
     fn open_message(&mut self) {
         let out = &mut self.out;
         let start = out.len();
-        out.put_slice(&[0xff; 16]);
-        out.put_u16(0);
-        out.put_u8(MessageType::Update as u8);
+        out.extend_from_slice(&[0xff; 16]);
+        out.extend_from_slice(&u16::to_be_bytes(0));
+        out.push(MessageType::Update as u8);
         let (room, mp_attr) = match &self.section {
             Section::None => (self.body_room, None),
             Section::Withdraw if self.classic => {
-                out.put_u16(0);
+                out.extend_from_slice(&u16::to_be_bytes(0));
                 (self.body_room, None)
             }
             Section::Withdraw => {
                 let h = mp_unreach_header(self.family);
-                out.put_u16(0);
-                out.put_u16(0);
+                out.extend_from_slice(&u16::to_be_bytes(0));
+                out.extend_from_slice(&u16::to_be_bytes(0));
                 let at = out.len();
-                out.put_slice(&[
+                out.extend_from_slice(&[
                     FLAG_OPTIONAL | FLAG_EXTENDED_LENGTH,
                     tc::MP_UNREACH_NLRI,
                     0,
                     0,
                 ]);
-                out.put_slice(&h);
+                out.extend_from_slice(&h);
                 (self.body_room - EXT_ATTR_HEADER - h.len(), Some(at))
             }
             Section::Announce {
@@ -348,10 +360,10 @@ impl UpdateWriter {
                 mp_header: None,
                 room,
             } => {
-                out.put_u16(0);
-                out.put_u16(len16(fixed.len() + after.len()));
-                out.put_slice(fixed);
-                out.put_slice(after);
+                out.extend_from_slice(&u16::to_be_bytes(0));
+                out.extend_from_slice(&u16::to_be_bytes(len16(fixed.len() + after.len())));
+                out.extend_from_slice(fixed);
+                out.extend_from_slice(after);
                 (*room, None)
             }
             Section::Announce {
@@ -360,17 +372,17 @@ impl UpdateWriter {
                 room,
                 ..
             } => {
-                out.put_u16(0);
-                out.put_u16(0);
-                out.put_slice(fixed);
+                out.extend_from_slice(&u16::to_be_bytes(0));
+                out.extend_from_slice(&u16::to_be_bytes(0));
+                out.extend_from_slice(fixed);
                 let at = out.len();
-                out.put_slice(&[
+                out.extend_from_slice(&[
                     FLAG_OPTIONAL | FLAG_EXTENDED_LENGTH,
                     tc::MP_REACH_NLRI,
                     0,
                     0,
                 ]);
-                out.put_slice(h);
+                out.extend_from_slice(h);
                 (*room, Some(at))
             }
         };
@@ -394,7 +406,7 @@ impl UpdateWriter {
             (Section::Withdraw, None) => {
                 let n = out.len() - m.nlri_start;
                 set16(out, m.start + WITHDRAWN_LEN_AT, n);
-                out.put_u16(0);
+                out.extend_from_slice(&u16::to_be_bytes(0));
             }
             (section, Some(at)) => {
                 let value_len = out.len() - (at + EXT_ATTR_HEADER);
@@ -408,7 +420,7 @@ impl UpdateWriter {
                     set16(out, at + 2, value_len);
                 }
                 if let Section::Announce { after, .. } = section {
-                    out.put_slice(after);
+                    out.extend_from_slice(after);
                 }
                 let attrs_len = out.len() - (m.start + ATTRS_LEN_AT + 2);
                 set16(out, m.start + ATTRS_LEN_AT, attrs_len);
@@ -426,21 +438,35 @@ fn len16(n: usize) -> u16 {
     u16::try_from(n).unwrap_or(u16::MAX)
 }
 
-fn set16(out: &mut BytesMut, at: usize, n: usize) {
+fn set16(out: &mut [u8], at: usize, n: usize) {
     if let Some(b) = out.get_mut(at..at + 2) {
         b.copy_from_slice(&len16(n).to_be_bytes());
     }
 }
 
-/// Appends one prefix (RFC 4271 §4.3 encoding), host bits cleared.
-fn put_prefix_bytes(out: &mut BytesMut, prefix: IpNet) {
+/// Appends one prefix (RFC 4271 §4.3 encoding), host bits cleared: a fixed-size copy of the
+/// longest form, then cut to the prefix's length (cheaper than a variable-length copy).
+#[inline]
+fn put_prefix_bytes(out: &mut Vec<u8>, prefix: IpNet) {
     let len = prefix.prefix_len();
     let n = (len as usize).div_ceil(8);
-    out.put_u8(len);
-    match prefix.trunc() {
-        IpNet::V4(p) => out.put_slice(&p.addr().octets()[..n.min(4)]),
-        IpNet::V6(p) => out.put_slice(&p.addr().octets()[..n.min(16)]),
+    let end = out.len() + 1 + n;
+    // IpNet guarantees len <= 32 (IPv4) / 128 (IPv6), so the shifts are in range.
+    match prefix {
+        IpNet::V4(p) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+            let o = (u32::from(p.addr()) & mask).to_be_bytes();
+            out.extend_from_slice(&[len, o[0], o[1], o[2], o[3]]);
+        }
+        IpNet::V6(p) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+            let mut b = [0u8; MAX_PREFIX_WIRE_LEN];
+            b[0] = len;
+            b[1..].copy_from_slice(&(u128::from(p.addr()) & mask).to_be_bytes());
+            out.extend_from_slice(&b);
+        }
     }
+    out.truncate(end);
 }
 
 /// Builds one UPDATE from its three fields (callers keep it within 65,535 octets).
