@@ -326,6 +326,8 @@ async fn apply_bfd(bfd: &mut BfdActuator, shared: &Shared, st: &LoopState) {
 struct LoopState {
     /// The plan in force (shown by `metalroute show plan`).
     last_plan: Option<Arc<NodePlan>>,
+    /// The Services and EndpointSlices `last_plan` was made from (for incremental plans).
+    basis: Option<planner::PlanBasis>,
     /// What the speaker and BFD were given: the plan in force without the sessions that wait
     /// for their VRF (`None` until the first network state settled).
     applied_plan: Option<Arc<NodePlan>>,
@@ -489,11 +491,21 @@ async fn reconcile(
         tracing::warn!(problem = %f, "configuration problem; the last good version is used");
     }
     st.logged_files = files;
-    let plan = match &st.last_plan {
+    let plan = match (&st.last_plan, &st.basis) {
         // No object changed: the plan cannot have changed either.
-        Some(last) if !reading.changed => last.clone(),
+        (Some(last), _) if !reading.changed => last.clone(),
+        // Only Services and EndpointSlices changed: decide only the Services they touch.
+        (Some(last), Some(basis)) if reading.leaf_only => {
+            match planner::replan_services(last, basis, reading.snapshot) {
+                Some(p) => Arc::new(p),
+                None => Arc::new(planner::plan(reading.snapshot, &opts.node_name)),
+            }
+        }
         _ => Arc::new(planner::plan(reading.snapshot, &opts.node_name)),
     };
+    if reading.changed || st.basis.is_none() {
+        st.basis = Some(planner::PlanBasis::of(reading.snapshot));
+    }
     let invalid: BTreeSet<String> = plan
         .invalid_objects
         .iter()

@@ -85,6 +85,9 @@ pub struct Reading<'a> {
     pub file_problems: Vec<String>,
     /// False when no object changed since the previous read (the snapshot is the same).
     pub changed: bool,
+    /// True when the change was applied in place: only Services and EndpointSlices differ from
+    /// the previous read's snapshot (the planner may then patch the previous plan).
+    pub leaf_only: bool,
 }
 
 /// Reads a configuration directory, remembering each file's last good parse.
@@ -294,12 +297,14 @@ impl FileSource {
     /// Brings the view up to date after the objects of `changed` files changed.
     fn settle(&mut self, changed: Vec<PathBuf>) -> Reading<'_> {
         let any = !changed.is_empty() || !self.read_once;
+        let mut leaf_only = false;
         if any {
             let incremental = self.read_once
                 && self.incremental
                 && changed.iter().all(|path| self.apply_leaf_change(path));
             if incremental {
                 self.stats.incremental += 1;
+                leaf_only = true;
             } else {
                 self.rebuild();
             }
@@ -309,6 +314,7 @@ impl FileSource {
             file_problems: self.problems(),
             snapshot: &self.view.snapshot,
             changed: any,
+            leaf_only,
         }
     }
 

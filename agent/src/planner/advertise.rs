@@ -62,57 +62,93 @@ pub(crate) fn fill_advertisements(
 ) {
     // The planned Services are the snapshot's, in the same (namespace, name) order.
     for (key, plan) in services {
-        let BgpDecision::Announce { advertisements } = &plan.bgp else {
-            continue;
-        };
-        let ads: Vec<_> = advertisements
-            .iter()
-            .filter_map(|n| snapshot.config.bgp_advertisements.get(n))
-            .collect();
+        add_service(snapshot, key, plan, vrfs, warnings, |_| true);
+    }
+}
+
+/// The prefixes an announced Service maps to (its IPs masked to the aggregation lengths of its
+/// advertisements), whatever the sessions; `None` when one cannot be masked (the full plan
+/// then carries a warning).
+pub(crate) fn service_prefixes(
+    snapshot: &Snapshot,
+    plan: &ServicePlan,
+    out: &mut BTreeSet<IpNet>,
+) -> Option<()> {
+    let BgpDecision::Announce { advertisements } = &plan.bgp else {
+        return Some(());
+    };
+    for ad in advertisements
+        .iter()
+        .filter_map(|n| snapshot.config.bgp_advertisements.get(n))
+    {
         for ip in &plan.ips {
-            let family = Family::of(ip);
-            for ad in &ads {
-                let Some(prefix) = mask(*ip, ad.aggregation_length, ad.aggregation_length_v6)
-                else {
-                    warnings.push(format!(
-                        "BGPAdvertisement {}: cannot mask {ip} to its aggregation length",
-                        ad.name
-                    ));
-                    continue;
-                };
-                for vrf in vrfs.values_mut() {
-                    for session in vrf.sessions.values_mut() {
-                        let p = &session.params;
-                        if !ad.peers.is_empty() && !ad.peers.contains(&p.peer) {
-                            continue;
-                        }
-                        if !p.families.carries(family) {
-                            continue;
-                        }
-                        let ibgp = p.session_type() == SessionType::Ibgp;
-                        let peer = &p.peer;
-                        let entry = session.advertisements.entry(prefix).or_default();
-                        entry
-                            .attributes
-                            .communities
-                            .extend(ad.communities.iter().copied());
-                        if ibgp {
-                            if let Some(lp) = ad.local_pref {
-                                match entry.attributes.local_pref {
-                                    Some(old) if old != lp => {
-                                        warnings.push(format!(
-                                            "prefix {prefix} to peer {peer}: BGPAdvertisement {} sets localPref {lp} but another advertisement set {old}; the higher is sent",
-                                            ad.name
-                                        ));
-                                        entry.attributes.local_pref = Some(old.max(lp));
-                                    }
-                                    _ => entry.attributes.local_pref = Some(lp),
+            out.insert(mask(*ip, ad.aggregation_length, ad.aggregation_length_v6)?);
+        }
+    }
+    Some(())
+}
+
+/// Adds one announced Service's prefixes that `only` accepts to the sessions.
+pub(crate) fn add_service(
+    snapshot: &Snapshot,
+    key: &ServiceKey,
+    plan: &ServicePlan,
+    vrfs: &mut BTreeMap<Vrf, VrfPlan>,
+    warnings: &mut Vec<String>,
+    only: impl Fn(&IpNet) -> bool,
+) {
+    let BgpDecision::Announce { advertisements } = &plan.bgp else {
+        return;
+    };
+    let ads: Vec<_> = advertisements
+        .iter()
+        .filter_map(|n| snapshot.config.bgp_advertisements.get(n))
+        .collect();
+    for ip in &plan.ips {
+        let family = Family::of(ip);
+        for ad in &ads {
+            let Some(prefix) = mask(*ip, ad.aggregation_length, ad.aggregation_length_v6) else {
+                warnings.push(format!(
+                    "BGPAdvertisement {}: cannot mask {ip} to its aggregation length",
+                    ad.name
+                ));
+                continue;
+            };
+            if !only(&prefix) {
+                continue;
+            }
+            for vrf in vrfs.values_mut() {
+                for session in vrf.sessions.values_mut() {
+                    let p = &session.params;
+                    if !ad.peers.is_empty() && !ad.peers.contains(&p.peer) {
+                        continue;
+                    }
+                    if !p.families.carries(family) {
+                        continue;
+                    }
+                    let ibgp = p.session_type() == SessionType::Ibgp;
+                    let peer = &p.peer;
+                    let entry = session.advertisements.entry(prefix).or_default();
+                    entry
+                        .attributes
+                        .communities
+                        .extend(ad.communities.iter().copied());
+                    if ibgp {
+                        if let Some(lp) = ad.local_pref {
+                            match entry.attributes.local_pref {
+                                Some(old) if old != lp => {
+                                    warnings.push(format!(
+                                        "prefix {prefix} to peer {peer}: BGPAdvertisement {} sets localPref {lp} but another advertisement set {old}; the higher is sent",
+                                        ad.name
+                                    ));
+                                    entry.attributes.local_pref = Some(old.max(lp));
                                 }
+                                _ => entry.attributes.local_pref = Some(lp),
                             }
                         }
-                        insert_sorted(&mut entry.services, key);
-                        insert_sorted(&mut entry.via, &ad.name);
                     }
+                    insert_sorted(&mut entry.services, key);
+                    insert_sorted(&mut entry.via, &ad.name);
                 }
             }
         }

@@ -242,6 +242,24 @@ impl<'a> NodeView<'a> {
             excluded: node_excluded(snapshot, node),
         }
     }
+
+    /// The same facts with a given EndpointSlice index (an incremental plan indexes only the
+    /// slices of the Services it decides again).
+    pub fn with_endpoints(
+        snapshot: &'a Snapshot,
+        node: &'a str,
+        labels: &'a Labels,
+        endpoints: cv::EndpointIndex<'a>,
+    ) -> NodeView<'a> {
+        NodeView {
+            snapshot,
+            node,
+            labels,
+            endpoints,
+            network_unavailable: node_network_unavailable(snapshot, node),
+            excluded: node_excluded(snapshot, node),
+        }
+    }
 }
 
 fn node_network_unavailable(snapshot: &Snapshot, node: &str) -> bool {

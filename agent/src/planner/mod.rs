@@ -18,6 +18,7 @@ pub mod advertise;
 pub mod announce;
 pub mod changes;
 pub mod egress;
+pub mod incremental;
 pub mod l2;
 pub mod network;
 pub mod render;
@@ -27,6 +28,7 @@ pub use advertise::{Advertisement, PathAttributes};
 pub use announce::{BgpDecision, ServicePlan, WithheldReason};
 pub use changes::{decision_changes, DecisionChange};
 pub use egress::EgressPlan;
+pub use incremental::{replan_services, PlanBasis};
 pub use l2::{L2Decision, L2Reason};
 pub use network::{NetworkConflict, NetworkPlan};
 pub use sessions::{
@@ -309,6 +311,15 @@ pub(crate) mod core_view {
         /// Indexes every EndpointSlice of the snapshot (slices without a namespace or without
         /// the service-name label belong to no Service).
         pub fn new(snapshot: &'a Snapshot) -> EndpointIndex<'a> {
+            EndpointIndex::filtered(snapshot, |_, _| true)
+        }
+
+        /// Indexes only the EndpointSlices of the Services `wanted(namespace, name)` accepts
+        /// (an incremental plan decides a few Services and needs only their slices).
+        pub fn filtered(
+            snapshot: &'a Snapshot,
+            wanted: impl Fn(&str, &str) -> bool,
+        ) -> EndpointIndex<'a> {
             let mut by_service: HashMap<&str, HashMap<&str, Vec<&EndpointSlice>>> = HashMap::new();
             for s in &snapshot.endpoint_slices {
                 let ns = s.metadata.namespace.as_deref();
@@ -319,6 +330,9 @@ pub(crate) mod core_view {
                     .and_then(|l| l.get(SERVICE_NAME_LABEL))
                     .map(String::as_str);
                 if let (Some(ns), Some(svc)) = (ns, svc) {
+                    if !wanted(ns, svc) {
+                        continue;
+                    }
                     by_service
                         .entry(ns)
                         .or_default()

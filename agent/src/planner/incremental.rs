@@ -1,0 +1,200 @@
+//! The incremental plan: when a snapshot differs from the previous one only in Services and
+//! EndpointSlices (the file source splices them in place and says so), only the Services those
+//! objects touch are decided again, and the previous plan is patched: their decisions, and in
+//! every session the prefixes their old or new decisions map to (each such prefix is rebuilt
+//! from every Service that maps to it, so aggregates shared with untouched Services stay
+//! right). Everything else — sessions, held peers, network state — is the previous plan's;
+//! L2 candidacy, EgressService roles and invalid objects are computed again.
+//!
+//! The result equals [`super::plan`] of the new snapshot (`agent/tests/plan_incremental.rs`
+//! checks it after every step of random edit series). When that cannot be shown cheaply — the
+//! previous plan had warnings, the patch produces one, an L2Advertisement exists, or the
+//! snapshot's Services or slices are not in strict (namespace, name) order — it answers `None`
+//! and the caller plans from scratch.
+
+use super::announce::{self, NodeView};
+use super::core_view::{self as cv, EndpointIndex};
+use super::{advertise, egress, NodePlan, ServiceKey};
+use ipnet::IpNet;
+use metalroute_crds::core::{EndpointSlice, Service};
+use metalroute_crds::snapshot::Snapshot;
+use std::cmp::Ordering;
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
+
+/// What an incremental plan needs of the snapshot the previous plan was made from: its Services
+/// and EndpointSlices, shared (a clone of the `Arc`s, not of the objects), to tell by identity
+/// which ones changed.
+#[derive(Debug, Clone, Default)]
+pub struct PlanBasis {
+    services: Vec<Arc<Service>>,
+    slices: Vec<Arc<EndpointSlice>>,
+}
+
+impl PlanBasis {
+    /// The basis of a plan made from `snapshot`.
+    pub fn of(snapshot: &Snapshot) -> PlanBasis {
+        PlanBasis {
+            services: snapshot.services.clone(),
+            slices: snapshot.endpoint_slices.clone(),
+        }
+    }
+}
+
+/// `(namespace, name)` of an object's metadata, as the snapshot orders them.
+fn meta_key(m: &metalroute_crds::core::ObjectMeta) -> (&str, &str) {
+    (
+        m.namespace.as_deref().unwrap_or("default"),
+        m.name.as_deref().unwrap_or(""),
+    )
+}
+
+/// The Service an EndpointSlice belongs to (same namespace, `kubernetes.io/service-name`).
+fn slice_service(s: &EndpointSlice) -> Option<ServiceKey> {
+    let ns = s.metadata.namespace.as_deref()?;
+    let name = s.metadata.labels.as_ref()?.get(cv::SERVICE_NAME_LABEL)?;
+    Some(ServiceKey::new(ns, name))
+}
+
+/// Walks two lists sorted by strictly increasing key and calls `f(old, new)` for every key whose
+/// objects are not the same `Arc` (`None` on the side where it is absent). `None` when a list is
+/// not strictly sorted.
+fn changed<T>(
+    old: &[Arc<T>],
+    new: &[Arc<T>],
+    key: impl Fn(&T) -> (&str, &str),
+    mut f: impl FnMut(Option<&T>, Option<&T>),
+) -> Option<()> {
+    let sorted = |v: &[Arc<T>]| v.windows(2).all(|w| key(&w[0]) < key(&w[1]));
+    if !sorted(old) || !sorted(new) {
+        return None;
+    }
+    let (mut i, mut j) = (0, 0);
+    while i < old.len() || j < new.len() {
+        let order = match (old.get(i), new.get(j)) {
+            (Some(a), Some(b)) => key(a).cmp(&key(b)),
+            (Some(_), None) => Ordering::Less,
+            _ => Ordering::Greater,
+        };
+        match order {
+            Ordering::Less => {
+                f(Some(&old[i]), None);
+                i += 1;
+            }
+            Ordering::Greater => {
+                f(None, Some(&new[j]));
+                j += 1;
+            }
+            Ordering::Equal => {
+                if !Arc::ptr_eq(&old[i], &new[j]) {
+                    f(Some(&old[i]), Some(&new[j]));
+                }
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    Some(())
+}
+
+/// The Services whose decision may differ between the basis and `snapshot`: changed, added or
+/// removed Services, and the Services of changed, added or removed EndpointSlices (the old and
+/// the new version's Service, when a slice's label moved).
+pub fn touched_services(basis: &PlanBasis, snapshot: &Snapshot) -> Option<BTreeSet<ServiceKey>> {
+    let mut keys = BTreeSet::new();
+    changed(
+        &basis.services,
+        &snapshot.services,
+        |s: &Service| meta_key(&s.metadata),
+        |a, b| {
+            if let Some(s) = a.or(b) {
+                keys.insert(cv::key(s));
+            }
+        },
+    )?;
+    changed(
+        &basis.slices,
+        &snapshot.endpoint_slices,
+        |s: &EndpointSlice| meta_key(&s.metadata),
+        |a, b| {
+            keys.extend(a.and_then(slice_service));
+            keys.extend(b.and_then(slice_service));
+        },
+    )?;
+    Some(keys)
+}
+
+/// Plans `snapshot` by patching `prev`, the plan made from the snapshot `basis` was taken of.
+/// The caller vouches that the two snapshots differ only in Services and EndpointSlices (the
+/// file source's [`crate::source::Reading::leaf_only`]). `None` when the patch cannot be shown
+/// to equal a full plan (see the module comment): plan from scratch then.
+pub fn replan_services(
+    prev: &NodePlan,
+    basis: &PlanBasis,
+    snapshot: &Snapshot,
+) -> Option<NodePlan> {
+    if !prev.warnings.is_empty() || !snapshot.config.l2_advertisements.is_empty() {
+        return None;
+    }
+    let touched = touched_services(basis, snapshot)?;
+    let mut next = prev.clone();
+    let wanted: HashSet<(&str, &str)> = touched
+        .iter()
+        .map(|k| (k.namespace.as_str(), k.name.as_str()))
+        .collect();
+    let endpoints = EndpointIndex::filtered(snapshot, |ns, name| wanted.contains(&(ns, name)));
+    let view = NodeView::with_endpoints(snapshot, &prev.node, &prev.node_labels, endpoints);
+    // The prefixes the touched Services map to, before and after.
+    let mut prefixes: BTreeSet<IpNet> = BTreeSet::new();
+    for key in &touched {
+        if let Some(old) = prev.services.get(key) {
+            advertise::service_prefixes(snapshot, old, &mut prefixes)?;
+        }
+        let svc = snapshot
+            .services
+            .binary_search_by(|s| meta_key(&s.metadata).cmp(&(&key.namespace, &key.name)))
+            .ok()
+            .map(|i| &snapshot.services[i]);
+        match svc.and_then(|s| announce::decide(&view, s)) {
+            Some(plan) => {
+                advertise::service_prefixes(snapshot, &plan, &mut prefixes)?;
+                next.services.insert(key.clone(), plan);
+            }
+            None => {
+                next.services.remove(key);
+            }
+        }
+    }
+    // Every Service mapping to those prefixes: the untouched ones the previous plan lists, and
+    // the touched ones as decided now. Their entries are rebuilt from them.
+    let mut contributors: BTreeSet<&ServiceKey> = BTreeSet::new();
+    for vrf in next.vrfs.values_mut() {
+        for session in vrf.sessions.values_mut() {
+            for p in &prefixes {
+                if let Some(old) = session.advertisements.remove(p) {
+                    contributors.extend(
+                        old.services
+                            .iter()
+                            .filter(|k| !touched.contains(*k))
+                            .filter_map(|k| prev.services.get_key_value(k).map(|(k, _)| k)),
+                    );
+                }
+            }
+        }
+    }
+    contributors.extend(touched.iter().filter(|k| next.services.contains_key(*k)));
+    let mut warnings = Vec::new();
+    for key in contributors {
+        if let Some(plan) = next.services.get(key) {
+            advertise::add_service(snapshot, key, plan, &mut next.vrfs, &mut warnings, |p| {
+                prefixes.contains(p)
+            });
+        }
+    }
+    if !warnings.is_empty() {
+        return None;
+    }
+    next.egress = egress::plan_egress(snapshot, &next.node_labels);
+    next.invalid_objects = snapshot.invalid().cloned().collect();
+    Some(next)
+}
