@@ -465,6 +465,56 @@ async fn converge(
     });
 }
 
+/// Up to this many decision changes of one plan are logged one line each at info; beyond, one
+/// summary line at info and the per-Service lines at debug (a churn of thousands of Services
+/// would otherwise write thousands of lines).
+const DECISION_LINES: usize = 20;
+
+/// Logs decision changes: one line per Service (`service`, `node`, `reason` fields), or a
+/// summary when there are more than [`DECISION_LINES`].
+fn log_decision_changes(changes: &[planner::DecisionChange]) {
+    let reason = |c: &planner::DecisionChange| {
+        c.after
+            .as_ref()
+            .and_then(|d| d.reason())
+            .map(|r| r.as_str())
+            .unwrap_or(if c.after.is_some() {
+                "announced"
+            } else {
+                "removed"
+            })
+    };
+    if changes.len() <= DECISION_LINES {
+        for c in changes {
+            tracing::info!(service = %c.service, node = %c.node, reason = reason(c), "{c}");
+        }
+        return;
+    }
+    let mut by_reason: BTreeMap<&str, usize> = BTreeMap::new();
+    for c in changes {
+        *by_reason.entry(reason(c)).or_default() += 1;
+    }
+    let counts: Vec<String> = by_reason.iter().map(|(r, n)| format!("{r} {n}")).collect();
+    let first: Vec<String> = changes
+        .iter()
+        .take(3)
+        .map(|c| c.service.to_string())
+        .collect();
+    tracing::info!(
+        changes = changes.len(),
+        node = %changes[0].node,
+        "{} Services changed decision ({}), e.g. {}, ...; each one is logged at debug",
+        changes.len(),
+        counts.join(", "),
+        first.join(", ")
+    );
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        for c in changes {
+            tracing::debug!(service = %c.service, node = %c.node, reason = reason(c), "{c}");
+        }
+    }
+}
+
 async fn reconcile(
     opts: &RunOptions,
     changes: Option<Changes>,
@@ -491,15 +541,46 @@ async fn reconcile(
         tracing::warn!(problem = %f, "configuration problem; the last good version is used");
     }
     st.logged_files = files;
+    let empty = NodePlan::default();
+    // The decision changes and whether the plan changed: an incremental plan knows them; else
+    // the old and new plans are compared.
+    let mut known: Option<planner::Patch> = None;
+    let mut old_plan = st.last_plan.clone();
     let plan = match (&st.last_plan, &st.basis) {
         // No object changed: the plan cannot have changed either.
         (Some(last), _) if !reading.changed => last.clone(),
-        // Only Services and EndpointSlices changed: decide only the Services they touch.
-        (Some(last), Some(basis)) if reading.leaf_only => {
-            match planner::replan_services(last, basis, reading.snapshot) {
-                Some(p) => Arc::new(p),
-                None => Arc::new(planner::plan(reading.snapshot, &opts.node_name)),
+        // Only Services and EndpointSlices changed: decide only the Services they touch, in
+        // the plan in force itself when nothing else holds it (no copy of a large plan).
+        (Some(_), Some(basis)) if reading.leaf_only => {
+            let mut status = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+            // `show` waits for the lock while the plan is patched; the speaker's copy is only
+            // needed while it waits for the network state.
+            status.plan = None;
+            old_plan = None;
+            if network.pending_since().is_none()
+                && st
+                    .applied_plan
+                    .as_ref()
+                    .zip(st.last_plan.as_ref())
+                    .is_some_and(|(a, l)| Arc::ptr_eq(a, l))
+            {
+                st.applied_plan = None;
             }
+            let last = st.last_plan.take().unwrap_or_default();
+            let mut owned = Arc::unwrap_or_clone(last);
+            let plan = match planner::replan_services(&mut owned, basis, reading.snapshot) {
+                Some(patch) => {
+                    known = Some(patch);
+                    Arc::new(owned)
+                }
+                None => {
+                    let full = Arc::new(planner::plan(reading.snapshot, &opts.node_name));
+                    old_plan = Some(Arc::new(owned));
+                    full
+                }
+            };
+            status.plan = Some(plan.clone());
+            plan
         }
         _ => Arc::new(planner::plan(reading.snapshot, &opts.node_name)),
     };
@@ -515,21 +596,17 @@ async fn reconcile(
         tracing::warn!(object = %i, "invalid object left out");
     }
     st.logged_invalid = invalid;
-    let empty = NodePlan::default();
-    let old = st.last_plan.as_deref().unwrap_or(&empty);
-    for c in decision_changes(old, &plan) {
-        let reason = c
-            .after
-            .as_ref()
-            .and_then(|d| d.reason())
-            .map(|r| r.as_str())
-            .unwrap_or(if c.after.is_some() {
-                "announced"
-            } else {
-                "removed"
-            });
-        tracing::info!(service = %c.service, node = %c.node, reason, "{c}");
-    }
+    let old = old_plan.as_deref().unwrap_or(&empty);
+    let (changes, fresh) = match known {
+        Some(p) => (p.changes, p.changed),
+        None => {
+            let same = old_plan
+                .as_ref()
+                .is_some_and(|o| Arc::ptr_eq(o, &plan) || **o == *plan);
+            (decision_changes(old, &plan), !same)
+        }
+    };
+    log_decision_changes(&changes);
     for w in &plan.warnings {
         if !old.warnings.contains(w) {
             tracing::warn!(warning = %w, "plan");
@@ -539,7 +616,6 @@ async fn reconcile(
     network.set(&plan.network.desired);
     let net = network.status();
     let file_problems = reading.file_problems;
-    let fresh = st.last_plan.as_deref() != Some(&plan);
     shared.update(|s| {
         if fresh {
             s.plans += 1;

@@ -8,7 +8,7 @@
 //! does, so only the edited objects count as changed (a patch that skipped the Services of
 //! changed slices, or a prefix shared with an untouched Service, fails here).
 
-use metalroute_agent::planner::{plan, replan_services, NodePlan, PlanBasis};
+use metalroute_agent::planner::{decision_changes, plan, replan_services, NodePlan, PlanBasis};
 use metalroute_crds::loader::load_str;
 use metalroute_crds::object::ReadOptions;
 use metalroute_crds::snapshot::Snapshot;
@@ -243,12 +243,23 @@ fn series(seed: u64, steps: usize) -> usize {
         }
         let next = share(&snap, snapshot(&objects));
         let full = plan(&next, "node-a");
-        if let Some(inc) = replan_services(&prev, &PlanBasis::of(&snap), &next) {
-            assert_eq!(
-                inc, full,
-                "seed {seed} step {step}: incremental plan\n{inc}\ndiffers from the full plan\n{full}"
-            );
-            patched += 1;
+        let mut inc = prev.clone();
+        match replan_services(&mut inc, &PlanBasis::of(&snap), &next) {
+            Some(patch) => {
+                assert_eq!(
+                    inc, full,
+                    "seed {seed} step {step}: incremental plan\n{inc}\ndiffers from the full plan\n{full}"
+                );
+                assert_eq!(
+                    patch.changes,
+                    decision_changes(&prev, &full),
+                    "seed {seed} step {step}"
+                );
+                assert_eq!(patch.changed, prev != full, "seed {seed} step {step}");
+                patched += 1;
+            }
+            // Not patched: the plan is left as it was.
+            None => assert_eq!(inc, prev, "seed {seed} step {step}"),
         }
         snap = next;
         prev = full;
@@ -280,8 +291,8 @@ fn an_unchanged_snapshot_patches_to_the_same_plan() {
     }
     let snap = snapshot(&objects);
     let full = plan(&snap, "node-a");
-    assert_eq!(
-        replan_services(&full, &PlanBasis::of(&snap), &snap),
-        Some(full)
-    );
+    let mut inc = full.clone();
+    let patch = replan_services(&mut inc, &PlanBasis::of(&snap), &snap).expect("patched");
+    assert!(patch.changes.is_empty() && !patch.changed);
+    assert_eq!(inc, full);
 }

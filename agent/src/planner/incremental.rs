@@ -6,6 +6,7 @@
 //! right). Everything else — sessions, held peers, network state — is the previous plan's;
 //! L2 candidacy, EgressService roles and invalid objects are computed again.
 //!
+//! The plan is patched in place (no copy of it), and only once the patch is known to succeed.
 //! The result equals [`super::plan`] of the new snapshot (`agent/tests/plan_incremental.rs`
 //! checks it after every step of random edit series). When that cannot be shown cheaply — the
 //! previous plan had warnings, the patch produces one, an L2Advertisement exists, or the
@@ -14,12 +15,14 @@
 
 use super::announce::{self, NodeView};
 use super::core_view::{self as cv, EndpointIndex};
-use super::{advertise, egress, NodePlan, ServiceKey};
+use super::{
+    advertise, egress, DecisionChange, NodePlan, ServiceKey, ServicePlan, SessionPlan, Vrf, VrfPlan,
+};
 use ipnet::IpNet;
 use metalroute_crds::core::{EndpointSlice, Service};
 use metalroute_crds::snapshot::Snapshot;
 use std::cmp::Ordering;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 /// What an incremental plan needs of the snapshot the previous plan was made from: its Services
@@ -124,30 +127,41 @@ pub fn touched_services(basis: &PlanBasis, snapshot: &Snapshot) -> Option<BTreeS
     Some(keys)
 }
 
-/// Plans `snapshot` by patching `prev`, the plan made from the snapshot `basis` was taken of.
-/// The caller vouches that the two snapshots differ only in Services and EndpointSlices (the
-/// file source's [`crate::source::Reading::leaf_only`]). `None` when the patch cannot be shown
-/// to equal a full plan (see the module comment): plan from scratch then.
+/// What [`replan_services`] changed in the plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Patch {
+    /// The decision changes, as [`super::decision_changes`] of the old and new plan gives them.
+    pub changes: Vec<DecisionChange>,
+    /// False when the patched plan equals the plan before (no decision, advertisement, invalid
+    /// object or EgressService role changed).
+    pub changed: bool,
+}
+
+/// Patches `plan`, made from the snapshot `basis` was taken of, into the plan of `snapshot`
+/// (equal to [`super::plan`] of it). The caller vouches that the two snapshots differ only in
+/// Services and EndpointSlices (the file source's [`crate::source::Reading::leaf_only`]).
+/// `None` leaves `plan` untouched: the patch cannot be shown to equal a full plan (see the
+/// module comment), plan from scratch then. Patching in place needs no copy of the plan.
 pub fn replan_services(
-    prev: &NodePlan,
+    plan: &mut NodePlan,
     basis: &PlanBasis,
     snapshot: &Snapshot,
-) -> Option<NodePlan> {
-    if !prev.warnings.is_empty() || !snapshot.config.l2_advertisements.is_empty() {
+) -> Option<Patch> {
+    if !plan.warnings.is_empty() || !snapshot.config.l2_advertisements.is_empty() {
         return None;
     }
     let touched = touched_services(basis, snapshot)?;
-    let mut next = prev.clone();
     let wanted: HashSet<(&str, &str)> = touched
         .iter()
         .map(|k| (k.namespace.as_str(), k.name.as_str()))
         .collect();
     let endpoints = EndpointIndex::filtered(snapshot, |ns, name| wanted.contains(&(ns, name)));
-    let view = NodeView::with_endpoints(snapshot, &prev.node, &prev.node_labels, endpoints);
-    // The prefixes the touched Services map to, before and after.
+    let view = NodeView::with_endpoints(snapshot, &plan.node, &plan.node_labels, endpoints);
+    // The touched Services decided again, and the prefixes they map to, before and after.
+    let mut decided: Vec<(&ServiceKey, Option<ServicePlan>)> = Vec::with_capacity(touched.len());
     let mut prefixes: BTreeSet<IpNet> = BTreeSet::new();
     for key in &touched {
-        if let Some(old) = prev.services.get(key) {
+        if let Some(old) = plan.services.get(key) {
             advertise::service_prefixes(snapshot, old, &mut prefixes)?;
         }
         let svc = snapshot
@@ -155,46 +169,105 @@ pub fn replan_services(
             .binary_search_by(|s| meta_key(&s.metadata).cmp(&(&key.namespace, &key.name)))
             .ok()
             .map(|i| &snapshot.services[i]);
-        match svc.and_then(|s| announce::decide(&view, s)) {
-            Some(plan) => {
-                advertise::service_prefixes(snapshot, &plan, &mut prefixes)?;
-                next.services.insert(key.clone(), plan);
-            }
-            None => {
-                next.services.remove(key);
-            }
+        let new = svc.and_then(|s| announce::decide(&view, s));
+        if let Some(p) = &new {
+            advertise::service_prefixes(snapshot, p, &mut prefixes)?;
         }
+        decided.push((key, new));
     }
-    // Every Service mapping to those prefixes: the untouched ones the previous plan lists, and
-    // the touched ones as decided now. Their entries are rebuilt from them.
+    let now = |k: &ServiceKey| -> Option<&ServicePlan> {
+        match decided.binary_search_by(|(d, _)| (*d).cmp(k)) {
+            Ok(i) => decided[i].1.as_ref(),
+            Err(_) => plan.services.get(k),
+        }
+    };
+    // Every Service mapping to those prefixes: the untouched ones the plan lists there, and the
+    // touched ones as decided now. The prefixes' entries are rebuilt from them, aside first:
+    // a warning (localPref conflict) leaves the plan as it was.
     let mut contributors: BTreeSet<&ServiceKey> = BTreeSet::new();
-    for vrf in next.vrfs.values_mut() {
-        for session in vrf.sessions.values_mut() {
-            for p in &prefixes {
-                if let Some(old) = session.advertisements.remove(p) {
-                    contributors.extend(
-                        old.services
-                            .iter()
-                            .filter(|k| !touched.contains(*k))
-                            .filter_map(|k| prev.services.get_key_value(k).map(|(k, _)| k)),
-                    );
-                }
+    for session in plan.vrfs.values().flat_map(|v| v.sessions.values()) {
+        for p in &prefixes {
+            if let Some(old) = session.advertisements.get(p) {
+                contributors.extend(old.services.iter().filter(|k| !touched.contains(*k)));
             }
         }
     }
-    contributors.extend(touched.iter().filter(|k| next.services.contains_key(*k)));
+    contributors.extend(touched.iter());
+    let mut rebuilt: BTreeMap<Vrf, VrfPlan> = plan
+        .vrfs
+        .iter()
+        .map(|(v, p)| {
+            let sessions = p
+                .sessions
+                .iter()
+                .map(|(t, s)| {
+                    let empty = SessionPlan {
+                        params: s.params.clone(),
+                        advertisements: BTreeMap::new(),
+                    };
+                    (t.clone(), empty)
+                })
+                .collect();
+            (v.clone(), VrfPlan { sessions })
+        })
+        .collect();
     let mut warnings = Vec::new();
     for key in contributors {
-        if let Some(plan) = next.services.get(key) {
-            advertise::add_service(snapshot, key, plan, &mut next.vrfs, &mut warnings, |p| {
-                prefixes.contains(p)
+        if let Some(p) = now(key) {
+            advertise::add_service(snapshot, key, p, &mut rebuilt, &mut warnings, |x| {
+                prefixes.contains(x)
             });
         }
     }
     if !warnings.is_empty() {
         return None;
     }
-    next.egress = egress::plan_egress(snapshot, &next.node_labels);
-    next.invalid_objects = snapshot.invalid().cloned().collect();
-    Some(next)
+    // Commit: nothing below can fail.
+    let mut changed = false;
+    let mut changes = Vec::new();
+    for (key, new) in decided {
+        let old = match &new {
+            Some(p) => plan.services.insert(key.clone(), p.clone()),
+            None => plan.services.remove(key),
+        };
+        if old == new {
+            continue;
+        }
+        changed = true;
+        changes.push(DecisionChange {
+            node: plan.node.clone(),
+            service: key.clone(),
+            ips: new
+                .as_ref()
+                .or(old.as_ref())
+                .map(|s| s.ips.clone())
+                .unwrap_or_default(),
+            before: old.map(|s| s.bgp),
+            after: new.map(|s| s.bgp),
+        });
+    }
+    for (vrf, vp) in plan.vrfs.iter_mut() {
+        for (target, session) in vp.sessions.iter_mut() {
+            let mut fresh = rebuilt
+                .get_mut(vrf)
+                .and_then(|v| v.sessions.get_mut(target))
+                .map(|s| std::mem::take(&mut s.advertisements))
+                .unwrap_or_default();
+            for p in &prefixes {
+                let old = session.advertisements.remove(p);
+                let new = fresh.remove(p);
+                changed |= old != new;
+                if let Some(a) = new {
+                    session.advertisements.insert(*p, a);
+                }
+            }
+        }
+    }
+    let egress = egress::plan_egress(snapshot, &plan.node_labels);
+    changed |= egress != plan.egress;
+    plan.egress = egress;
+    let invalid: Vec<_> = snapshot.invalid().cloned().collect();
+    changed |= invalid != plan.invalid_objects;
+    plan.invalid_objects = invalid;
+    Some(Patch { changes, changed })
 }

@@ -28,7 +28,7 @@ pub use advertise::{Advertisement, PathAttributes};
 pub use announce::{BgpDecision, ServicePlan, WithheldReason};
 pub use changes::{decision_changes, DecisionChange};
 pub use egress::EgressPlan;
-pub use incremental::{replan_services, PlanBasis};
+pub use incremental::{replan_services, Patch, PlanBasis};
 pub use l2::{L2Decision, L2Reason};
 pub use network::{NetworkConflict, NetworkPlan};
 pub use sessions::{
