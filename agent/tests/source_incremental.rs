@@ -7,7 +7,7 @@
 //! directory and validates every object each time. After every edit both snapshots, both
 //! problem lists and both nodes' plans must be equal.
 
-use metalroute_agent::planner::plan;
+use metalroute_agent::planner::{plan, replan_services, NodePlan, PlanBasis};
 use metalroute_agent::source::FileSource;
 use metalroute_crds::object::ReadOptions;
 use std::path::{Path, PathBuf};
@@ -170,8 +170,24 @@ fn service_file(i: u64, v: u64) -> String {
     }
 }
 
-/// Reads both sources and compares everything they give.
-fn compare(step: usize, what: &str, a: &mut FileSource, touched: &[PathBuf], b: &mut FileSource) {
+/// The previous step's basis and plans (for nodes n1, n2), and how many steps were patched.
+#[derive(Default)]
+struct Previous {
+    plans: Option<(PlanBasis, Vec<NodePlan>)>,
+    patched: usize,
+}
+
+/// Reads both sources and compares everything they give; when the in-place source says only
+/// Services and EndpointSlices changed, the previous plans patched by the incremental planner
+/// must equal the full plans.
+fn compare(
+    step: usize,
+    what: &str,
+    a: &mut FileSource,
+    touched: &[PathBuf],
+    b: &mut FileSource,
+    prev: &mut Previous,
+) {
     let ra = a.read_paths(touched.iter().map(PathBuf::as_path)).unwrap();
     let rb = b.read().unwrap();
     let (da, db) = (format!("{:#?}", ra.snapshot), format!("{:#?}", rb.snapshot));
@@ -190,13 +206,26 @@ fn compare(step: usize, what: &str, a: &mut FileSource, touched: &[PathBuf], b: 
         ra.file_problems, rb.file_problems,
         "step {step} ({what}): problems differ"
     );
+    let mut full = Vec::new();
     for node in ["n1", "n2"] {
+        let p = plan(rb.snapshot, node);
         assert_eq!(
             plan(ra.snapshot, node),
-            plan(rb.snapshot, node),
+            p,
             "step {step} ({what}): plans for {node} differ"
         );
+        full.push(p);
     }
+    if let (true, Some((basis, plans))) = (ra.leaf_only, &prev.plans) {
+        for (old, want) in plans.iter().zip(&full) {
+            let mut p = old.clone();
+            if replan_services(&mut p, basis, ra.snapshot).is_some() {
+                assert_eq!(&p, want, "step {step} ({what}): patched plan differs");
+                prev.patched += 1;
+            }
+        }
+    }
+    prev.plans = Some((PlanBasis::of(ra.snapshot), full));
 }
 
 #[test]
@@ -213,7 +242,8 @@ fn in_place_updates_equal_full_validation_over_an_edit_series() {
     let mut a = FileSource::new(&cfg, ReadOptions::default());
     let mut b = FileSource::new(&cfg, ReadOptions::default());
     b.set_incremental(false);
-    compare(0, "first read", &mut a, &[], &mut b);
+    let mut prev = Previous::default();
+    compare(0, "first read", &mut a, &[], &mut b, &mut prev);
     let mut rng = Lcg(42);
     for step in 1..=300 {
         let r = rng.next();
@@ -265,7 +295,7 @@ fn in_place_updates_equal_full_validation_over_an_edit_series() {
                 (format!("svc-{i} variant {}", v % 10), vec![p])
             }
         };
-        compare(step, &what, &mut a, &touched, &mut b);
+        compare(step, &what, &mut a, &touched, &mut b, &mut prev);
     }
     let stats = a.stats();
     // Both ways were exercised many times (duplicates and non-Service edits refuse in place).
@@ -275,6 +305,11 @@ fn in_place_updates_equal_full_validation_over_an_edit_series() {
     );
     assert!(stats.full >= 20, "too few full validations: {stats:?}");
     assert_eq!(b.stats().incremental, 0);
+    assert!(
+        prev.patched >= 100,
+        "too few patched plans: {}",
+        prev.patched
+    );
 }
 
 #[test]
@@ -290,13 +325,14 @@ fn service_changes_never_validate_everything_again() {
     let mut src = FileSource::new(&cfg, ReadOptions::default());
     let r = src.read().unwrap();
     assert_eq!(r.snapshot.services.len(), 50);
+    assert!(!r.leaf_only, "the first read validates everything");
     for i in 51..=80 {
         let staged = d.0.join("staging").join(format!("svc-{i}.yaml"));
         std::fs::write(&staged, service_file(i, 0)).unwrap();
         let target = cfg.join(format!("svc-{i}.yaml"));
         std::fs::rename(&staged, &target).unwrap();
         let r = src.read_paths([target.as_path()]).unwrap();
-        assert!(r.changed);
+        assert!(r.changed && r.leaf_only);
         let p = plan(r.snapshot, "n1");
         let prefix = format!("203.0.113.{i}/32").parse().unwrap();
         assert!(
