@@ -1,7 +1,8 @@
 //! Checkpoints: before an apply, the kernel state of everything the desired state can touch is
 //! saved; restoring plans the operations that bring the kernel back to it exactly (recreating
 //! deleted links with their hardware address, putting addresses back in their order, re-adding
-//! routes the kernel flushed as a side effect, removing the l3mdev rule a first VRF added).
+//! routes the kernel flushed as a side effect). Kernel-created objects — the l3mdev rule a first
+//! VRF adds, routes with protocol kernel — are never deleted or re-added: they are not ours.
 //! Planning is pure; the applier executes it stage by stage like an apply.
 
 use crate::kernel::{normalize_address, normalize_route, normalize_rule, KLink, KernelState};
@@ -394,21 +395,24 @@ pub fn restore_routes(cp: &Checkpoint, cur: &KernelState) -> (Vec<Op>, Vec<Strin
 }
 
 /// Restore stage 5: rules. Within each (family, priority) the checkpointed order is restored;
-/// rules added since (ours, or the kernel's l3mdev rule) are deleted.
+/// rules of ours added since are deleted. Rules the kernel created itself
+/// ([`crate::kernel::KRule::is_kernel_created`], the l3mdev rule the first VRF of a namespace
+/// adds) are left out on both sides: the kernel adds that rule only once per namespace, so
+/// deleting it on rollback would leave every VRF created later without routing.
 pub fn restore_rules(cp: &Checkpoint, cur: &KernelState) -> Vec<Op> {
     let mut groups: BTreeMap<(u8, u32), (Vec<RuleMessage>, Vec<RuleMessage>)> = BTreeMap::new();
-    for r in &cp.state.rules {
+    for r in cp.state.rules.iter().filter(|r| !r.is_kernel_created()) {
         groups
             .entry((u8::from(r.family), r.priority))
             .or_default()
             .0
             .push(normalize_rule(&r.msg));
     }
-    for r in &cur.rules {
+    for r in cur.rules.iter().filter(|r| !r.is_kernel_created()) {
         let n = normalize_rule(&r.msg);
         let entry = groups.entry((u8::from(r.family), r.priority)).or_default();
         let known = entry.0.contains(&n);
-        if known || r.is_ours() || r.l3mdev {
+        if known || r.is_ours() {
             entry.1.push(n);
         }
     }
@@ -448,4 +452,98 @@ pub fn restore_sysctls(cp: &Checkpoint, current: &BTreeMap<SysctlKey, Option<Str
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::{KRule, METALROUTE_PROTOCOL};
+    use netlink_packet_route::rule::{RuleAction, RuleAttribute};
+    use netlink_packet_route::AddressFamily;
+
+    /// A rule as the kernel dumps it: priority, protocol, l3mdev flag, table.
+    fn krule(
+        family: AddressFamily,
+        priority: u32,
+        protocol: u8,
+        l3mdev: bool,
+        table: u32,
+    ) -> KRule {
+        let mut m = RuleMessage::default();
+        m.header.family = family;
+        m.header.action = RuleAction::ToTable;
+        m.attributes.push(RuleAttribute::Priority(priority));
+        m.attributes.push(RuleAttribute::Protocol(protocol.into()));
+        if l3mdev {
+            m.attributes.push(RuleAttribute::L3MDev(true));
+        } else {
+            m.attributes.push(RuleAttribute::Table(table));
+        }
+        KRule::from_message(&m)
+    }
+
+    fn l3mdev_rule(family: AddressFamily) -> KRule {
+        // Protocol 2 (kernel), as the kernel adds it when the first VRF is created.
+        krule(family, 1000, 2, true, 0)
+    }
+
+    fn checkpoint(rules: Vec<KRule>) -> Checkpoint {
+        Checkpoint {
+            state: KernelState {
+                rules,
+                ..KernelState::default()
+            },
+            sysctls: BTreeMap::new(),
+            owned: BTreeSet::new(),
+            scope: Scope::default(),
+        }
+    }
+
+    fn now(rules: Vec<KRule>) -> KernelState {
+        KernelState {
+            rules,
+            ..KernelState::default()
+        }
+    }
+
+    #[test]
+    fn l3mdev_rule_is_kernel_created_unless_tagged_ours() {
+        assert!(l3mdev_rule(AddressFamily::Inet).is_kernel_created());
+        assert!(
+            !krule(AddressFamily::Inet, 1000, METALROUTE_PROTOCOL, true, 0).is_kernel_created()
+        );
+        assert!(!krule(AddressFamily::Inet, 1000, 2, false, 10).is_kernel_created());
+    }
+
+    #[test]
+    fn rollback_keeps_the_l3mdev_rule_a_first_vrf_added() {
+        // Before: no rule at 1000. After the apply: the kernel's l3mdev rules (IPv4 and IPv6)
+        // and one rule of ours. Only ours is deleted.
+        let cp = checkpoint(vec![]);
+        let ours = krule(AddressFamily::Inet, 998, METALROUTE_PROTOCOL, false, 254);
+        let cur = now(vec![
+            ours.clone(),
+            l3mdev_rule(AddressFamily::Inet),
+            l3mdev_rule(AddressFamily::Inet6),
+        ]);
+        let ops = restore_rules(&cp, &cur);
+        assert_eq!(ops.len(), 1, "{ops:?}");
+        let Op::DelRule { msg, .. } = &ops[0] else {
+            panic!("expected a rule deletion: {ops:?}")
+        };
+        assert_eq!(*msg, normalize_rule(&ours.msg));
+    }
+
+    #[test]
+    fn rollback_never_readds_a_kernel_created_rule() {
+        // The l3mdev rule existed before and is gone now (someone else deleted it): it is not
+        // ours to put back, and a foreign rule at the same priority keeps its place.
+        let foreign = krule(AddressFamily::Inet, 1000, 4, false, 7);
+        let cp = checkpoint(vec![l3mdev_rule(AddressFamily::Inet), foreign.clone()]);
+        assert!(restore_rules(&cp, &now(vec![foreign.clone()])).is_empty());
+        // And present on both sides, next to a foreign rule, nothing is done.
+        let cp = checkpoint(vec![l3mdev_rule(AddressFamily::Inet), foreign.clone()]);
+        let cur = now(vec![l3mdev_rule(AddressFamily::Inet), foreign]);
+        assert!(restore_rules(&cp, &cur).is_empty());
+    }
 }

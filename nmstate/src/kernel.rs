@@ -164,6 +164,15 @@ impl KRule {
     pub fn is_ours(&self) -> bool {
         self.protocol == METALROUTE_PROTOCOL
     }
+
+    /// Whether the kernel created this rule itself: the l3mdev rule (`FRA_L3MDEV`, priority
+    /// 1000) it adds when the first VRF of a network namespace is created and never adds again.
+    /// metalroute never owns, deletes or re-adds such a rule (deleting it would leave every
+    /// later VRF of the namespace without routing); the nmstate subset cannot ask for an l3mdev
+    /// rule, so one tagged with metalroute's protocol was not made by the kernel.
+    pub fn is_kernel_created(&self) -> bool {
+        self.l3mdev && !self.is_ours()
+    }
 }
 
 /// Links, addresses, routes and rules of one network namespace.
