@@ -240,6 +240,43 @@ pub fn configure_accepted<S: AsRawFd>(sock: &S, peer: IpAddr, ttl: TtlPolicy) ->
     setsockopt_raw(sock.as_raw_fd(), libc::IPPROTO_TCP, libc::TCP_NODELAY, &one)
 }
 
+/// The device a socket is bound to (`getsockopt(SO_BINDTODEVICE)`), `None` when unbound.
+///
+/// For a socket accepted from a listener this is where the kernel says the connection belongs:
+/// a listener bound to a VRF hands out sockets bound to that VRF; an unbound listener hands out
+/// unbound sockets, except that with `net.ipv4.tcp_l3mdev_accept=1` a connection that arrived
+/// through a VRF is bound to that VRF's device, and a connection from an IPv6 link-local address
+/// is bound to the interface it arrived on.
+pub fn bound_device<S: AsRawFd>(sock: &S) -> io::Result<Option<String>> {
+    let mut buf = [0u8; libc::IF_NAMESIZE];
+    let mut len = buf.len() as libc::socklen_t;
+    // SAFETY: `buf` is valid for writes of `len` bytes for the duration of the call and `len`
+    // points to a live socklen_t the kernel updates to the bytes written (at most `len`).
+    let rc = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_BINDTODEVICE,
+            buf.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        let e = io::Error::last_os_error();
+        return Err(io::Error::new(
+            e.kind(),
+            format!("getsockopt SO_BINDTODEVICE: {e}"),
+        ));
+    }
+    let written = (len as usize).min(buf.len());
+    let name = &buf[..written];
+    let name = name.split(|b| *b == 0).next().unwrap_or_default();
+    if name.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(String::from_utf8_lossy(name).into_owned()))
+}
+
 /// An address of the other family on the interface that holds `local` (a global IPv6 address
 /// for an IPv4 session, an IPv4 address for an IPv6 session): the next hop we announce for the
 /// other family of a dual-stack session. `None` if the interface has none.
@@ -517,6 +554,28 @@ mod tests {
         let key = [b'x'; 81];
         let err = set_md5_key(s.as_raw_fd(), "192.0.2.1".parse().unwrap(), Some(&key)).unwrap_err();
         assert!(err.to_string().contains("192.0.2.1"), "{err}");
+    }
+
+    #[test]
+    fn bound_device_of_an_unbound_socket_is_none() {
+        let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        assert_eq!(bound_device(&s).unwrap(), None);
+    }
+
+    #[test]
+    fn bound_device_reads_back_the_device() {
+        // Binding needs CAP_NET_RAW; `lo` exists in every namespace and nothing is sent.
+        let s = Socket::new(Domain::IPV6, Type::STREAM, None).unwrap();
+        match s.bind_device(Some(b"lo")) {
+            Ok(()) => assert_eq!(bound_device(&s).unwrap().as_deref(), Some("lo")),
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                assert!(
+                    std::env::var_os("METALROUTE_REQUIRE_NETNS").is_none(),
+                    "SO_BINDTODEVICE needs root: {e}"
+                );
+            }
+            Err(e) => panic!("SO_BINDTODEVICE lo: {e}"),
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! their timers and carries out their outputs (connect, write, close). Shutdown sends a Cease to
 //! every peer (or, for a graceful restart, closes without one so peers keep our routes).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::os::fd::AsRawFd;
@@ -238,6 +238,8 @@ impl Speaker {
             discovery: HashMap::new(),
             learned: ltx,
             md5_neighbors: HashMap::new(),
+            foreign_refused: 0,
+            foreign_logged: HashSet::new(),
         };
         let span = tracing::info_span!("bgp-vrf", vrf = vrf.as_deref().unwrap_or("default"));
         let handle = tokio::spawn(tracing::Instrument::instrument(
@@ -441,6 +443,30 @@ struct VrfTask {
     learned: mpsc::Sender<Learned>,
     /// The link-local address each unnumbered peer's MD5 key is installed for on the listeners.
     md5_neighbors: HashMap<PeerId, IpAddr>,
+    /// Connections refused because they arrived through another VRF (see `accepted_in_vrf`).
+    foreign_refused: u64,
+    /// Remote addresses whose foreign-VRF connection was logged at info (bounded).
+    foreign_logged: HashSet<IpAddr>,
+}
+
+/// How many remote addresses a VRF remembers having logged a foreign-VRF connection from;
+/// beyond that they are logged at debug only.
+const FOREIGN_LOG_ADDRESSES: usize = 256;
+
+/// Whether a connection accepted by the listener of VRF `vrf` (`None` = the default VRF) arrived
+/// through that VRF.
+///
+/// `bound` is the device the kernel bound the accepted socket to ([`socket::bound_device`]):
+/// the listener's own VRF device for a listener bound to a VRF; nothing for an unbound listener,
+/// except that with `net.ipv4.tcp_l3mdev_accept=1` a connection that came in through a VRF is
+/// bound to that VRF's device. A connection from an IPv6 link-local address is bound to the
+/// interface it arrived on (`arrival`, from the address's scope), which is where an unnumbered
+/// peer lives: that one belongs here too (its session is looked up by interface).
+fn accepted_in_vrf(vrf: Option<&str>, bound: Option<&str>, arrival: Option<&str>) -> bool {
+    match bound {
+        None => vrf.is_none(),
+        Some(dev) => vrf == Some(dev) || arrival == Some(dev),
+    }
 }
 
 fn canonical(ip: IpAddr) -> IpAddr {
@@ -680,6 +706,10 @@ impl VrfTask {
                 remote,
                 local,
             } => {
+                if !self.accepted_here(&stream, &remote) {
+                    self.flushing.push(tokio::spawn(reject(stream)));
+                    return;
+                }
                 let (peer, neighbor) = match self.interface_peer_of(&remote) {
                     Some((key, ll)) => (key, Some(ll)),
                     None => (PeerId::Address(canonical(remote.ip())), None),
@@ -875,6 +905,35 @@ impl VrfTask {
         if failed && self.listen_retry.is_none() {
             self.listen_retry = Some(Instant::now() + LISTEN_RETRY);
         }
+    }
+
+    /// Whether a connection this VRF's listener accepted arrived through this VRF. An unbound
+    /// (default-VRF) listener also accepts connections that came in through a VRF without a
+    /// listener of its own when `net.ipv4.tcp_l3mdev_accept` is 1; the kernel then binds the
+    /// accepted socket to that VRF's device. Such a connection must not reach a session of this
+    /// VRF that has the same peer address: it is logged (once per address) and refused.
+    fn accepted_here(&mut self, stream: &TcpStream, remote: &SocketAddr) -> bool {
+        let bound = match socket::bound_device(stream) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(%remote, error = %e, "cannot tell which VRF an accepted connection belongs to; refused");
+                return false;
+            }
+        };
+        let arrival = unnumbered::link_local_scope(remote).and_then(socket::interface_name);
+        if accepted_in_vrf(self.vrf.as_deref(), bound.as_deref(), arrival.as_deref()) {
+            return true;
+        }
+        self.foreign_refused = self.foreign_refused.saturating_add(1);
+        let device = bound.as_deref().unwrap_or("none");
+        let first = self.foreign_logged.len() < FOREIGN_LOG_ADDRESSES
+            && self.foreign_logged.insert(remote.ip());
+        if first {
+            tracing::info!(%remote, device, refused = self.foreign_refused, "connection that arrived through another VRF refused (its VRF has no listener or peer here); further ones from this address are logged at debug");
+        } else {
+            tracing::debug!(%remote, device, refused = self.foreign_refused, "connection from another VRF refused");
+        }
+        false
     }
 
     /// The public key of the session stored under `peer` in this VRF.
@@ -1181,5 +1240,43 @@ async fn run_conn(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::accepted_in_vrf;
+
+    #[test]
+    fn default_listener_keeps_unbound_connections() {
+        assert!(accepted_in_vrf(None, None, None));
+    }
+
+    #[test]
+    fn default_listener_refuses_a_connection_that_came_through_a_vrf() {
+        // tcp_l3mdev_accept=1: the unbound listener accepted a connection from VRF red.
+        assert!(!accepted_in_vrf(None, Some("red"), None));
+    }
+
+    #[test]
+    fn vrf_listener_keeps_its_own_connections() {
+        assert!(accepted_in_vrf(Some("red"), Some("red"), None));
+    }
+
+    #[test]
+    fn vrf_listener_refuses_other_vrfs_and_unbound_sockets() {
+        assert!(!accepted_in_vrf(Some("red"), Some("blue"), None));
+        assert!(!accepted_in_vrf(Some("red"), None, None));
+    }
+
+    #[test]
+    fn link_local_connections_are_bound_to_their_interface() {
+        // Unnumbered peers: the kernel binds a link-local connection to its arrival interface,
+        // in the default VRF and inside a VRF alike.
+        assert!(accepted_in_vrf(None, Some("eth1"), Some("eth1")));
+        assert!(accepted_in_vrf(Some("red"), Some("eth1"), Some("eth1")));
+        // ... but a link-local connection bound to a VRF device is judged by the VRF.
+        assert!(!accepted_in_vrf(None, Some("red"), Some("eth1")));
+        assert!(accepted_in_vrf(Some("red"), Some("red"), Some("eth1")));
     }
 }
