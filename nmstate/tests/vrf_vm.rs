@@ -324,9 +324,100 @@ interfaces:
         panic!("expected rollback: {err}")
     };
     assert!(reason.to_string().contains("missing0"), "{reason}");
-    // The VRF, the unreachable defaults and the l3mdev rule the kernel added are all gone.
+    // The VRF and the unreachable defaults are gone; the l3mdev rule the kernel added for the
+    // namespace's first VRF stays (it is the kernel's, added only once per namespace). With it
+    // deleted by hand, everything else equals the state before.
+    assert!(
+        has_l3mdev_rule(&ns),
+        "rollback deleted the kernel's l3mdev rule"
+    );
+    ns.sh("ip -4 rule del pref 1000 l3mdev && ip -6 rule del pref 1000 l3mdev");
     assert_dump_eq(&ns, &before, "VRF rollback");
+}
+
+/// `ip route get vrf VRF ADDR` in `ns` (None when the kernel finds no route).
+fn route_get_vrf(ns: &Netns, vrf: &str, to: &str) -> Option<String> {
+    let out = ns.try_exec(&["ip", "route", "get", "vrf", vrf, to]);
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn vrf_rollback_and_removal_keep_the_kernels_l3mdev_rule() {
+    if !prerequisites(
+        "vrf_rollback_and_removal_keep_the_kernels_l3mdev_rule",
+        &[Need::Root, Need::Vrf],
+    ) {
+        return;
+    }
+    let ns = Netns::new("vrfl3m");
+    let rec = record_path("vrfl3m");
+    ns.sh("ip link add q0 type veth peer name q0r && ip addr add 203.0.113.1/24 dev q0 && ip link set q0 up && ip link set q0r up");
     assert!(!has_l3mdev_rule(&ns));
+
+    // 1. Rollback: the first VRF of the namespace (the kernel adds the l3mdev rule), then the
+    //    apply fails (a port that does not exist) and is rolled back.
+    let err = apply_in(
+        &ns,
+        &rec,
+        &state(
+            r#"
+interfaces:
+- {name: red, type: vrf, state: up, vrf: {port: [missing0], route-table-id: 30}}
+"#,
+        ),
+        &opts(vec![]),
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::RolledBack { .. }), "{err}");
+    assert!(link(&ns, "red").is_none(), "red survived the rollback");
+    assert!(
+        has_l3mdev_rule(&ns),
+        "rollback deleted the kernel's l3mdev rule"
+    );
+
+    // 2. Removal: a VRF created by a policy, then the policy says absent.
+    apply_in(
+        &ns,
+        &rec,
+        &state(
+            "interfaces:
+- {name: red, type: vrf, state: up, vrf: {port: [], route-table-id: 30}}
+",
+        ),
+        &opts(vec![]),
+    )
+    .unwrap();
+    apply_in(
+        &ns,
+        &rec,
+        &state(
+            "interfaces:
+- {name: red, state: absent}
+",
+        ),
+        &opts(vec![]),
+    )
+    .unwrap();
+    assert!(link(&ns, "red").is_none(), "red survived state: absent");
+    assert!(
+        has_l3mdev_rule(&ns),
+        "removing the VRF deleted the kernel's l3mdev rule"
+    );
+
+    // 3. A VRF created later (by hand: not the first, so the kernel adds no rule) routes
+    //    through its table.
+    ns.sh(
+        "ip link add blue type vrf table 40 && ip link set blue up && ip link set q0 master blue",
+    );
+    let got = route_get_vrf(&ns, "blue", "203.0.113.2").unwrap_or_else(|| {
+        panic!(
+            "no route through VRF blue: {:?}",
+            ip_json(&ns, &["rule", "show"])
+        )
+    });
+    assert!(got.contains("dev q0") && got.contains("table 40"), "{got}");
 }
 
 #[test]
