@@ -546,12 +546,16 @@ async fn reconcile(
     // the old and new plans are compared.
     let mut known: Option<planner::Patch> = None;
     let mut old_plan = st.last_plan.clone();
+    let mut advanced = false;
     let plan = match (&st.last_plan, &st.basis) {
         // No object changed: the plan cannot have changed either.
         (Some(last), _) if !reading.changed => last.clone(),
         // Only Services and EndpointSlices changed: decide only the Services they touch, in
         // the plan in force itself when nothing else holds it (no copy of a large plan).
-        (Some(_), Some(basis)) if reading.leaf_only => {
+        (Some(_), Some(_)) if reading.leaf_only => {
+            // Advanced to the new snapshot by `replan_services`, whatever it answers.
+            let mut basis = st.basis.take().unwrap_or_default();
+            advanced = true;
             let mut status = shared.state.lock().unwrap_or_else(|p| p.into_inner());
             // `show` waits for the lock while the plan is patched; the speaker's copy is only
             // needed while it waits for the network state.
@@ -568,7 +572,9 @@ async fn reconcile(
             }
             let last = st.last_plan.take().unwrap_or_default();
             let mut owned = Arc::unwrap_or_clone(last);
-            let plan = match planner::replan_services(&mut owned, basis, reading.snapshot) {
+            let patched = planner::replan_services(&mut owned, &mut basis, reading.snapshot);
+            st.basis = Some(basis);
+            let plan = match patched {
                 Some(patch) => {
                     known = Some(patch);
                     Arc::new(owned)
@@ -584,7 +590,7 @@ async fn reconcile(
         }
         _ => Arc::new(planner::plan(reading.snapshot, &opts.node_name)),
     };
-    if reading.changed || st.basis.is_none() {
+    if st.basis.is_none() || (reading.changed && !advanced) {
         st.basis = Some(planner::PlanBasis::of(reading.snapshot));
     }
     let invalid: BTreeSet<String> = plan

@@ -225,6 +225,7 @@ fn series(seed: u64, steps: usize) -> usize {
     }
     let mut snap = snapshot(&objects);
     let mut prev: NodePlan = plan(&snap, "node-a");
+    let mut basis = PlanBasis::of(&snap);
     let mut patched = 0;
     for step in 0..steps {
         for _ in 0..1 + r.below(3) {
@@ -244,7 +245,14 @@ fn series(seed: u64, steps: usize) -> usize {
         let next = share(&snap, snapshot(&objects));
         let full = plan(&next, "node-a");
         let mut inc = prev.clone();
-        match replan_services(&mut inc, &PlanBasis::of(&snap), &next) {
+        // One basis for the whole series: advanced step by step, as the agent keeps it.
+        let patch = replan_services(&mut inc, &mut basis, &next);
+        assert_eq!(
+            basis.slices_by_service(),
+            PlanBasis::of(&next).slices_by_service(),
+            "seed {seed} step {step}: advanced basis"
+        );
+        match patch {
             Some(patch) => {
                 assert_eq!(
                     inc, full,
@@ -292,7 +300,7 @@ fn an_unchanged_snapshot_patches_to_the_same_plan() {
     let snap = snapshot(&objects);
     let full = plan(&snap, "node-a");
     let mut inc = full.clone();
-    let patch = replan_services(&mut inc, &PlanBasis::of(&snap), &snap).expect("patched");
+    let patch = replan_services(&mut inc, &mut PlanBasis::of(&snap), &snap).expect("patched");
     assert!(patch.changes.is_empty() && !patch.changed);
     assert_eq!(inc, full);
 }

@@ -219,7 +219,7 @@ fn compare(
     if let (true, Some((basis, plans))) = (ra.leaf_only, &prev.plans) {
         for (old, want) in plans.iter().zip(&full) {
             let mut p = old.clone();
-            if replan_services(&mut p, basis, ra.snapshot).is_some() {
+            if replan_services(&mut p, &mut basis.clone(), ra.snapshot).is_some() {
                 assert_eq!(&p, want, "step {step} ({what}): patched plan differs");
                 prev.patched += 1;
             }

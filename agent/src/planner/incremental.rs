@@ -21,25 +21,89 @@ use ipnet::IpNet;
 use metalroute_crds::core::{EndpointSlice, Service};
 use metalroute_crds::snapshot::Snapshot;
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 /// What an incremental plan needs of the snapshot the previous plan was made from: its Services
 /// and EndpointSlices, shared (a clone of the `Arc`s, not of the objects), to tell by identity
-/// which ones changed.
+/// which ones changed, and the slices of each Service (kept up to date change by change, so a
+/// Service decided again finds its slices without a walk over every slice).
 #[derive(Debug, Clone, Default)]
 pub struct PlanBasis {
     services: Vec<Arc<Service>>,
     slices: Vec<Arc<EndpointSlice>>,
+    by_service: HashMap<ServiceKey, Vec<Arc<EndpointSlice>>>,
 }
 
 impl PlanBasis {
     /// The basis of a plan made from `snapshot`.
     pub fn of(snapshot: &Snapshot) -> PlanBasis {
+        let mut by_service: HashMap<ServiceKey, Vec<Arc<EndpointSlice>>> = HashMap::new();
+        for s in &snapshot.endpoint_slices {
+            if let Some(k) = slice_service(s) {
+                by_service.entry(k).or_default().push(s.clone());
+            }
+        }
         PlanBasis {
             services: snapshot.services.clone(),
             slices: snapshot.endpoint_slices.clone(),
+            by_service,
         }
+    }
+
+    /// Moves the basis to `snapshot` and returns the Services whose decision may differ:
+    /// changed, added or removed Services, and the Services of changed, added or removed
+    /// EndpointSlices (the old and the new version's Service, when a slice's label moved).
+    pub fn advance(&mut self, snapshot: &Snapshot) -> BTreeSet<ServiceKey> {
+        let mut keys = BTreeSet::new();
+        changed(
+            &self.services,
+            &snapshot.services,
+            |s: &Service| meta_key(&s.metadata),
+            |a, b| {
+                if let Some(s) = a.or(b) {
+                    keys.insert(cv::key(s));
+                }
+            },
+        );
+        let by_service = &mut self.by_service;
+        changed(
+            &self.slices,
+            &snapshot.endpoint_slices,
+            |s: &EndpointSlice| meta_key(&s.metadata),
+            |a, b| {
+                if let Some((a, k)) = a.and_then(|a| slice_service(a).map(|k| (a, k))) {
+                    if let Some(list) = by_service.get_mut(&k) {
+                        list.retain(|x| !Arc::ptr_eq(x, a));
+                        if list.is_empty() {
+                            by_service.remove(&k);
+                        }
+                    }
+                    keys.insert(k);
+                }
+                if let Some((b, k)) = b.and_then(|b| slice_service(b).map(|k| (b, k))) {
+                    by_service.entry(k.clone()).or_default().push(b.clone());
+                    keys.insert(k);
+                }
+            },
+        );
+        self.services = snapshot.services.clone();
+        self.slices = snapshot.endpoint_slices.clone();
+        keys
+    }
+
+    /// The slices of each Service, as sets of objects (to compare an advanced basis with a new
+    /// one in tests).
+    pub fn slices_by_service(&self) -> BTreeMap<ServiceKey, BTreeSet<usize>> {
+        self.by_service
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.iter().map(|s| Arc::as_ptr(s) as usize).collect(),
+                )
+            })
+            .collect()
     }
 }
 
@@ -67,7 +131,7 @@ fn changed<T>(
     old: &[Arc<T>],
     new: &[Arc<T>],
     key: impl Fn(&T) -> (&str, &str),
-    mut f: impl FnMut(Option<&T>, Option<&T>),
+    mut f: impl FnMut(Option<&Arc<T>>, Option<&Arc<T>>),
 ) {
     let (mut i, mut j) = (0, 0);
     while i < old.len() || j < new.len() {
@@ -99,33 +163,6 @@ fn changed<T>(
     }
 }
 
-/// The Services whose decision may differ between the basis and `snapshot`: changed, added or
-/// removed Services, and the Services of changed, added or removed EndpointSlices (the old and
-/// the new version's Service, when a slice's label moved).
-pub fn touched_services(basis: &PlanBasis, snapshot: &Snapshot) -> BTreeSet<ServiceKey> {
-    let mut keys = BTreeSet::new();
-    changed(
-        &basis.services,
-        &snapshot.services,
-        |s: &Service| meta_key(&s.metadata),
-        |a, b| {
-            if let Some(s) = a.or(b) {
-                keys.insert(cv::key(s));
-            }
-        },
-    );
-    changed(
-        &basis.slices,
-        &snapshot.endpoint_slices,
-        |s: &EndpointSlice| meta_key(&s.metadata),
-        |a, b| {
-            keys.extend(a.and_then(slice_service));
-            keys.extend(b.and_then(slice_service));
-        },
-    );
-    keys
-}
-
 /// What [`replan_services`] changed in the plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Patch {
@@ -137,24 +174,29 @@ pub struct Patch {
 }
 
 /// Patches `plan`, made from the snapshot `basis` was taken of, into the plan of `snapshot`
-/// (equal to [`super::plan`] of it). The caller vouches that the two snapshots differ only in
+/// (equal to [`super::plan`] of it), and advances `basis` to `snapshot` (also when it answers
+/// `None`). The caller vouches that the two snapshots differ only in
 /// Services and EndpointSlices (the file source's [`crate::source::Reading::leaf_only`]).
 /// `None` leaves `plan` untouched: the patch cannot be shown to equal a full plan (see the
 /// module comment), plan from scratch then. Patching in place needs no copy of the plan.
 pub fn replan_services(
     plan: &mut NodePlan,
-    basis: &PlanBasis,
+    basis: &mut PlanBasis,
     snapshot: &Snapshot,
 ) -> Option<Patch> {
+    let touched = basis.advance(snapshot);
     if !plan.warnings.is_empty() || !snapshot.config.l2_advertisements.is_empty() {
         return None;
     }
-    let touched = touched_services(basis, snapshot);
-    let wanted: HashSet<(&str, &str)> = touched
-        .iter()
-        .map(|k| (k.namespace.as_str(), k.name.as_str()))
-        .collect();
-    let endpoints = EndpointIndex::filtered(snapshot, |ns, name| wanted.contains(&(ns, name)));
+    let basis = &*basis;
+    let endpoints = EndpointIndex::from_slices(touched.iter().flat_map(|k| {
+        basis
+            .by_service
+            .get(k)
+            .into_iter()
+            .flatten()
+            .map(move |s| (k.namespace.as_str(), k.name.as_str(), &**s))
+    }));
     let view = NodeView::with_endpoints(snapshot, &plan.node, &plan.node_labels, endpoints);
     // The touched Services decided again, and the prefixes they map to, before and after.
     let mut decided: Vec<(&ServiceKey, Option<ServicePlan>)> = Vec::with_capacity(touched.len());

@@ -314,6 +314,23 @@ pub(crate) mod core_view {
             EndpointIndex::filtered(snapshot, |_, _| true)
         }
 
+        /// Indexes the given slices, each with its Service's namespace and name (an
+        /// incremental plan knows the slices of the few Services it decides again).
+        pub fn from_slices(
+            slices: impl IntoIterator<Item = (&'a str, &'a str, &'a EndpointSlice)>,
+        ) -> EndpointIndex<'a> {
+            let mut by_service: HashMap<&str, HashMap<&str, Vec<&EndpointSlice>>> = HashMap::new();
+            for (ns, svc, s) in slices {
+                by_service
+                    .entry(ns)
+                    .or_default()
+                    .entry(svc)
+                    .or_default()
+                    .push(s);
+            }
+            EndpointIndex { by_service }
+        }
+
         /// Indexes only the EndpointSlices of the Services `wanted(namespace, name)` accepts
         /// (an incremental plan decides a few Services and needs only their slices).
         pub fn filtered(
