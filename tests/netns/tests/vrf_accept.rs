@@ -215,3 +215,50 @@ fn foreign_vrf_connection(prefix: &str, p: &Plan) {
     );
     ours.shutdown(false);
 }
+
+/// The other side of the same check, on the host (no VRF): a connection from an IPv6
+/// link-local address is bound by the kernel to the interface it arrived on, not to a VRF, and
+/// must still reach the unnumbered peer of that interface. Our peer is passive, so the session
+/// can only come up through our (unbound) listener.
+#[test]
+fn accept_link_local_connection_for_a_passive_unnumbered_peer() {
+    if !prerequisites(
+        "accept_link_local_connection_for_a_passive_unnumbered_peer",
+        &[Need::Root, Need::Binary("bgpd"), Need::Binary("zebra")],
+    ) {
+        return;
+    }
+    let a = Netns::new("vaclla");
+    let b = Netns::new("vacllb");
+    veth(&a, "to-b", &b, "to-a");
+    let frr = Frr::start(
+        &b,
+        "frr defaults traditional\nhostname r64512\n!\nrouter bgp 64512\n bgp router-id 192.0.2.2\n no bgp ebgp-requires-policy\n no bgp network import-check\n neighbor to-a interface remote-as external\n neighbor to-a timers 3 9\n neighbor to-a timers connect 1\n address-family ipv6 unicast\n  neighbor to-a activate\n  network 2001:db8:ff::/48\n exit-address-family\n!\n",
+        None,
+    );
+    let ours = Ours::start(&a, Some(179));
+    let mut cfg = metalroute_bgp::config::PeerConfig::unnumbered(
+        metalroute_bgp::config::Asn(64511),
+        metalroute_bgp::config::PeerAsn::DynamicExternal,
+        "to-b",
+        std::net::Ipv4Addr::new(192, 0, 2, 1),
+    );
+    cfg.timers = peer(64511, fixed(64512), "192.0.2.2", "192.0.2.1").timers;
+    cfg.passive = true;
+    let key = cfg.key();
+    ours.add_peer(cfg);
+    frr.wait_established("to-a", UP);
+    let st = ours.wait_state(&key, State::Established, UP);
+    assert_eq!(
+        st.local_address.map(|l| l.port()),
+        Some(179),
+        "FRR dialed our listener: {st:?}"
+    );
+    wait_for("our unnumbered session received FRR's route", UP, || {
+        ours.received(&key, Family::IPV6_UNICAST)
+            .iter()
+            .any(|r| r.prefix.to_string() == "2001:db8:ff::/48")
+            .then_some(())
+    });
+    ours.shutdown(false);
+}
