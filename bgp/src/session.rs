@@ -80,6 +80,9 @@ pub struct ErrorCounters {
     pub attributes_discarded: u64,
     /// Sessions reset because of a malformed message.
     pub session_resets: u64,
+    /// UPDATEs whose routes were left out because their AS_PATH holds our own ASN (RFC 4271
+    /// §9.1.2 loop detection).
+    pub as_path_loops: u64,
 }
 
 /// Everything `show bgp neighbors` and the metrics need about one peer.
@@ -671,6 +674,20 @@ impl Session {
             }
         }
         if let Some(attrs) = &u.attributes {
+            let own = self.config().local_asn.0;
+            if attrs.as_path.segments.iter().any(|s| s.asns.contains(&own)) {
+                // RFC 4271 §9.1.2: a route whose AS_PATH holds our own ASN is a loop; it is
+                // not kept, and it replaces what the peer said before about these prefixes.
+                self.errors.as_path_loops += 1;
+                tracing::debug!(peer = %self.config().key(), asn = own, "routes ignored: AS_PATH holds our ASN");
+                for p in u.reachable() {
+                    if let Some(m) = self.rib_in.get_mut(&family_of(&p)) {
+                        m.remove(&p);
+                    }
+                }
+                self.rib_in.retain(|_, m| !m.is_empty());
+                return;
+            }
             let mp_nh = u.mp_reach.as_ref().map(|m| match m.next_hop {
                 NextHop::Ipv4(a) => IpAddr::V4(a),
                 NextHop::Ipv6(g) => IpAddr::V6(g),

@@ -180,6 +180,25 @@ impl H {
             self.s.received(self.now, self.conn, &m);
         }
     }
+    /// Like `feed_update` with an AS_PATH of `path`.
+    fn feed_with_path(&mut self, announce: &[&str], path: &[u32]) {
+        let attrs = Arc::new(PathAttributes {
+            as_path: AsPath::from_sequence(path.iter().copied()),
+            ..Default::default()
+        });
+        let a: Vec<(IpNet, Arc<PathAttributes>)> = announce
+            .iter()
+            .map(|p| (p.parse().unwrap(), attrs.clone()))
+            .collect();
+        let ctx = EncodeContext {
+            four_octet_as: true,
+            ipv4_via_mp: false,
+        };
+        for m in encode_updates(Family::IPV4_UNICAST, &a, &[], &NextHop::Ipv4(PEER), &ctx).unwrap()
+        {
+            self.s.received(self.now, self.conn, &m);
+        }
+    }
     fn received(&self) -> Vec<(String, bool)> {
         self.s
             .received_routes(Family::IPV4_UNICAST)
@@ -443,6 +462,23 @@ fn speaker_session_adj_rib_in_and_withdraw() {
             .get(&Family::IPV4_UNICAST),
         Some(&1)
     );
+}
+
+#[test]
+fn speaker_session_drops_routes_whose_as_path_holds_our_asn() {
+    let mut h = H::new(65002, false);
+    h.establish();
+    h.feed_update(&["203.0.113.0/24", "198.51.100.0/24"], &[]);
+    // The peer re-announces one prefix with a path through us (65001): a loop, RFC 4271 §9.1.2.
+    // The route is not kept, and it replaces the earlier one; the other prefix stays.
+    h.feed_with_path(&["203.0.113.0/24"], &[65002, 65001, 65003]);
+    assert_eq!(h.received(), vec![("198.51.100.0/24".into(), false)]);
+    assert_eq!(h.s.status(h.now).errors.as_path_loops, 1);
+    assert_eq!(h.s.fsm().state(), State::Established, "no session reset");
+    // A path without our ASN is kept again.
+    h.feed_with_path(&["203.0.113.0/24"], &[65002, 65003]);
+    assert_eq!(h.received().len(), 2);
+    assert_eq!(h.s.status(h.now).errors.as_path_loops, 1);
 }
 
 #[test]
