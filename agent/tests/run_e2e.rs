@@ -231,8 +231,7 @@ fn run_e2e_two_nodes_cluster_local_edit_and_peer_removal() {
         adv.contains("203.0.113.11/32") && adv.contains("8000:800"),
         "{adv}"
     );
-    let js: Value =
-        serde_json::from_str(&lab.nodes[0].show(&["bgp", "summary", "--json"])).unwrap();
+    let js: Value = lab.nodes[0].show_json(&["bgp", "summary"]);
     assert_eq!(
         js["vrfs"]["default"]["peers"]["192.0.2.1"]["state"], "Established",
         "{js}"
@@ -491,7 +490,7 @@ fn run_e2e_bfd_profile_up_and_link_cut_withdraws() {
             .count();
         (up == 2).then_some(())
     });
-    let js: Value = serde_json::from_str(&lab.nodes[0].show(&["bfd", "peers", "--json"])).unwrap();
+    let js: Value = lab.nodes[0].show_json(&["bfd", "peers"]);
     assert_eq!(js["peers"][0]["status"], "up", "{js}");
     assert_eq!(js["peers"][0]["bgpPeer"], "router", "{js}");
     let m = lab.nodes[0].http_get("/metrics");
@@ -511,7 +510,7 @@ fn run_e2e_bfd_profile_up_and_link_cut_withdraws() {
         },
     );
     // The BFD session stays configured while BGP is down (it is what tells the link is back).
-    let js: Value = serde_json::from_str(&lab.nodes[0].show(&["bfd", "peers", "--json"])).unwrap();
+    let js: Value = lab.nodes[0].show_json(&["bfd", "peers"]);
     assert_eq!(js["peers"].as_array().map(Vec::len), Some(1), "{js}");
     assert_ne!(js["peers"][0]["status"], "up", "{js}");
     restore_packets(&lab.nodes[0].ns);
@@ -849,8 +848,7 @@ fn run_e2e_password_secret_md5() {
     // node-2: held, no session at all (not a passwordless one).
     let plan = lab.nodes[1].show(&["plan"]);
     assert!(plan.contains("bgp-md5"), "{plan}");
-    let js: Value =
-        serde_json::from_str(&lab.nodes[1].show(&["bgp", "summary", "--json"])).unwrap();
+    let js: Value = lab.nodes[1].show_json(&["bgp", "summary"]);
     assert!(
         js["vrfs"]["default"]["peers"]["192.0.2.1"].is_null(),
         "a session without its Secret: {js}"

@@ -545,8 +545,7 @@ spec:
         }
     }
     // One session per node carries both families.
-    let js: Value =
-        serde_json::from_str(&lab.nodes[0].show(&["bgp", "summary", "--json"])).unwrap();
+    let js: Value = lab.nodes[0].show_json(&["bgp", "summary"]);
     assert_eq!(
         js["vrfs"]["default"]["peers"]["192.0.2.1"]["state"], "Established",
         "{js}"
@@ -710,7 +709,7 @@ fn run_e2e_ipv6_bfd_profile_link_cut_withdraws() {
             .count();
         (up == 2).then_some(())
     });
-    let js: Value = serde_json::from_str(&lab.nodes[0].show(&["bfd", "peers", "--json"])).unwrap();
+    let js: Value = lab.nodes[0].show_json(&["bfd", "peers"]);
     assert_eq!(js["peers"][0]["status"], "up", "{js}");
     assert_eq!(js["peers"][0]["bgpPeer"], "router-v6", "{js}");
 

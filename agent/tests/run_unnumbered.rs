@@ -155,7 +155,7 @@ fn run_unnumbered_bgppeer_interface_announces_ipv4_and_ipv6_over_link_local() {
         Some("advertisedAndReceived"),
         "{n}"
     );
-    let summary: Value = serde_json::from_str(&node.show(&["--json", "bgp", "summary"])).unwrap();
+    let summary: Value = node.show_json(&["bgp", "summary"]);
     let text = summary.to_string();
     assert!(
         text.contains("\"name\":\"tor\"") && text.contains("\"state\":\"Established\""),

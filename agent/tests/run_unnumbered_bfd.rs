@@ -105,10 +105,6 @@ fn router_bfd_peer(frr: &Frr, node_ll: Ipv6Addr) -> Option<Value> {
         .cloned()
 }
 
-fn bfd_peers(node: &Node) -> Value {
-    serde_json::from_str(&node.show(&["--json", "bfd", "peers"])).unwrap()
-}
-
 #[test]
 fn run_unnumbered_bfd_link_local_session_gates_routes_and_resets_bgp() {
     if !prerequisites(
@@ -148,7 +144,7 @@ fn run_unnumbered_bfd_link_local_session_gates_routes_and_resets_bgp() {
     });
 
     // `show bfd peers`: one session between the link-local addresses, for BGPPeer tor.
-    let js = bfd_peers(&node);
+    let js = node.show_json(&["bfd", "peers"]);
     let s = &js["peers"][0];
     assert_eq!(js["peers"].as_array().map(Vec::len), Some(1), "{js}");
     assert_eq!(s["status"], "up", "{js}");
@@ -209,13 +205,13 @@ fn run_unnumbered_bfd_link_local_session_gates_routes_and_resets_bgp() {
         !router_has(&frr, PREFIX),
         "no routes while the node's BFD session is down"
     );
-    let js = bfd_peers(&node);
+    let js = node.show_json(&["bfd", "peers"]);
     assert_eq!(js["peers"].as_array().map(Vec::len), Some(1), "{js}");
     assert_ne!(js["peers"][0]["status"], "up", "{js}");
 
     node.ns.sh("nft delete table inet bfdcut");
     wait_for("BFD back up on the node", DEADLINE, || {
-        (bfd_peers(&node)["peers"][0]["status"] == "up").then_some(())
+        (node.show_json(&["bfd", "peers"])["peers"][0]["status"] == "up").then_some(())
     });
     wait_for("the router has the /128 again", DEADLINE, || {
         router_has(&frr, PREFIX).then_some(())
@@ -246,7 +242,7 @@ fn run_unnumbered_bfd_link_local_session_gates_routes_and_resets_bgp() {
         "the BFD session moved to the router's new address and is Up",
         DEADLINE,
         || {
-            let js = bfd_peers(&node);
+            let js = node.show_json(&["bfd", "peers"]);
             let peers = js["peers"].as_array()?;
             (peers.len() == 1
                 && peers[0]["peer"] == moved.to_string()

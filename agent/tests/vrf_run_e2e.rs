@@ -34,7 +34,7 @@
 #[allow(dead_code)]
 mod common;
 
-use common::{next_hops, show, BIN};
+use common::{next_hops, show, show_json, BIN};
 use metalroute_netns::{
     addr, ip_json, prerequisites, read_sysctl, route, set_master, sysctl, terminate, veth, vrf,
     wait_for, Frr, Need, Netns,
@@ -474,7 +474,7 @@ fn vrf_run_e2e_nncp_creates_vrf_and_peer_session_runs_in_it() {
     assert_eq!(last.as_deref(), Ok("node-1 in VRF red"));
     stop.store(true, Ordering::SeqCst);
 
-    let js: Value = serde_json::from_str(&show(&sock, &["bgp", "summary", "--json"])).unwrap();
+    let js: Value = show_json(&sock, &["bgp", "summary"]);
     assert_eq!(
         js["vrfs"]["red"]["peers"]["192.0.2.1"]["state"], "Established",
         "{js}"
@@ -609,7 +609,7 @@ fn vrf_run_e2e_example_vrf_unchanged() {
         ],
         "{rules:?}"
     );
-    let js: Value = serde_json::from_str(&show(&sock, &["bgp", "summary", "--json"])).unwrap();
+    let js: Value = show_json(&sock, &["bgp", "summary"]);
     assert_eq!(
         js["vrfs"]["ens4vrf"]["peers"]["192.168.130.1"]["state"], "Established",
         "{js}"
@@ -736,7 +736,7 @@ spec: {ipAddressPools: [web]}
         summary.contains("% BGPPeer router-blue not running: VRF blue does not exist yet"),
         "{summary}"
     );
-    let js: Value = serde_json::from_str(&show(&sock, &["bgp", "summary", "--json"])).unwrap();
+    let js: Value = show_json(&sock, &["bgp", "summary"]);
     assert_eq!(js["vrfs"].as_object().map(|m| m.len()), Some(1), "{js}");
     // Several re-checks of the kernel's VRFs (every 2 s) pass; absence is what is asserted, so
     // this is a bounded observation window, not a wait for a condition.
@@ -763,7 +763,7 @@ spec: {ipAddressPools: [web]}
     wait_for("router-blue holds the service prefix", DEADLINE, || {
         (next_hops(&frr_blue, "203.0.113.5/32") == ["192.0.2.11"]).then_some(())
     });
-    let js: Value = serde_json::from_str(&show(&sock, &["bgp", "summary", "--json"])).unwrap();
+    let js: Value = show_json(&sock, &["bgp", "summary"]);
     assert_eq!(
         js["vrfs"]["blue"]["peers"]["192.0.2.1"]["state"], "Established",
         "{js}"

@@ -111,6 +111,11 @@ impl Node {
         show(&self.sock, args)
     }
 
+    /// `metalroute show --json ARGS`, parsed.
+    pub fn show_json(&self, args: &[&str]) -> Value {
+        show_json(&self.sock, args)
+    }
+
     /// The full HTTP response of `GET path` from the agent's metrics endpoint.
     pub fn http_get(&self, path: &str) -> String {
         self.ns.run(|| {
@@ -136,6 +141,14 @@ impl Drop for Node {
         let _ = std::fs::remove_dir_all(&self.dir);
         let _ = std::fs::remove_file(self.log());
     }
+}
+
+/// `metalroute show --json ARGS` on `sock`, parsed (must succeed and be JSON).
+pub fn show_json(sock: &Path, args: &[&str]) -> Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let out = show(sock, &all);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("show {args:?}: not JSON ({e}): {out}"))
 }
 
 /// The output of `metalroute show ARGS` through the admin socket `sock` (must succeed).
