@@ -4,7 +4,7 @@
 //! through the router ([`who_answers`], [`ask`]) and queries of FRR's BGP RIB ([`rib_paths`]).
 //! Each test file includes it with `mod common;`; not every file uses every item.
 
-use metalroute_netns::{addr, route, sysctl, veth, ChildGuard, Frr, Need, Netns};
+use metalroute_netns::{addr, route, sysctl, veth, wait_for, ChildGuard, Frr, Need, Netns};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
@@ -104,6 +104,11 @@ impl Node {
             METRICS_ADDR,
         ];
         self.agent = Some(self.ns.spawn_logged(&argv, &self.log()));
+        // The agent opens its admin socket before anything else; a `show` issued before that
+        // would fail, so every test starts from an agent that answers.
+        wait_for("the agent's admin socket", DEADLINE, || {
+            self.sock.exists().then_some(())
+        });
     }
 
     /// The output of `metalroute show ARGS` through the node's admin socket (must succeed).
