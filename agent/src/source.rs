@@ -23,7 +23,7 @@ use crate::error::AgentError;
 use metalroute_crds::loader::load_str;
 use metalroute_crds::object::{LoadedObject, Object, ReadOptions};
 use metalroute_crds::report::ObjectKey;
-use metalroute_crds::snapshot::Snapshot;
+use metalroute_crds::snapshot::{Snapshot, SpliceIndex};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -60,6 +60,9 @@ struct View {
     /// Objects whose current version is invalid and whose last valid version is used: the line
     /// reporting it.
     kept_invalid: BTreeMap<ObjectKey, String>,
+    /// The index splices of `snapshot` use (built at the first splice after a validation of
+    /// the whole set, then kept up to date by each splice).
+    splice_index: Option<SpliceIndex>,
 }
 
 /// How the snapshot was brought up to date, counted since the source was made.
@@ -336,9 +339,12 @@ impl FileSource {
             .map(|f| f.objects.clone())
             .unwrap_or_default();
         let refs: Vec<&LoadedObject> = new.iter().map(|o| &**o).collect();
+        let index = view
+            .splice_index
+            .get_or_insert_with(|| SpliceIndex::of(&view.snapshot));
         if !view
             .snapshot
-            .splice_leaf_objects(start..start + old.len(), &refs)
+            .splice_leaf_objects_indexed(index, start..start + old.len(), &refs)
         {
             return false;
         }
@@ -358,9 +364,12 @@ impl FileSource {
         }
         if !kept.is_empty() {
             let refs: Vec<&LoadedObject> = new.iter().map(|o| &**o).collect();
+            let index = view
+                .splice_index
+                .get_or_insert_with(|| SpliceIndex::of(&view.snapshot));
             if !view
                 .snapshot
-                .splice_leaf_objects(start..start + new.len(), &refs)
+                .splice_leaf_objects_indexed(index, start..start + new.len(), &refs)
             {
                 return false;
             }
@@ -471,6 +480,7 @@ impl FileSource {
             effective,
             kept_deleted,
             kept_invalid,
+            splice_index: None,
         };
     }
 

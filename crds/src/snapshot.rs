@@ -12,6 +12,7 @@ use crate::nmstate_io::{NodeNetworkConfigurationEnactment, NodeNetworkState};
 use crate::object::{LoadedObject, ReadOptions};
 use crate::report::{ObjectKey, ObjectReport, Outcome};
 use crate::selector::Labels;
+pub use crate::validate::SpliceIndex;
 use crate::validate::{node_labels, peer_conflict, validate, validate_refs};
 use std::ops::Range;
 use std::path::Path;
@@ -72,8 +73,26 @@ impl Snapshot {
     ///
     /// `reports[i]` is the report of the i-th object given to validation, so a source that
     /// validated its objects in a known order can name a file's objects by their range.
+    ///
+    /// This builds a [`SpliceIndex`] of the whole snapshot (a pass over every report); a source
+    /// splicing the same snapshot again and again keeps one and calls
+    /// [`Snapshot::splice_leaf_objects_indexed`].
     pub fn splice_leaf_objects(&mut self, range: Range<usize>, objects: &[&LoadedObject]) -> bool {
-        crate::validate::splice_leaf(self, range, objects)
+        let mut index = SpliceIndex::of(self);
+        crate::validate::splice_leaf(self, &mut index, range, objects)
+    }
+
+    /// [`Snapshot::splice_leaf_objects`] with an index of this snapshot kept by the caller
+    /// ([`SpliceIndex::of`] this snapshot, then the same index for every splice; a refused
+    /// splice leaves both unchanged). A change of k objects then costs O(k log n), not a pass
+    /// over every report.
+    pub fn splice_leaf_objects_indexed(
+        &mut self,
+        index: &mut SpliceIndex,
+        range: Range<usize>,
+        objects: &[&LoadedObject],
+    ) -> bool {
+        crate::validate::splice_leaf(self, index, range, objects)
     }
 
     /// Parses and validates objects given as JSON values (e.g. objects listed from the

@@ -17,6 +17,7 @@ mod splice;
 
 pub use peer::{peer_conflict, vrf_name};
 pub(crate) use splice::splice_leaf;
+pub use splice::SpliceIndex;
 
 use crate::config::Config;
 use crate::core::{Node, Secret, Service};

@@ -9,7 +9,7 @@ use crate::core::ObjectMeta;
 use crate::object::{LoadedObject, Object};
 use crate::report::{Issues, ObjectKey, ObjectReport, Outcome};
 use crate::snapshot::Snapshot;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Kinds whose reports depend on no object but themselves and the valid pools, and on which
@@ -18,18 +18,70 @@ fn is_leaf_kind(kind: &str) -> bool {
     matches!(kind, "Service" | "EndpointSlice")
 }
 
-/// Below this many objects involved, clashes with the other objects are looked up by a scan
-/// instead of a set.
-const SCAN_LIMIT: usize = 16;
-
 /// Position of a Service or EndpointSlice in the snapshot's name-ordered lists.
 fn meta_key(m: &ObjectMeta) -> (Option<&str>, &str) {
     (m.namespace.as_deref(), m.name.as_deref().unwrap_or(""))
 }
 
-/// See [`Snapshot::splice_leaf_objects`].
+/// A 64-bit digest of an object key. Two keys with the same digest are treated as the same key
+/// by [`SpliceIndex`]; a collision can only make a splice be refused (and the whole set be
+/// validated), never make a wrong one.
+fn key_digest(k: &ObjectKey) -> u64 {
+    use std::hash::{Hash, Hasher};
+    // SipHash with fixed keys: deterministic, and hard to collide on purpose.
+    let mut h = std::hash::DefaultHasher::new();
+    k.hash(&mut h);
+    h.finish()
+}
+
+/// What [`Snapshot::splice_leaf_objects_indexed`] needs to know about the objects outside the
+/// range it replaces, kept up to date splice by splice so that a change of k objects costs
+/// O(k log n) instead of a pass over every report: how many reports carry each key (by
+/// digest), and how many EgressServices are loaded.
+///
+/// Build it with [`SpliceIndex::of`] for a snapshot, and pass the same index to every splice of
+/// that snapshot; build it again for a snapshot validated anew.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SpliceIndex {
+    /// Reports per key digest (named keys only).
+    keys: HashMap<u64, u32>,
+    /// Reports of checked EgressServices.
+    egress: usize,
+}
+
+impl SpliceIndex {
+    /// The index of `snap`.
+    pub fn of(snap: &Snapshot) -> SpliceIndex {
+        let mut index = SpliceIndex::default();
+        for r in &snap.reports {
+            if r.outcome == Outcome::Checked && r.key.kind == "EgressService" {
+                index.egress += 1;
+            }
+            if !r.key.name.is_empty() {
+                *index.keys.entry(key_digest(&r.key)).or_default() += 1;
+            }
+        }
+        index
+    }
+
+    fn count(&self, digest: u64) -> u32 {
+        self.keys.get(&digest).copied().unwrap_or(0)
+    }
+
+    fn remove(&mut self, digest: u64) {
+        if let Some(n) = self.keys.get_mut(&digest) {
+            *n -= 1;
+            if *n == 0 {
+                self.keys.remove(&digest);
+            }
+        }
+    }
+}
+
+/// See [`Snapshot::splice_leaf_objects_indexed`].
 pub(crate) fn splice_leaf(
     snap: &mut Snapshot,
+    index: &mut SpliceIndex,
     range: std::ops::Range<usize>,
     objects: &[&LoadedObject],
 ) -> bool {
@@ -48,39 +100,37 @@ pub(crate) fn splice_leaf(
     {
         return false;
     }
+    // EgressServices' reports depend on the Services loaded (none is in the range: checked
+    // above, so every one counted is outside it).
+    if index.egress > 0 {
+        return false;
+    }
     // No key involved may be defined twice (whatever the documents' outcomes): duplicates
     // decide which copy is used, and an object's last valid version replaces the first
-    // document of its key.
-    let old_keys = snap.reports[range.clone()]
+    // document of its key. Keys are compared by digest: a collision refuses the splice.
+    let old_digests: Vec<u64> = snap.reports[range.clone()]
         .iter()
-        .map(|r| &r.key)
-        .filter(|k| named(k));
-    let new_keys: Vec<&ObjectKey> = objects
-        .iter()
-        .map(|o| &o.key)
-        .filter(|k| named(k))
+        .filter(|r| named(&r.key))
+        .map(|r| key_digest(&r.key))
         .collect();
-    let mut seen = HashSet::with_capacity(new_keys.len());
-    if !new_keys.iter().all(|k| seen.insert(*k)) {
+    let new_digests: Vec<u64> = objects
+        .iter()
+        .filter(|o| named(&o.key))
+        .map(|o| key_digest(&o.key))
+        .collect();
+    let mut sorted = new_digests.clone();
+    sorted.sort_unstable();
+    if sorted.windows(2).any(|w| w[0] == w[1]) {
         return false;
     }
-    let involved: Vec<&ObjectKey> = old_keys.chain(new_keys.iter().copied()).collect();
-    let outside = || {
-        snap.reports[..range.start]
-            .iter()
-            .chain(&snap.reports[range.end..])
-    };
-    // EgressServices' reports depend on the Services loaded.
-    if outside().any(|r| checked(&r.outcome) && r.key.kind == "EgressService") {
-        return false;
+    // In the range, per digest: a key is outside the range when the whole snapshot has more
+    // reports of it than the range.
+    let mut in_range: HashMap<u64, u32> = HashMap::with_capacity(old_digests.len());
+    for d in &old_digests {
+        *in_range.entry(*d).or_default() += 1;
     }
-    let clash = if involved.len() <= SCAN_LIMIT {
-        outside().any(|r| involved.contains(&&r.key))
-    } else {
-        let set: HashSet<&ObjectKey> = involved.iter().copied().collect();
-        outside().any(|r| set.contains(&r.key))
-    };
-    if clash {
+    let outside = |d: &u64| index.count(*d) > in_range.get(d).copied().unwrap_or(0);
+    if old_digests.iter().chain(&new_digests).any(outside) {
         return false;
     }
 
@@ -114,17 +164,23 @@ pub(crate) fn splice_leaf(
             warnings: issues.warnings,
         });
     }
+    // Commit: nothing below can fail.
+    for d in old_digests {
+        index.remove(d);
+    }
+    for d in new_digests {
+        *index.keys.entry(d).or_default() += 1;
+    }
     // Take out what the old objects contributed, then put in the new ones, keeping the lists in
-    // name order as `validate` does: one pass over each list (a removal or insertion per object
-    // would move the whole tail each time — quadratic for a file of thousands of objects).
+    // name order as `validate` does.
     let old: Vec<ObjectReport> = snap.reports.splice(range, reports).collect();
-    let mut gone_services = HashSet::new();
-    let mut gone_slices = HashSet::new();
+    let mut gone_services = Vec::new();
+    let mut gone_slices = Vec::new();
     for r in old.iter().filter(|r| checked(&r.outcome) && named(&r.key)) {
         let key = (r.key.namespace.as_deref(), r.key.name.as_str());
         match r.key.kind.as_str() {
-            "Service" => gone_services.insert(key),
-            _ => gone_slices.insert(key),
+            "Service" => gone_services.push(key),
+            _ => gone_slices.push(key),
         };
     }
     replace_sorted(&mut snap.services, &gone_services, services, |s| {
@@ -137,12 +193,16 @@ pub(crate) fn splice_leaf(
 }
 
 /// Removes from `list` (sorted by `key`, keys unique) the entries whose key is in `gone`, and
-/// merges in `added` (keys unique, in no particular order), keeping `list` sorted: O(n + k log k)
-/// for n entries and k added. An added entry lands before any kept entry with the same key, as a
-/// binary-search insertion would (the splice refuses changes where that can happen).
+/// merges in `added` (keys unique, in no particular order), keeping `list` sorted. Entries are
+/// found by binary search and the list is rebuilt in one pass that moves the kept entries
+/// without reading them: O(n + k log n) pointer moves and comparisons for n entries and k
+/// changed, and only O(k log n) entries read (with 10,000 Services, reading each one's key
+/// costs more than the rest of a change of a thousand). An added entry lands before any kept
+/// entry with the same key, as a binary-search insertion would (the splice refuses changes
+/// where that can happen).
 fn replace_sorted<T, F>(
     list: &mut Vec<Arc<T>>,
-    gone: &HashSet<(Option<&str>, &str)>,
+    gone: &[(Option<&str>, &str)],
     added: Vec<&Arc<T>>,
     key: F,
 ) where
@@ -151,23 +211,68 @@ fn replace_sorted<T, F>(
     if gone.is_empty() && added.is_empty() {
         return;
     }
+    // Both searches go in key order, each starting where the previous one ended (a galloping
+    // search): consecutive changes are usually near each other, so most reads hit entries
+    // the previous search read.
+    let mut gone = gone.to_vec();
+    gone.sort_unstable();
+    let mut removed = Vec::with_capacity(gone.len());
+    let mut from = 0;
+    for g in &gone {
+        from = lower_bound_from(list, from, |x| key(x) < *g);
+        if list.get(from).is_some_and(|x| key(x) == *g) {
+            removed.push(from);
+        }
+    }
     let mut added = added;
     added.sort_by(|a, b| key(a).cmp(&key(b)));
+    // Where each added entry goes: before the first old entry whose key is not smaller.
+    let mut from = 0;
+    let at: Vec<usize> = added
+        .iter()
+        .map(|a| {
+            let k = key(a);
+            from = lower_bound_from(list, from, |x| key(x) < k);
+            from
+        })
+        .collect();
     let old = std::mem::take(list);
-    let mut out = Vec::with_capacity(old.len() + added.len());
-    let mut next = added.into_iter().peekable();
-    for item in old {
-        let k = key(&item);
-        if gone.contains(&k) {
-            continue;
-        }
-        while let Some(a) = next.next_if(|a| key(a) <= k) {
+    let mut out = Vec::with_capacity(old.len() - removed.len() + added.len());
+    let mut next = added.into_iter().zip(at).peekable();
+    let mut drop = removed.into_iter().peekable();
+    for (i, item) in old.into_iter().enumerate() {
+        while let Some((a, _)) = next.next_if(|(_, p)| *p <= i) {
             out.push(Arc::clone(a));
+        }
+        if drop.next_if_eq(&i).is_some() {
+            continue;
         }
         out.push(item);
     }
-    out.extend(next.map(Arc::clone));
+    out.extend(next.map(|(a, _)| Arc::clone(a)));
     *list = out;
+}
+
+/// The first index at or after `from` whose entry is not `less` (`list[from..]` is partitioned:
+/// every `less` entry before every other), found by doubling steps from `from` and then a binary
+/// search in the last step: O(log d) reads for an answer d entries after `from`.
+fn lower_bound_from<T>(list: &[T], from: usize, less: impl Fn(&T) -> bool) -> usize {
+    let mut lo = from.min(list.len());
+    let mut step = 1;
+    // Invariant: every entry before `lo` is `less`.
+    loop {
+        let probe = lo + step - 1;
+        match list.get(probe) {
+            Some(x) if less(x) => {
+                lo = probe + 1;
+                step *= 2;
+            }
+            _ => {
+                let hi = probe.min(list.len());
+                return lo + list[lo..hi].partition_point(&less);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -247,6 +352,7 @@ mod tests {
             files.push(load(i, &service_file(i, 0)));
         }
         let mut snap = full(&files);
+        let mut index = SpliceIndex::of(&snap);
         let mut rng = Lcg(7);
         let (mut spliced, mut refused) = (0, 0);
         for step in 0..400 {
@@ -270,7 +376,11 @@ mod tests {
             let refs: Vec<&LoadedObject> = new.iter().collect();
             let before = dump(&snap);
             let mut next = snap.clone();
-            let ok = next.splice_leaf_objects(range, &refs);
+            let mut next_index = index.clone();
+            let ok = next.splice_leaf_objects_indexed(&mut next_index, range.clone(), &refs);
+            // The unindexed splice decides the same.
+            let mut plain = snap.clone();
+            assert_eq!(plain.splice_leaf_objects(range, &refs), ok, "step {step}");
             files[idx] = new;
             let want = full(&files);
             if ok {
@@ -279,20 +389,106 @@ mod tests {
                     dump(&want),
                     "step {step}: file {idx} <- {text}"
                 );
+                assert_eq!(dump(&plain), dump(&want), "step {step}: unindexed");
+                assert_eq!(
+                    next_index,
+                    SpliceIndex::of(&next),
+                    "step {step}: the index kept is the index of the new snapshot"
+                );
                 spliced += 1;
                 snap = next;
+                index = next_index;
             } else {
                 assert_eq!(
                     dump(&next),
                     before,
                     "step {step}: a refused splice changed the snapshot"
                 );
+                assert_eq!(
+                    next_index, index,
+                    "step {step}: a refused splice changed the index"
+                );
                 refused += 1;
                 snap = want;
+                index = SpliceIndex::of(&snap);
             }
         }
         assert!(spliced > 200, "only {spliced} edits were spliced");
         assert!(refused > 20, "only {refused} edits were refused");
+    }
+
+    #[test]
+    fn lower_bound_from_equals_partition_point() {
+        let mut rng = Lcg(5);
+        for _ in 0..2000 {
+            let n = (rng.next() % 70) as usize;
+            let mut v: Vec<u64> = (0..n).map(|_| rng.next() % 50).collect();
+            v.sort_unstable();
+            let k = rng.next() % 55;
+            let want = v.partition_point(|x| *x < k);
+            // Any start at or before the answer finds it.
+            let from = (rng.next() as usize) % (want + 1);
+            assert_eq!(
+                lower_bound_from(&v, from, |x| *x < k),
+                want,
+                "{v:?} {k} from {from}"
+            );
+        }
+        assert_eq!(
+            lower_bound_from(&[1u8, 2], 5, |x| *x < 9),
+            2,
+            "a start past the end"
+        );
+    }
+
+    #[test]
+    fn replace_sorted_equals_filtering_and_sorting() {
+        let mut rng = Lcg(11);
+        let name = |i: u64| format!("s{i}");
+        for round in 0..300 {
+            let n = (rng.next() % 40) as usize;
+            // Unique keys, some in a second namespace.
+            let mut keys: Vec<(Option<String>, String)> = (0..n as u64)
+                .map(|i| {
+                    let ns = (rng.next() % 3 == 0).then(|| "b".to_string());
+                    (ns, name(i * 2))
+                })
+                .collect();
+            keys.sort();
+            keys.dedup();
+            let mut list: Vec<Arc<(Option<String>, String)>> =
+                keys.iter().cloned().map(Arc::new).collect();
+            let gone: Vec<(Option<&str>, &str)> = keys
+                .iter()
+                .filter(|_| rng.next() % 3 == 0)
+                .map(|(ns, n)| (ns.as_deref(), n.as_str()))
+                .collect();
+            // New keys: odd names (never kept), or a gone key coming back.
+            let mut fresh: Vec<Arc<(Option<String>, String)>> = (0..rng.next() % 12)
+                .map(|_| Arc::new((None, name(rng.next() % 90 * 2 + 1))))
+                .collect();
+            fresh.extend(
+                gone.iter()
+                    .filter(|_| rng.next() % 2 == 0)
+                    .map(|(ns, n)| Arc::new((ns.map(str::to_string), n.to_string()))),
+            );
+            fresh.sort();
+            fresh.dedup();
+            let mut shuffled: Vec<&Arc<(Option<String>, String)>> = fresh.iter().collect();
+            shuffled.reverse();
+            let mut want: Vec<(Option<String>, String)> = keys
+                .iter()
+                .filter(|(ns, n)| !gone.contains(&(ns.as_deref(), n.as_str())))
+                .cloned()
+                .chain(fresh.iter().map(|a| (**a).clone()))
+                .collect();
+            want.sort();
+            replace_sorted(&mut list, &gone, shuffled, |k| {
+                (k.0.as_deref(), k.1.as_str())
+            });
+            let got: Vec<(Option<String>, String)> = list.iter().map(|a| (**a).clone()).collect();
+            assert_eq!(got, want, "round {round}");
+        }
     }
 
     #[test]
