@@ -9,22 +9,21 @@
 //!   speaker then sends only the difference, so one Service's change touches only its prefixes.
 
 use crate::planner::{NodePlan, SessionParams};
-use ipnet::IpNet;
 use metalroute_bgp::config::{
     family_of, Asn, Family, GracefulRestart, HoldTime, PeerAsn, PeerConfig, PeerKey, Timers,
 };
 use metalroute_bgp::packet::{Community, LargeCommunity, PathAttributes};
-use metalroute_bgp::speaker::{RouteSet, Speaker};
+use metalroute_bgp::speaker::{RouteSet, RouteSetBuilder, Speaker};
 use metalroute_crds::values::{Community as CrdCommunity, PeerAsn as CrdPeerAsn, PeerTarget};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-/// Routes of one family: prefix → attributes (the speaker adds ORIGIN, AS_PATH and NEXT_HOP).
-/// Routes with the same attributes share one `Arc` (see [`desired_peers`]), so 100,000 routes
-/// with one set of attributes hold one copy of them — here and in the speaker, which gets
-/// these `Arc`s.
-pub type FamilyRoutes = BTreeMap<IpNet, Arc<PathAttributes>>;
+/// Routes of one family: prefix → attributes (the speaker adds ORIGIN, AS_PATH and NEXT_HOP),
+/// as the speaker's compact, shared [`RouteSet`]: the set built here is the set the speaker
+/// keeps (handing it over copies a pointer), and 100,000 routes with one set of attributes hold
+/// one copy of them.
+pub type FamilyRoutes = RouteSet;
 
 /// One session as the speaker must run it.
 #[derive(Debug, Clone, PartialEq)]
@@ -156,19 +155,33 @@ pub fn desired_peers(
                 continue;
             }
         };
-        let mut routes: BTreeMap<Family, FamilyRoutes> = config
+        let mut builders: BTreeMap<Family, RouteSetBuilder> = config
             .families
             .iter()
-            .map(|f| (*f, FamilyRoutes::new()))
+            .map(|f| (*f, RouteSetBuilder::new()))
             .collect();
+        // The advertisements come in ascending prefix order, which the builder takes fastest;
+        // neighbours mostly have equal attributes, so the last converted set is tried first.
+        let mut last: Option<(&crate::planner::PathAttributes, Arc<PathAttributes>)> = None;
         for (prefix, ad) in &s.advertisements {
-            if let Some(r) = routes.get_mut(&family_of(prefix)) {
-                let a = interned
-                    .entry(&ad.attributes)
-                    .or_insert_with(|| Arc::new(attributes(&ad.attributes)));
-                r.insert(*prefix, Arc::clone(a));
+            if let Some(b) = builders.get_mut(&family_of(prefix)) {
+                let a = match &last {
+                    Some((planned, a)) if *planned == &ad.attributes => Arc::clone(a),
+                    _ => {
+                        let a = Arc::clone(
+                            interned
+                                .entry(&ad.attributes)
+                                .or_insert_with(|| Arc::new(attributes(&ad.attributes))),
+                        );
+                        last = Some((&ad.attributes, Arc::clone(&a)));
+                        a
+                    }
+                };
+                b.push(*prefix, &a);
             }
         }
+        let routes: BTreeMap<Family, FamilyRoutes> =
+            builders.into_iter().map(|(f, b)| (f, b.build())).collect();
         out.insert(
             config.key(),
             DesiredPeer {
@@ -203,7 +216,7 @@ pub fn gate_on_bfd(
         }
         if let Some(d) = desired.get_mut(&key) {
             for routes in d.routes.values_mut() {
-                routes.clear();
+                *routes = RouteSet::new();
             }
         }
     }
@@ -354,9 +367,12 @@ impl SpeakerActuator {
                     let Some(entry) = self.applied.get_mut(&key) else {
                         continue;
                     };
-                    // The speaker keeps this compact set by reference (no map copy per peer).
-                    let set: RouteSet = routes.iter().map(|(p, a)| (*p, Arc::clone(a))).collect();
-                    match self.speaker.set_advertisements(&key, family, set).await {
+                    // The speaker keeps this compact set by reference (no copy per peer).
+                    match self
+                        .speaker
+                        .set_advertisements(&key, family, routes.clone())
+                        .await
+                    {
                         Ok(()) => {
                             tracing::debug!(peer = %entry.name, session = %key, %family, prefixes = routes.len(), "advertisements set");
                             entry.routes.insert(family, routes);
@@ -425,7 +441,7 @@ mod tests {
         let (all, problems) = desired_peers(&plan, Some(Ipv4Addr::new(192, 0, 2, 11)));
         assert!(problems.is_empty(), "{problems:?}");
         let count = |d: &BTreeMap<PeerKey, DesiredPeer>, k: &str| {
-            d[&key(k)].routes.values().map(BTreeMap::len).sum::<usize>()
+            d[&key(k)].routes.values().map(RouteSet::len).sum::<usize>()
         };
         assert_eq!(count(&all, "192.0.2.1"), 1);
 
@@ -468,7 +484,7 @@ mod tests {
         assert!(problems.is_empty(), "{problems:?}");
         let k = PeerKey::interface(None, "eth1");
         let count = |d: &BTreeMap<PeerKey, DesiredPeer>| {
-            d[&k].routes.values().map(BTreeMap::len).sum::<usize>()
+            d[&k].routes.values().map(RouteSet::len).sum::<usize>()
         };
         assert_eq!(count(&all), 1, "{all:?}");
         let mut gated = all.clone();
@@ -495,7 +511,9 @@ mod tests {
         assert_eq!(p.config.router_id, Ipv4Addr::new(192, 0, 2, 11));
         assert_eq!(p.config.families, vec![Family::IPV4_UNICAST]);
         let routes = &p.routes[&Family::IPV4_UNICAST];
-        let a = &routes[&"203.0.113.1/32".parse::<IpNet>().unwrap()];
+        let a = routes
+            .get(&"203.0.113.1/32".parse::<ipnet::IpNet>().unwrap())
+            .unwrap();
         assert_eq!(a.communities, vec![Community((8000 << 16) | 800)]);
         assert_eq!(a.large_communities.len(), 1);
         assert_eq!(a.local_pref, None);

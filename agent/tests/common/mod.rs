@@ -109,6 +109,11 @@ impl Node {
         wait_for("the agent's admin socket", DEADLINE, || {
             self.sock.exists().then_some(())
         });
+        // Nor does a test ask for the plan before the agent read its directory once (the
+        // socket opens before the first read; a loaded machine can make that gap long).
+        wait_for("the agent's first plan", DEADLINE, || {
+            (self.show(&["plan"]) != "no plan yet\n").then_some(())
+        });
     }
 
     /// The output of `metalroute show ARGS` through the node's admin socket (must succeed).
