@@ -13,7 +13,7 @@ use crate::object::{LoadedObject, ReadOptions};
 use crate::report::{ObjectKey, ObjectReport, Outcome};
 use crate::selector::Labels;
 pub use crate::validate::SpliceIndex;
-use crate::validate::{node_labels, peer_conflict, validate, validate_refs};
+use crate::validate::{lower_bound_from, node_labels, peer_conflict, validate, validate_refs};
 use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
@@ -95,6 +95,30 @@ impl Snapshot {
         crate::validate::splice_leaf(self, index, range, objects)
     }
 
+    /// Finds the Service `namespace`/`name` in [`Snapshot::services`], searching from position
+    /// `from` on: `Ok(position)`, or `Err(position)` where it would be. Looking up keys in
+    /// ascending order, each from the position the previous answer gave, reads few Services
+    /// (a galloping search): a thousand lookups among 10,000 Services read a few thousand
+    /// instead of 14,000. A key before `from` is not found (its answer is `Err(from)`).
+    pub fn find_service_from(
+        &self,
+        from: usize,
+        namespace: &str,
+        name: &str,
+    ) -> Result<usize, usize> {
+        fn key(s: &Arc<Service>) -> (&str, &str) {
+            (
+                s.metadata.namespace.as_deref().unwrap_or(""),
+                s.metadata.name.as_deref().unwrap_or(""),
+            )
+        }
+        let at = lower_bound_from(&self.services, from, |s| key(s) < (namespace, name));
+        match self.services.get(at) {
+            Some(s) if key(s) == (namespace, name) => Ok(at),
+            _ => Err(at),
+        }
+    }
+
     /// Parses and validates objects given as JSON values (e.g. objects listed from the
     /// Kubernetes API and turned into JSON); each value must carry `apiVersion` and `kind`.
     pub fn from_values<I: IntoIterator<Item = serde_json::Value>>(
@@ -168,5 +192,46 @@ impl Snapshot {
             }
         }
         chosen
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loader::load_str;
+
+    #[test]
+    fn find_service_from_equals_a_binary_search() {
+        let mut text = String::new();
+        for ns in ["a", "default", "z"] {
+            for i in [3, 1, 4, 15, 9, 2, 6] {
+                text.push_str(&format!("---\napiVersion: v1\nkind: Service\nmetadata: {{name: s{i}, namespace: {ns}}}\nspec: {{type: ClusterIP}}\n"));
+            }
+        }
+        let opts = ReadOptions::default();
+        let snap = Snapshot::from_objects(load_str(&text, None, &opts).objects, &opts);
+        assert_eq!(snap.services.len(), 21);
+        let mut keys = Vec::new();
+        for ns in ["", "a", "b", "default", "z", "zz"] {
+            for i in 0..17 {
+                keys.push((ns.to_string(), format!("s{i}")));
+            }
+        }
+        keys.sort();
+        let mut from = 0;
+        for (ns, name) in &keys {
+            let want = snap.services.binary_search_by(|s| {
+                (
+                    s.metadata.namespace.as_deref().unwrap_or(""),
+                    s.metadata.name.as_deref().unwrap_or(""),
+                )
+                    .cmp(&(ns.as_str(), name.as_str()))
+            });
+            let got = snap.find_service_from(from, ns, name);
+            assert_eq!(got, want, "{ns}/{name} from {from}");
+            from = got.unwrap_or_else(|at| at);
+            // From the start, too.
+            assert_eq!(snap.find_service_from(0, ns, name), want);
+        }
     }
 }

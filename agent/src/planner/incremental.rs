@@ -201,15 +201,16 @@ pub fn replan_services(
     // The touched Services decided again, and the prefixes they map to, before and after.
     let mut decided: Vec<(&ServiceKey, Option<ServicePlan>)> = Vec::with_capacity(touched.len());
     let mut prefixes: BTreeSet<IpNet> = BTreeSet::new();
+    // `touched` is in key order, the snapshot's Services too: each search starts where the
+    // previous one ended.
+    let mut from = 0;
     for key in &touched {
         if let Some(old) = plan.services.get(key) {
             advertise::service_prefixes(snapshot, old, &mut prefixes)?;
         }
-        let svc = snapshot
-            .services
-            .binary_search_by(|s| meta_key(&s.metadata).cmp(&(&key.namespace, &key.name)))
-            .ok()
-            .map(|i| &snapshot.services[i]);
+        let found = snapshot.find_service_from(from, &key.namespace, &key.name);
+        from = found.unwrap_or_else(|at| at);
+        let svc = found.ok().map(|i| &snapshot.services[i]);
         let new = svc.and_then(|s| announce::decide(&view, s));
         if let Some(p) = &new {
             advertise::service_prefixes(snapshot, p, &mut prefixes)?;

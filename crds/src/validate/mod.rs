@@ -16,8 +16,8 @@ mod pool;
 mod splice;
 
 pub use peer::{peer_conflict, vrf_name};
-pub(crate) use splice::splice_leaf;
 pub use splice::SpliceIndex;
+pub(crate) use splice::{lower_bound_from, splice_leaf};
 
 use crate::config::Config;
 use crate::core::{Node, Secret, Service};

@@ -256,7 +256,7 @@ fn replace_sorted<T, F>(
 /// The first index at or after `from` whose entry is not `less` (`list[from..]` is partitioned:
 /// every `less` entry before every other), found by doubling steps from `from` and then a binary
 /// search in the last step: O(log d) reads for an answer d entries after `from`.
-fn lower_bound_from<T>(list: &[T], from: usize, less: impl Fn(&T) -> bool) -> usize {
+pub(crate) fn lower_bound_from<T>(list: &[T], from: usize, less: impl Fn(&T) -> bool) -> usize {
     let mut lo = from.min(list.len());
     let mut step = 1;
     // Invariant: every entry before `lo` is `less`.
