@@ -24,7 +24,7 @@ use metalroute_crds::loader::load_str;
 use metalroute_crds::object::{LoadedObject, Object, ReadOptions};
 use metalroute_crds::report::ObjectKey;
 use metalroute_crds::snapshot::{Snapshot, SpliceIndex};
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -99,7 +99,7 @@ pub struct FileSource {
     dir: PathBuf,
     opts: ReadOptions,
     files: BTreeMap<PathBuf, FileState>,
-    last_valid: BTreeMap<ObjectKey, Obj>,
+    last_valid: HashMap<ObjectKey, Obj>,
     view: View,
     /// False until the first read built `view`.
     read_once: bool,
@@ -158,7 +158,7 @@ impl FileSource {
             dir: dir.to_path_buf(),
             opts,
             files: BTreeMap::new(),
-            last_valid: BTreeMap::new(),
+            last_valid: HashMap::new(),
             view: View::default(),
             read_once: false,
             incremental: true,
@@ -339,17 +339,22 @@ impl FileSource {
             .map(|f| f.objects.clone())
             .unwrap_or_default();
         let refs: Vec<&LoadedObject> = new.iter().map(|o| &**o).collect();
+        let old_refs: Vec<&LoadedObject> = old.iter().map(|o| &**o).collect();
         let index = view
             .splice_index
             .get_or_insert_with(|| SpliceIndex::of(&view.snapshot));
-        if !view
-            .snapshot
-            .splice_leaf_objects_indexed(index, start..start + old.len(), &refs)
-        {
+        if !view.snapshot.splice_leaf_objects_indexed(
+            index,
+            start..start + old.len(),
+            &old_refs,
+            &refs,
+        ) {
             return false;
         }
+        drop((refs, old_refs));
         // An invalid new version keeps its last valid one, as `rebuild` does.
         let mut kept = Vec::new();
+        let mut last_versions = Vec::new();
         for (i, r) in view.snapshot.reports[start..start + new.len()]
             .iter()
             .enumerate()
@@ -359,18 +364,26 @@ impl FileSource {
             }
             if let Some(last) = self.last_valid.get(&r.key) {
                 kept.push((r.key.clone(), kept_invalid_line(r)));
-                new[i] = last.clone();
+                last_versions.push((i, last.clone()));
             }
         }
         if !kept.is_empty() {
+            // The objects just spliced in leave again, for their last valid versions.
+            let placed_objects = new.clone();
+            for (i, last) in last_versions {
+                new[i] = last;
+            }
+            let placed: Vec<&LoadedObject> = placed_objects.iter().map(|o| &**o).collect();
             let refs: Vec<&LoadedObject> = new.iter().map(|o| &**o).collect();
             let index = view
                 .splice_index
                 .get_or_insert_with(|| SpliceIndex::of(&view.snapshot));
-            if !view
-                .snapshot
-                .splice_leaf_objects_indexed(index, start..start + new.len(), &refs)
-            {
+            if !view.snapshot.splice_leaf_objects_indexed(
+                index,
+                start..start + new.len(),
+                &placed,
+                &refs,
+            ) {
                 return false;
             }
         }
@@ -558,7 +571,9 @@ impl FileSource {
         // comes back. (Community values such as 65535:65282 are never defined as aliases.)
         used.retain(|alias, _| !defined.contains(alias));
         if !used.is_empty() {
-            for (key, last) in self.last_valid.range(community_keys()) {
+            // Every remembered Community (a pass over the map: this runs only when a whole
+            // validation does).
+            for (key, last) in &self.last_valid {
                 if key.kind != "Community" || present.contains(key) {
                     continue;
                 }
@@ -589,13 +604,8 @@ impl FileSource {
     }
 }
 
-/// The keys of Community objects in a map ordered by [`ObjectKey`] (kind first).
-fn community_keys() -> std::ops::Range<ObjectKey> {
-    ObjectKey::new("Community", None, "")..ObjectKey::new("Community\0", None, "")
-}
-
 /// Remembers `o` as the last valid version of its key (no copy when it already is).
-fn remember(last_valid: &mut BTreeMap<ObjectKey, Obj>, o: &Obj) {
+fn remember(last_valid: &mut HashMap<ObjectKey, Obj>, o: &Obj) {
     match last_valid.get(&o.key) {
         Some(l) if Arc::ptr_eq(l, o) => {}
         _ => {

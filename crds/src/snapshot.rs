@@ -63,13 +63,14 @@ impl Snapshot {
         validate_refs(objects, opts)
     }
 
-    /// Replaces the objects whose reports are `reports[range]` with `objects`, giving the same
-    /// snapshot as validating the whole set again with `objects` in that place — without
-    /// re-validating anything else. That holds only for a change of leaf objects, so the splice
-    /// is done only when every object leaving or arriving is a Service or an EndpointSlice (or
-    /// a document of a kind nothing reads), no key involved is defined twice, and no
-    /// EgressService (whose report depends on the Services) is loaded. Otherwise it returns
-    /// false and leaves the snapshot unchanged: the caller validates the whole set.
+    /// Replaces the objects whose reports are `reports[range]` — `old`, the objects validated
+    /// there, in that order — with `objects`, giving the same snapshot as validating the whole
+    /// set again with `objects` in that place, without re-validating anything else. That holds
+    /// only for a change of leaf objects, so the splice is done only when every object leaving
+    /// or arriving is a Service or an EndpointSlice (or a document of a kind nothing reads), no
+    /// key involved is defined twice, and no EgressService (whose report depends on the
+    /// Services) is loaded. Otherwise — or when `old` is not what was validated there — it
+    /// returns false and leaves the snapshot unchanged: the caller validates the whole set.
     ///
     /// `reports[i]` is the report of the i-th object given to validation, so a source that
     /// validated its objects in a known order can name a file's objects by their range.
@@ -77,22 +78,29 @@ impl Snapshot {
     /// This builds a [`SpliceIndex`] of the whole snapshot (a pass over every report); a source
     /// splicing the same snapshot again and again keeps one and calls
     /// [`Snapshot::splice_leaf_objects_indexed`].
-    pub fn splice_leaf_objects(&mut self, range: Range<usize>, objects: &[&LoadedObject]) -> bool {
+    pub fn splice_leaf_objects(
+        &mut self,
+        range: Range<usize>,
+        old: &[&LoadedObject],
+        objects: &[&LoadedObject],
+    ) -> bool {
         let mut index = SpliceIndex::of(self);
-        crate::validate::splice_leaf(self, &mut index, range, objects)
+        crate::validate::splice_leaf(self, &mut index, range, old, objects)
     }
 
     /// [`Snapshot::splice_leaf_objects`] with an index of this snapshot kept by the caller
     /// ([`SpliceIndex::of`] this snapshot, then the same index for every splice; a refused
-    /// splice leaves both unchanged). A change of k objects then costs O(k log n), not a pass
-    /// over every report.
+    /// splice leaves both unchanged). A change of k objects then costs O(k log n) reads of
+    /// objects (and one pass over the pointers of the Service and EndpointSlice lists), not a
+    /// pass over every report.
     pub fn splice_leaf_objects_indexed(
         &mut self,
         index: &mut SpliceIndex,
         range: Range<usize>,
+        old: &[&LoadedObject],
         objects: &[&LoadedObject],
     ) -> bool {
-        crate::validate::splice_leaf(self, index, range, objects)
+        crate::validate::splice_leaf(self, index, range, old, objects)
     }
 
     /// Finds the Service `namespace`/`name` in [`Snapshot::services`], searching from position

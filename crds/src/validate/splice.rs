@@ -83,9 +83,19 @@ pub(crate) fn splice_leaf(
     snap: &mut Snapshot,
     index: &mut SpliceIndex,
     range: std::ops::Range<usize>,
+    old_objects: &[&LoadedObject],
     objects: &[&LoadedObject],
 ) -> bool {
     if range.start > range.end || range.end > snap.reports.len() {
+        return false;
+    }
+    // The objects leaving must be the ones validated there.
+    if old_objects.len() != range.len()
+        || snap.reports[range.clone()]
+            .iter()
+            .zip(old_objects)
+            .any(|(r, o)| r.key != o.key)
+    {
         return false;
     }
     let checked = |o: &Outcome| *o == Outcome::Checked;
@@ -164,6 +174,30 @@ pub(crate) fn splice_leaf(
             warnings: issues.warnings,
         });
     }
+    // What the old objects put in the name-ordered lists: exactly the Services whose report
+    // is clean and the EndpointSlices read without errors (as `validate` builds them). They are
+    // found by identity, a pass over pointers that reads none of the other objects.
+    let in_lists = |r: &ObjectReport, o: &LoadedObject| {
+        checked(&r.outcome) && named(&r.key) && r.errors.is_empty() && o.object.is_some()
+    };
+    let mut gone_services = Vec::new();
+    let mut gone_slices = Vec::new();
+    for (r, o) in snap.reports[range.clone()].iter().zip(old_objects) {
+        if !in_lists(r, o) {
+            continue;
+        }
+        match &o.object {
+            Some(Object::Service(s)) => gone_services.push(Arc::as_ptr(s) as usize),
+            Some(Object::EndpointSlice(s)) => gone_slices.push(Arc::as_ptr(s) as usize),
+            _ => {}
+        }
+    }
+    let Some(drop_services) = positions_of(&snap.services, gone_services) else {
+        return false;
+    };
+    let Some(drop_slices) = positions_of(&snap.endpoint_slices, gone_slices) else {
+        return false;
+    };
     // Commit: nothing below can fail.
     for d in old_digests {
         index.remove(d);
@@ -171,62 +205,52 @@ pub(crate) fn splice_leaf(
     for d in new_digests {
         *index.keys.entry(d).or_default() += 1;
     }
-    // Take out what the old objects contributed, then put in the new ones, keeping the lists in
-    // name order as `validate` does.
-    let old: Vec<ObjectReport> = snap.reports.splice(range, reports).collect();
-    let mut gone_services = Vec::new();
-    let mut gone_slices = Vec::new();
-    for r in old.iter().filter(|r| checked(&r.outcome) && named(&r.key)) {
-        let key = (r.key.namespace.as_deref(), r.key.name.as_str());
-        match r.key.kind.as_str() {
-            "Service" => gone_services.push(key),
-            _ => gone_slices.push(key),
-        };
-    }
-    replace_sorted(&mut snap.services, &gone_services, services, |s| {
+    snap.reports.splice(range, reports);
+    replace_sorted(&mut snap.services, &drop_services, services, |s| {
         meta_key(&s.metadata)
     });
-    replace_sorted(&mut snap.endpoint_slices, &gone_slices, slices, |s| {
+    replace_sorted(&mut snap.endpoint_slices, &drop_slices, slices, |s| {
         meta_key(&s.metadata)
     });
     true
 }
 
-/// Removes from `list` (sorted by `key`, keys unique) the entries whose key is in `gone`, and
-/// merges in `added` (keys unique, in no particular order), keeping `list` sorted. Entries are
-/// found by binary search and the list is rebuilt in one pass that moves the kept entries
-/// without reading them: O(n + k log n) pointer moves and comparisons for n entries and k
-/// changed, and only O(k log n) entries read (with 10,000 Services, reading each one's key
-/// costs more than the rest of a change of a thousand). An added entry lands before any kept
-/// entry with the same key, as a binary-search insertion would (the splice refuses changes
-/// where that can happen).
-fn replace_sorted<T, F>(
-    list: &mut Vec<Arc<T>>,
-    gone: &[(Option<&str>, &str)],
-    added: Vec<&Arc<T>>,
-    key: F,
-) where
+/// The positions in `list` of the entries `gone` names (by address), ascending; `None` when
+/// one of them is not there (the caller then refuses the splice). One pass over the pointers:
+/// no entry is read.
+fn positions_of<T>(list: &[Arc<T>], mut gone: Vec<usize>) -> Option<Vec<usize>> {
+    if gone.is_empty() {
+        return Some(Vec::new());
+    }
+    gone.sort_unstable();
+    let positions: Vec<usize> = list
+        .iter()
+        .enumerate()
+        .filter(|(_, x)| gone.binary_search(&(Arc::as_ptr(x) as usize)).is_ok())
+        .map(|(i, _)| i)
+        .collect();
+    (positions.len() == gone.len()).then_some(positions)
+}
+
+/// Removes from `list` (sorted by `key`, keys unique) the entries at positions `removed`
+/// (ascending), and merges in `added` (keys unique, in no particular order), keeping `list`
+/// sorted. The added entries' places are found by galloping searches in key order, and the list
+/// is rebuilt in one pass that moves the kept entries without reading them: O(n) pointer moves
+/// and O(k log(n/k)) entries read for n entries and k added (with 10,000 Services, reading each
+/// one's key costs more than the rest of a change of a thousand). An added entry lands before
+/// any kept entry with the same key, as a binary-search insertion would (the splice refuses
+/// changes where that can happen).
+fn replace_sorted<T, F>(list: &mut Vec<Arc<T>>, removed: &[usize], added: Vec<&Arc<T>>, key: F)
+where
     F: for<'t> Fn(&'t T) -> (Option<&'t str>, &'t str),
 {
-    if gone.is_empty() && added.is_empty() {
+    if removed.is_empty() && added.is_empty() {
         return;
-    }
-    // Both searches go in key order, each starting where the previous one ended (a galloping
-    // search): consecutive changes are usually near each other, so most reads hit entries
-    // the previous search read.
-    let mut gone = gone.to_vec();
-    gone.sort_unstable();
-    let mut removed = Vec::with_capacity(gone.len());
-    let mut from = 0;
-    for g in &gone {
-        from = lower_bound_from(list, from, |x| key(x) < *g);
-        if list.get(from).is_some_and(|x| key(x) == *g) {
-            removed.push(from);
-        }
     }
     let mut added = added;
     added.sort_by(|a, b| key(a).cmp(&key(b)));
-    // Where each added entry goes: before the first old entry whose key is not smaller.
+    // Where each added entry goes: before the first old entry whose key is not smaller; each
+    // search starts where the previous one ended (consecutive keys are usually near).
     let mut from = 0;
     let at: Vec<usize> = added
         .iter()
@@ -239,7 +263,7 @@ fn replace_sorted<T, F>(
     let old = std::mem::take(list);
     let mut out = Vec::with_capacity(old.len() - removed.len() + added.len());
     let mut next = added.into_iter().zip(at).peekable();
-    let mut drop = removed.into_iter().peekable();
+    let mut drop = removed.iter().copied().peekable();
     for (i, item) in old.into_iter().enumerate() {
         while let Some((a, _)) = next.next_if(|(_, p)| *p <= i) {
             out.push(Arc::clone(a));
@@ -377,10 +401,15 @@ mod tests {
             let before = dump(&snap);
             let mut next = snap.clone();
             let mut next_index = index.clone();
-            let ok = next.splice_leaf_objects_indexed(&mut next_index, range.clone(), &refs);
+            let old: Vec<&LoadedObject> = files[idx].iter().collect();
+            let ok = next.splice_leaf_objects_indexed(&mut next_index, range.clone(), &old, &refs);
             // The unindexed splice decides the same.
             let mut plain = snap.clone();
-            assert_eq!(plain.splice_leaf_objects(range, &refs), ok, "step {step}");
+            assert_eq!(
+                plain.splice_leaf_objects(range, &old, &refs),
+                ok,
+                "step {step}"
+            );
             files[idx] = new;
             let want = full(&files);
             if ok {
@@ -483,7 +512,18 @@ mod tests {
                 .chain(fresh.iter().map(|a| (**a).clone()))
                 .collect();
             want.sort();
-            replace_sorted(&mut list, &gone, shuffled, |k| {
+            let positions: Vec<usize> = keys
+                .iter()
+                .enumerate()
+                .filter(|(_, (ns, n))| gone.contains(&(ns.as_deref(), n.as_str())))
+                .map(|(i, _)| i)
+                .collect();
+            let pointers: Vec<usize> = positions
+                .iter()
+                .map(|i| Arc::as_ptr(&list[*i]) as usize)
+                .collect();
+            assert_eq!(positions_of(&list, pointers).as_ref(), Some(&positions));
+            replace_sorted(&mut list, &positions, shuffled, |k| {
                 (k.0.as_deref(), k.1.as_str())
             });
             let got: Vec<(Option<String>, String)> = list.iter().map(|a| (**a).clone()).collect();
@@ -500,10 +540,12 @@ mod tests {
         let snap = full(&files);
         let peer = load(1, &service_file(1, 7));
         let n = base.len();
+        let all: Vec<&LoadedObject> = base.iter().chain(&a).collect();
         let check = |range: std::ops::Range<usize>, objects: &[LoadedObject]| {
             let mut s = snap.clone();
             let refs: Vec<&LoadedObject> = objects.iter().collect();
-            s.splice_leaf_objects(range, &refs)
+            let old = all.get(range.clone()).unwrap_or_default();
+            s.splice_leaf_objects(range, old, &refs)
         };
         assert!(check(n..n + a.len(), &a), "the same objects again");
         assert!(!check(n..n + a.len(), &peer), "a BGPPeer arriving");
@@ -517,13 +559,31 @@ mod tests {
             !check(n..n + a.len(), &twice),
             "a duplicate among the new objects"
         );
+        // Old objects that are not the ones validated there.
+        let mut s = snap.clone();
+        let new: Vec<&LoadedObject> = a.iter().collect();
+        let wrong_keys: Vec<&LoadedObject> = peer.iter().take(a.len()).collect();
+        if wrong_keys.len() == a.len() {
+            assert!(!s.splice_leaf_objects(n..n + a.len(), &wrong_keys, &new));
+        }
+        assert!(
+            !s.splice_leaf_objects(n..n + a.len(), &all[n..n + a.len() - 1], &new),
+            "fewer old objects than the range"
+        );
+        // Same keys, other objects (a copy parsed again): not the Services in the lists.
+        let copy = load(1, &service_file(1, 0));
+        let copy_refs: Vec<&LoadedObject> = copy.iter().collect();
+        assert!(
+            !s.splice_leaf_objects(n..n + a.len(), &copy_refs, &new),
+            "old objects that were not validated there"
+        );
         // An EgressService refers to Services: its report would change.
         let egress = load(2, "apiVersion: k8s.ovn.org/v1\nkind: EgressService\nmetadata: {name: svc-1, namespace: default}\nspec: {}\n");
         let with_egress = validate_refs(base.iter().chain(&a).chain(&egress), &opts);
         let mut s = with_egress.clone();
         let refs: Vec<&LoadedObject> = a.iter().collect();
         assert!(
-            !s.splice_leaf_objects(n..n + a.len(), &refs),
+            !s.splice_leaf_objects(n..n + a.len(), &refs, &refs),
             "an EgressService is loaded"
         );
     }
