@@ -133,6 +133,16 @@ fn changed<T>(
     key: impl Fn(&T) -> (&str, &str),
     mut f: impl FnMut(Option<&Arc<T>>, Option<&Arc<T>>),
 ) {
+    // The walk is right only on strictly increasing keys (checked in debug builds: the check
+    // reads every object, which the walk exists to avoid).
+    debug_assert!(
+        old.windows(2).all(|w| key(&w[0]) < key(&w[1])),
+        "old list not in strictly increasing key order"
+    );
+    debug_assert!(
+        new.windows(2).all(|w| key(&w[0]) < key(&w[1])),
+        "new list not in strictly increasing key order"
+    );
     let (mut i, mut j) = (0, 0);
     while i < old.len() || j < new.len() {
         let order = match (old.get(i), new.get(j)) {
