@@ -20,3 +20,4 @@ pub mod selector;
 pub mod snapshot;
 pub mod validate;
 pub mod values;
+mod yaml_subset;

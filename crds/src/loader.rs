@@ -5,6 +5,11 @@
 //!
 //! The YAML parser is `serde_yaml_ng`: a maintained fork of the deprecated `serde_yaml` with the
 //! same API (multi-document `Deserializer`, error locations), built on libyaml's pure-Rust port.
+//! A file is first cut into its documents, and each document is read by the fast reader of
+//! [`crate::yaml_subset`] when it is written in the usual manifest subset (else by
+//! `serde_yaml_ng`, alone), on several threads for a large file; a file with any error, or
+//! with stream features that make the cut uncertain, is read whole by `serde_yaml_ng` as
+//! before. Either way the objects, their document numbers and the errors are the same.
 
 pub use crate::error::LoadError;
 use crate::object::{parse_object, LoadedObject, ReadOptions};
@@ -91,34 +96,121 @@ pub fn load_paths<P: AsRef<Path>>(paths: &[P], opts: &ReadOptions) -> Loaded {
     loaded
 }
 
+/// Below this size a file is read on one thread (a thread costs more than it saves).
+const PARALLEL_BYTES: usize = 64 * 1024;
+
 /// Loads the documents of one text (YAML, or JSON when `file` ends in `.json`).
 pub fn load_str(text: &str, file: Option<&Path>, opts: &ReadOptions) -> Loaded {
+    let is_json = file
+        .and_then(|f| f.extension())
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e == "json");
+    if !is_json {
+        if let Some(loaded) = load_documents(text, file, opts) {
+            return loaded;
+        }
+    }
+    load_whole(text, file, opts)
+}
+
+/// The objects of one document's value (a `v1 List` gives its items).
+fn objects_of(
+    value: serde_json::Value,
+    document: usize,
+    file: Option<&Path>,
+    opts: &ReadOptions,
+    out: &mut Vec<LoadedObject>,
+) {
+    if value.is_null() {
+        return;
+    }
+    let source = Some(Source {
+        file: file.map(Path::to_path_buf),
+        document,
+    });
+    let is_list = value.get("apiVersion").and_then(|v| v.as_str()) == Some("v1")
+        && value.get("kind").and_then(|v| v.as_str()) == Some("List");
+    if is_list {
+        if let Some(items) = value.get("items").and_then(|i| i.as_array()) {
+            for item in items {
+                out.push(parse_object(item, source.clone(), opts));
+            }
+            return;
+        }
+    }
+    out.push(parse_object(&value, source, opts));
+}
+
+/// One document read alone: by the fast reader, or else by `serde_yaml_ng`; `None` when it is
+/// not exactly one valid document (the whole file is then read the usual way, which reports
+/// the error as it always has).
+fn read_chunk(chunk: &str) -> Option<serde_json::Value> {
+    if let Some(v) = crate::yaml_subset::read_document(chunk) {
+        // Under the fuzzer, every document the fast reader reads is checked against the full
+        // parser.
+        #[cfg(fuzzing)]
+        {
+            let mut docs = serde_yaml_ng::Deserializer::from_str(chunk);
+            let full = docs.next().map(serde_json::Value::deserialize);
+            assert!(
+                matches!(&full, Some(Ok(f)) if *f == v) && docs.next().is_none(),
+                "fast reader: {v:?}, serde_yaml_ng: {full:?}, for {chunk:?}"
+            );
+        }
+        return Some(v);
+    }
+    let mut docs = serde_yaml_ng::Deserializer::from_str(chunk);
+    let v = serde_json::Value::deserialize(docs.next()?).ok()?;
+    docs.next().is_none().then_some(v)
+}
+
+/// Loads a YAML text document by document (see the module documentation); `None` when it must
+/// be read whole.
+fn load_documents(text: &str, file: Option<&Path>, opts: &ReadOptions) -> Option<Loaded> {
+    let chunks = crate::yaml_subset::split_documents(text)?;
+    let read = |part: &[crate::yaml_subset::Chunk<'_>]| -> Option<Vec<LoadedObject>> {
+        let mut out = Vec::with_capacity(part.len());
+        for c in part {
+            objects_of(read_chunk(c.text)?, c.document, file, opts, &mut out);
+        }
+        Some(out)
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let parts: Vec<Option<Vec<LoadedObject>>> = if text.len() < PARALLEL_BYTES || threads < 2 {
+        vec![read(&chunks)]
+    } else {
+        let per = chunks.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let mut slices = chunks.chunks(per.max(1));
+            let first = slices.next().unwrap_or_default();
+            let rest: Vec<_> = slices.map(|s| scope.spawn(move || read(s))).collect();
+            let mut parts = vec![read(first)];
+            // A thread that panicked counts as a failed read: the whole file is read again.
+            parts.extend(rest.into_iter().map(|h| h.join().ok().flatten()));
+            parts
+        })
+    };
+    let mut objects = Vec::with_capacity(chunks.len());
+    for p in parts {
+        objects.extend(p?);
+    }
+    Some(Loaded {
+        objects,
+        errors: Vec::new(),
+    })
+}
+
+/// Loads the documents of one text with `serde_yaml_ng` reading the whole stream (or
+/// `serde_json` for JSON): the reference the document-by-document path is tested against.
+#[doc(hidden)]
+pub fn load_whole(text: &str, file: Option<&Path>, opts: &ReadOptions) -> Loaded {
     let mut loaded = Loaded::default();
     let is_json = file
         .and_then(|f| f.extension())
         .and_then(|e| e.to_str())
         .is_some_and(|e| e == "json");
     let push = |value: serde_json::Value, document: usize, loaded: &mut Loaded| {
-        let source = Some(Source {
-            file: file.map(Path::to_path_buf),
-            document,
-        });
-        if value.is_null() {
-            return;
-        }
-        let is_list = value.get("apiVersion").and_then(|v| v.as_str()) == Some("v1")
-            && value.get("kind").and_then(|v| v.as_str()) == Some("List");
-        if is_list {
-            if let Some(items) = value.get("items").and_then(|i| i.as_array()) {
-                for item in items {
-                    loaded
-                        .objects
-                        .push(parse_object(item, source.clone(), opts));
-                }
-                return;
-            }
-        }
-        loaded.objects.push(parse_object(&value, source, opts));
+        objects_of(value, document, file, opts, &mut loaded.objects);
     };
     if is_json {
         match serde_json::from_str::<serde_json::Value>(text) {
@@ -163,6 +255,31 @@ mod tests {
         assert_eq!(l.errors.len(), 1);
         let msg = l.errors[0].to_string();
         assert!(msg.starts_with("x.yaml: document 1, line "), "{msg}");
+    }
+
+    #[test]
+    fn manifests_are_read_document_by_document_by_the_fast_reader() {
+        let mut text = String::from("# Services\n");
+        for i in 0..300 {
+            text.push_str(&format!("---\napiVersion: v1\nkind: Service\nmetadata: {{namespace: default, name: svc-{i}}}\nspec:\n  type: LoadBalancer\n  ports: [{{port: 80, protocol: TCP}}]\nstatus:\n  loadBalancer:\n    ingress: [{{ip: \"198.18.1.{}\"}}]\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  namespace: default\n  name: svc-{i}-1\n  labels: {{kubernetes.io/service-name: svc-{i}}}\naddressType: IPv4\nendpoints:\n  - addresses: [\"10.244.0.5\"]\n    nodeName: node-a\n    conditions: {{ready: true}}\n", i % 256));
+        }
+        let chunks = crate::yaml_subset::split_documents(&text).expect("cut into documents");
+        assert_eq!(chunks.len(), 600);
+        for c in &chunks {
+            assert!(
+                crate::yaml_subset::read_document(c.text).is_some(),
+                "the fast reader declined {:?}",
+                c.text
+            );
+        }
+        assert!(text.len() > PARALLEL_BYTES, "read on several threads");
+        let opts = ReadOptions::default();
+        let l = load_documents(&text, Some(Path::new("s.yaml")), &opts).expect("not read whole");
+        assert_eq!(l.objects.len(), 600);
+        assert_eq!(
+            l.objects[599].source.as_ref().map(|s| s.document),
+            Some(599)
+        );
     }
 
     #[test]

@@ -256,6 +256,17 @@ fn yaml11_bool(s: &str) -> Option<bool> {
     }
 }
 
+/// Warns of each field the type does not have.
+fn warn_unknown(unknown: Vec<String>, issues: &mut Issues) {
+    // kube's derived root types read apiVersion/kind through their own impl.
+    for f in unknown
+        .into_iter()
+        .filter(|f| f != "apiVersion" && f != "kind")
+    {
+        issues.warn(f, "unknown field, ignored");
+    }
+}
+
 /// The value at a serde path, for in-place correction.
 fn value_at_mut<'v>(
     mut v: &'v mut serde_json::Value,
@@ -275,6 +286,15 @@ fn value_at_mut<'v>(
 /// every field `T` does not have as a warning. A YAML 1.1 boolean spelling (`yes`, `on`, ...)
 /// where a boolean is expected is read as Kubernetes reads it, with a warning.
 fn typed<T: DeserializeOwned>(value: &serde_json::Value, issues: &mut Issues) -> Option<T> {
+    // Most objects are valid: read them without tracking the path (which copies every key it
+    // passes); only a failure is read again with the path, for the error's field.
+    let mut unknown = Vec::new();
+    if let Ok(v) =
+        serde_ignored::deserialize::<_, _, T>(value, |p| unknown.push(format_ignored_path(&p)))
+    {
+        warn_unknown(unknown, issues);
+        return Some(v);
+    }
     let mut value = std::borrow::Cow::Borrowed(value);
     // Each retry fixes one more boolean; bounded by the document's size in practice.
     for _ in 0..64 {
@@ -285,13 +305,7 @@ fn typed<T: DeserializeOwned>(value: &serde_json::Value, issues: &mut Issues) ->
             serde_ignored::deserialize(de, |p| unknown.push(format_ignored_path(&p)));
         let e = match result {
             Ok(v) => {
-                // kube's derived root types read apiVersion/kind through their own impl.
-                for f in unknown
-                    .into_iter()
-                    .filter(|f| f != "apiVersion" && f != "kind")
-                {
-                    issues.warn(f, "unknown field, ignored");
-                }
+                warn_unknown(unknown, issues);
                 return Some(v);
             }
             Err(e) => e,
