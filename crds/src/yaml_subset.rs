@@ -435,7 +435,7 @@ struct Flow<'t> {
     depth: usize,
 }
 
-impl Flow<'_> {
+impl<'t> Flow<'t> {
     fn skip_spaces(&mut self) {
         while self.s.as_bytes().get(self.at) == Some(&b' ') {
             self.at += 1;
@@ -462,12 +462,9 @@ impl Flow<'_> {
                 self.depth -= 1;
                 v
             }
-            b'"' | b'\'' => {
-                let q = self.peek()? as char;
-                let end = self.at + quoted_end(&self.s[self.at..], q)?;
-                let v = unquote(&self.s[self.at..end])?;
-                self.at = end;
-                Some(Value::String(v))
+            q @ (b'"' | b'\'') => {
+                let text = self.quoted_text(q as char)?;
+                Some(Value::String(unquote(text)?))
             }
             _ => plain(self.plain_text()?),
         }
@@ -488,6 +485,31 @@ impl Flow<'_> {
         (!t.is_empty()).then_some(t)
     }
 
+    /// After an entry of a collection closed by `close`: `true` when it closes here, `false`
+    /// when a `,` and another entry follow; `None` for anything else (a trailing comma or an
+    /// empty entry is left to the full parser).
+    fn entry_end(&mut self, close: u8) -> Option<bool> {
+        self.skip_spaces();
+        let b = self.peek()?;
+        self.at += 1;
+        if b == close {
+            return Some(true);
+        }
+        if b != b',' {
+            return None;
+        }
+        self.skip_spaces();
+        (self.peek()? != b',' && self.peek()? != close).then_some(false)
+    }
+
+    /// The quoted scalar at the current position (opening with `q`), quotes included.
+    fn quoted_text(&mut self, q: char) -> Option<&'t str> {
+        let end = self.at + quoted_end(&self.s[self.at..], q)?;
+        let text = &self.s[self.at..end];
+        self.at = end;
+        Some(text)
+    }
+
     fn sequence(&mut self) -> Option<Value> {
         self.at += 1;
         let mut items = Vec::new();
@@ -498,19 +520,8 @@ impl Flow<'_> {
         }
         loop {
             items.push(self.value()?);
-            self.skip_spaces();
-            match self.peek()? {
-                b',' => self.at += 1,
-                b']' => {
-                    self.at += 1;
-                    return Some(Value::Array(items));
-                }
-                _ => return None,
-            }
-            // No trailing comma or empty entry (left to the full parser).
-            self.skip_spaces();
-            if matches!(self.peek()?, b',' | b']') {
-                return None;
+            if self.entry_end(b']')? {
+                return Some(Value::Array(items));
             }
         }
     }
@@ -526,12 +537,9 @@ impl Flow<'_> {
         loop {
             self.skip_spaces();
             let key = match self.peek()? {
-                b'"' | b'\'' => {
-                    let q = self.peek()? as char;
-                    let end = self.at + quoted_end(&self.s[self.at..], q)?;
-                    let k = read_key(&self.s[self.at..end])?;
-                    self.at = end;
-                    k
+                q @ (b'"' | b'\'') => {
+                    let text = self.quoted_text(q as char)?;
+                    read_key(text)?
                 }
                 _ => {
                     // A plain key ends at `: `.
@@ -558,18 +566,8 @@ impl Flow<'_> {
             if map.insert(key, value).is_some() {
                 return None;
             }
-            self.skip_spaces();
-            match self.peek()? {
-                b',' => self.at += 1,
-                b'}' => {
-                    self.at += 1;
-                    return Some(Value::Object(map));
-                }
-                _ => return None,
-            }
-            self.skip_spaces();
-            if matches!(self.peek()?, b',' | b'}') {
-                return None;
+            if self.entry_end(b'}')? {
+                return Some(Value::Object(map));
             }
         }
     }
